@@ -1,0 +1,1 @@
+"""Shared platform code for every KubeServe service: settings, events, messaging, database, web."""

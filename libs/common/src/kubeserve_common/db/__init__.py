@@ -1,0 +1,1 @@
+"""Async SQLAlchemy: engines per service schema, unit of work, repositories, migrations."""

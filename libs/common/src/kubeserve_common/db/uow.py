@@ -1,0 +1,105 @@
+"""Unit of work: one session, one transaction; events go to the outbox in that transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+
+from sqlalchemy import insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kubeserve_common.db.base import inbox_table, outbox_table, utcnow
+from kubeserve_common.events.envelope import CloudEvent
+
+
+class UnitOfWork:
+    """`async with uow: ...; await uow.commit()` - leaving without commit rolls back.
+
+    `on_commit` runs after a commit that wrote outbox rows (it wakes the relay).
+    """
+
+    session: AsyncSession
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self._factory = session_factory
+        self._on_commit = on_commit
+        self._published = 0
+        self._active = False
+
+    async def __aenter__(self) -> UnitOfWork:
+        if self._active:
+            raise RuntimeError("a UnitOfWork is not re-entrant")
+        self.session = self._factory()
+        self._active = True
+        self._published = 0
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await self.session.rollback()  # no-op after a commit
+        finally:
+            await self.session.close()
+            self._active = False
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        published, self._published = self._published, 0
+        if published and self._on_commit is not None:
+            self._on_commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+        self._published = 0
+
+    async def publish(self, event: CloudEvent) -> None:
+        """Write `event` to the outbox; it is published only if this transaction commits."""
+        await self.session.execute(
+            insert(outbox_table).values(
+                id=event.id,
+                event_type=event.type,
+                body=event.to_json().decode(),
+                created_at=utcnow(),
+                attempts=0,
+            )
+        )
+        self._published += 1
+
+    async def claim(self, consumer: str, event_id: str) -> bool:
+        """Record that `consumer` handles `event_id` in this transaction.
+
+        False means it was already handled (or is being handled by a concurrent transaction that
+        then commits): the caller must skip the effect.
+        """
+        dialect = self.session.bind.dialect.name if self.session.bind else "postgresql"
+        values = {"consumer": consumer, "event_id": event_id, "processed_at": utcnow()}
+        stmt = (
+            sqlite_insert(inbox_table) if dialect == "sqlite" else pg_insert(inbox_table)
+        ).values(**values)
+        result = await self.session.execute(stmt.on_conflict_do_nothing())
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+class UnitOfWorkFactory:
+    """What services receive: a callable making a fresh UnitOfWork per use case."""
+
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.session_factory = session_factory
+        self.on_commit = on_commit
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.session_factory, self.on_commit)

@@ -1,0 +1,158 @@
+"""The event catalog: one typed payload per event type (DESIGN.md section 3).
+
+A payload class names its CloudEvents type in `__event_type__`. Adding a field to a published
+payload means a new `.v2` class published beside the `.v1` one until every consumer moved.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class EventPayload(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    __event_type__: ClassVar[str]
+
+    @classmethod
+    def event_type(cls) -> str:
+        return cls.__event_type__
+
+
+_CATALOG: dict[str, type[EventPayload]] = {}
+
+
+def _register(cls: type[EventPayload]) -> type[EventPayload]:
+    if cls.__event_type__ in _CATALOG:
+        raise RuntimeError(f"duplicate event type {cls.__event_type__}")
+    _CATALOG[cls.__event_type__] = cls
+    return cls
+
+
+def payload_class(event_type: str) -> type[EventPayload]:
+    """The payload model for a type; KeyError for a type the catalog does not know."""
+    try:
+        return _CATALOG[event_type]
+    except KeyError:
+        raise KeyError(f"unknown event type {event_type!r}") from None
+
+
+def catalog() -> dict[str, type[EventPayload]]:
+    return dict(_CATALOG)
+
+
+@_register
+class UserRegistered(EventPayload):
+    __event_type__ = "io.kubeserve.user.registered.v1"
+    user_id: UUID
+    email: str
+    role: str
+
+
+@_register
+class ModelCreated(EventPayload):
+    __event_type__ = "io.kubeserve.model.created.v1"
+    model_id: UUID
+    owner_id: UUID
+    name: str
+    framework: str
+
+
+@_register
+class VersionUploaded(EventPayload):
+    __event_type__ = "io.kubeserve.version.uploaded.v1"
+    model_id: UUID
+    version_id: UUID
+    version_tag: str
+    owner_id: UUID
+    framework: str
+    artifact_uri: str
+    filename: str
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    size: int = Field(ge=0)
+    requirements: str = ""
+
+
+@_register
+class VersionBuilt(EventPayload):
+    __event_type__ = "io.kubeserve.version.built.v1"
+    model_id: UUID
+    version_id: UUID
+    version_tag: str
+    owner_id: UUID
+    signature: dict[str, Any]
+    dependency_plan: dict[str, Any]
+    predicted_cold_start_ms: float = Field(ge=0)
+    wheelhouse_uri: str | None = None
+    report_uri: str | None = None
+
+
+@_register
+class VersionBuildFailed(EventPayload):
+    __event_type__ = "io.kubeserve.version.build_failed.v1"
+    model_id: UUID
+    version_id: UUID
+    version_tag: str
+    owner_id: UUID
+    stage: str
+    reason: str
+    report_uri: str | None = None
+
+
+@_register
+class DeployRequested(EventPayload):
+    __event_type__ = "io.kubeserve.deployment.requested.v1"
+    deployment_id: UUID
+    owner_id: UUID
+    model_id: UUID
+    version_id: UUID
+    revision: int = Field(ge=1)
+    replicas: int = Field(ge=1)
+    artifact_uri: str
+    wheelhouse_uri: str | None = None
+
+
+@_register
+class DeploymentReady(EventPayload):
+    __event_type__ = "io.kubeserve.deployment.ready.v1"
+    deployment_id: UUID
+    owner_id: UUID
+    revision: int = Field(ge=1)
+    url: str
+    endpoints: list[str]
+    ready_replicas: int = Field(ge=0)
+    cold_start: dict[str, float] = Field(default_factory=dict)
+
+
+@_register
+class DeploymentFailed(EventPayload):
+    __event_type__ = "io.kubeserve.deployment.failed.v1"
+    deployment_id: UUID
+    owner_id: UUID
+    revision: int = Field(ge=1)
+    reason: str
+
+
+@_register
+class DeploymentScaled(EventPayload):
+    __event_type__ = "io.kubeserve.deployment.scaled.v1"
+    deployment_id: UUID
+    owner_id: UUID
+    replicas: int = Field(ge=1)
+
+
+@_register
+class UndeployRequested(EventPayload):
+    __event_type__ = "io.kubeserve.deployment.undeploy_requested.v1"
+    deployment_id: UUID
+    owner_id: UUID
+
+
+@_register
+class DeploymentDeleted(EventPayload):
+    __event_type__ = "io.kubeserve.deployment.deleted.v1"
+    deployment_id: UUID
+    owner_id: UUID

@@ -1,0 +1,73 @@
+"""The event-bus port. Adapters: `rabbitmq.RabbitMQBus` and `memory.InMemoryBus`; both pass the
+same contract suite (libs/common/tests/test_bus_contract.py)."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from kubeserve_common.events.envelope import CloudEvent
+
+Handler = Callable[[CloudEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One durable consumer queue bound to the event types (topic patterns) it needs.
+
+    A message is tried at most `max_attempts` times (retries after transient errors plus
+    redeliveries after crashes), `retry_delay` seconds apart, then dead-lettered.
+    """
+
+    queue: str
+    event_types: tuple[str, ...]
+    max_attempts: int = 5
+    retry_delay: float = 2.0
+    prefetch: int = 16
+
+    def __post_init__(self) -> None:
+        if not self.event_types:
+            raise ValueError("a subscription needs at least one event type")
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    queue: str
+    body: bytes
+    reason: str
+    attempts: int
+
+
+class EventBus(abc.ABC):
+    """Publish CloudEvents to the `kubeserve.events` topic; consume them per subscription."""
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open connections and declare the exchanges."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def publish(self, event: CloudEvent) -> None:
+        """Return once the broker has confirmed the event; raise when it did not in time."""
+
+    @abc.abstractmethod
+    async def subscribe(self, subscription: Subscription, handler: Handler) -> None:
+        """Declare the subscription's queues and start delivering to `handler`.
+
+        The handler commits its own transaction; the message is acknowledged only after it
+        returns. Errors are classified by `consumer.classify_failure`.
+        """
+
+    @abc.abstractmethod
+    async def healthy(self) -> bool:
+        """Whether the bus can publish right now (readiness)."""
+
+    @abc.abstractmethod
+    async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        """Messages dead-lettered from `queue` (inspection; the RabbitMQ adapter peeks and
+        requeues, it does not consume them)."""

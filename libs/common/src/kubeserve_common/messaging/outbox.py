@@ -1,0 +1,155 @@
+"""The outbox relay: publishes committed outbox rows with broker confirms and marks them sent.
+
+Rows are claimed with `FOR UPDATE SKIP LOCKED` (PostgreSQL), so several relays share the work
+and never publish the same row twice in the normal path; a crash between publish and mark
+republishes (at-least-once, consumers are idempotent). A commit that wrote rows wakes the relay;
+a poll interval covers rows written by other processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from kubeserve_common.db.base import outbox_table, utcnow
+from kubeserve_common.events.envelope import CloudEvent
+from kubeserve_common.messaging.bus import EventBus
+from kubeserve_common.metrics import (
+    OUTBOX_LAG,
+    OUTBOX_PENDING,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+)
+
+log = logging.getLogger(__name__)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        session_factory: async_sessionmaker[AsyncSession],
+        bus: EventBus,
+        *,
+        service: str,
+        batch_size: int = 200,
+        poll_interval: float = 1.0,
+        max_backoff: float = 10.0,
+        keep_sent: timedelta = timedelta(days=7),
+    ) -> None:
+        self._sessions = session_factory
+        self._bus = bus
+        self.service = service
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.max_backoff = max_backoff
+        self.keep_sent = keep_sent
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_purge = datetime.min.replace(tzinfo=UTC)
+
+    def wake(self) -> None:
+        """Called after a commit that wrote outbox rows (thread-unsafe, same loop only)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                published = await self.publish_batch()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # broker or database down: back off, rows stay pending
+                failures += 1
+                OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
+                delay = min(self.max_backoff, self.poll_interval * 2 ** min(failures, 6))
+                log.warning("outbox relay pass failed, retrying in %.1fs: %r", delay, exc)
+                await asyncio.sleep(delay)
+                continue
+            if published >= self.batch_size:
+                continue  # more may be waiting
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+
+    async def publish_batch(self) -> int:
+        """Publish up to `batch_size` pending rows; return how many were published.
+
+        Raises when publishing failed, after marking the rows that did get confirmed.
+        """
+        async with self._sessions() as session, session.begin():
+            rows = (
+                await session.execute(
+                    select(outbox_table.c.id, outbox_table.c.body, outbox_table.c.created_at)
+                    .where(outbox_table.c.sent_at.is_(None))
+                    .order_by(outbox_table.c.created_at, outbox_table.c.id)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            await self._record_lag(session, rows[0].created_at if rows else None)
+            if not rows:
+                await self._maybe_purge(session)
+                return 0
+            results = await asyncio.gather(
+                *(self._bus.publish(CloudEvent.from_json(row.body)) for row in rows),
+                return_exceptions=True,
+            )
+            sent = [row.id for row, res in zip(rows, results, strict=True) if res is None]
+            failed = [
+                (row.id, res)
+                for row, res in zip(rows, results, strict=True)
+                if isinstance(res, BaseException)
+            ]
+            now = utcnow()
+            if sent:
+                await session.execute(
+                    update(outbox_table).where(outbox_table.c.id.in_(sent)).values(sent_at=now)
+                )
+            for row_id, exc in failed:
+                await session.execute(
+                    update(outbox_table)
+                    .where(outbox_table.c.id == row_id)
+                    .values(attempts=outbox_table.c.attempts + 1, last_error=repr(exc)[:1000])
+                )
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(sent))
+        if failed:
+            raise ConnectionError(f"{len(failed)} of {len(rows)} outbox rows not published: "
+                                  f"{failed[0][1]!r}")
+        return len(sent)
+
+    async def _record_lag(self, session: AsyncSession, oldest: datetime | None) -> None:
+        pending = (
+            await session.execute(
+                select(func.count()).select_from(outbox_table).where(outbox_table.c.sent_at.is_(None))
+            )
+        ).scalar_one()
+        OUTBOX_PENDING.labels(self.service).set(pending)
+        OUTBOX_LAG.labels(self.service).set(
+            (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
+        )
+
+    async def _maybe_purge(self, session: AsyncSession) -> None:
+        now = utcnow()
+        if now - self._last_purge < timedelta(hours=1):
+            return
+        self._last_purge = now
+        await session.execute(
+            delete(outbox_table).where(outbox_table.c.sent_at < now - self.keep_sent)
+        )

@@ -1,0 +1,146 @@
+"""What every service process is made of, wired by its `bootstrap()`: the database engine, the
+bus, the outbox relay and its consumers. Used alike by the HTTP app, the worker and the tests."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from kubeserve_common.db.migrations import upgrade
+from kubeserve_common.db.session import create_engine, create_session_factory, ping
+from kubeserve_common.db.uow import UnitOfWorkFactory
+from kubeserve_common.events.topology import Topology
+from kubeserve_common.messaging.bus import EventBus, Handler, Subscription
+from kubeserve_common.messaging.memory import InMemoryBus
+from kubeserve_common.messaging.outbox import OutboxRelay
+from kubeserve_common.messaging.rabbitmq import RabbitMQBus
+from kubeserve_common.settings import CommonSettings
+
+log = logging.getLogger(__name__)
+
+
+def create_bus(settings: CommonSettings, service: str) -> EventBus:
+    topology = Topology(settings.bus_prefix)
+    if settings.broker_url.startswith("memory://"):
+        return InMemoryBus(service, topology)
+    return RabbitMQBus(
+        settings.broker_url,
+        service=service,
+        topology=topology,
+        publish_timeout=settings.publish_timeout,
+    )
+
+
+@dataclass
+class Consumer:
+    subscription: Subscription
+    handler: Handler
+
+
+@dataclass
+class ServiceContainer:
+    """The composition of one service. `start()` migrates, connects, starts relay + consumers;
+    `consume=False` is for an HTTP-only process when a separate worker runs the consumers."""
+
+    name: str
+    settings: CommonSettings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bus: EventBus
+    relay: OutboxRelay
+    uow: UnitOfWorkFactory
+    migrations: Path
+    consumers: list[Consumer] = field(default_factory=list)
+    extra_checks: dict[str, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    owns_bus: bool = True
+    started: bool = False
+
+    @property
+    def topology(self) -> Topology:
+        return Topology(self.settings.bus_prefix)
+
+    def subscribe(self, purpose: str, event_types: Sequence[str], handler: Handler, **kw: Any) -> None:
+        queue = self.topology.queue(self.name, purpose)
+        self.consumers.append(Consumer(Subscription(queue, tuple(event_types), **kw), handler))
+
+    async def start(self, *, consume: bool = True, relay: bool = True) -> None:
+        if self.settings.migrate_on_start:
+            await upgrade(self.migrations, self.settings.database_url, self.name)
+        if self.owns_bus:
+            await self.bus.connect()
+        if relay:
+            self.relay.start()
+        if consume:
+            for consumer in self.consumers:
+                await self.bus.subscribe(consumer.subscription, consumer.handler)
+        self.started = True
+        log.info("service started", extra={"consumers": len(self.consumers) if consume else 0})
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        for hook in reversed(self.on_stop):
+            await hook()
+        if self.owns_bus:
+            await self.bus.close()
+        await self.engine.dispose()
+        self.started = False
+
+    async def readiness(self) -> dict[str, str]:
+        """Each dependency's state: "ok" or the reason it is not."""
+        checks: dict[str, str] = {}
+        try:
+            await ping(self.engine, self.settings.db_timeout)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unreachable: {type(exc).__name__}"
+        try:
+            ok = await asyncio.wait_for(self.bus.healthy(), self.settings.db_timeout)
+            checks["broker"] = "ok" if ok else "disconnected"
+        except Exception as exc:
+            checks["broker"] = f"unreachable: {type(exc).__name__}"
+        for name, check in self.extra_checks.items():
+            try:
+                await asyncio.wait_for(check(), self.settings.db_timeout)
+                checks[name] = "ok"
+            except Exception as exc:
+                checks[name] = f"failing: {type(exc).__name__}"
+        return checks
+
+
+def build_container(
+    name: str,
+    settings: CommonSettings,
+    migrations: Path,
+    *,
+    bus: EventBus | None = None,
+) -> ServiceContainer:
+    """The common half of every service's `bootstrap()`; a shared `bus` (embedded mode, tests)
+    is used but not connected or closed by this container."""
+    engine = create_engine(settings.database_url, name)
+    sessions = create_session_factory(engine)
+    the_bus = bus or create_bus(settings, name)
+    relay = OutboxRelay(
+        sessions,
+        the_bus,
+        service=name,
+        batch_size=settings.outbox_batch_size,
+        poll_interval=settings.outbox_poll_interval,
+    )
+    return ServiceContainer(
+        name=name,
+        settings=settings,
+        engine=engine,
+        sessions=sessions,
+        bus=the_bus,
+        relay=relay,
+        uow=UnitOfWorkFactory(sessions, relay.wake),
+        migrations=migrations,
+        owns_bus=bus is None,
+    )

@@ -1,0 +1,5 @@
+"""Shared pytest fixtures and helpers: real PostgreSQL, RabbitMQ and S3 (moto's server), a TCP
+proxy that can cut a link, and a runner for real uvicorn servers on 127.0.0.1.
+
+Loaded for every test run by `-p kubeserve_common.testing.plugin` (root pyproject.toml).
+"""

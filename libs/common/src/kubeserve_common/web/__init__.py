@@ -1,0 +1,1 @@
+"""FastAPI plumbing shared by every service: app factory, errors, middleware, health, metrics."""

@@ -1,0 +1,75 @@
+"""`create_service_app()`: the FastAPI app every service starts from - lifespan that starts and
+stops its container, one error-handler set, request ids, metrics, `/healthz`, `/readyz`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from kubeserve_common.logging import service_var
+from kubeserve_common.metrics import render_latest
+from kubeserve_common.service import ServiceContainer
+from kubeserve_common.web.errors import install_error_handlers
+from kubeserve_common.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+
+
+def health_router() -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz", summary="Liveness: the process answers")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/readyz", summary="Readiness: database and broker reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        container: ServiceContainer = request.app.state.container
+        checks = await container.readiness()
+        ready = container.started and all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = render_latest()
+        return Response(body, media_type=content_type)
+
+    return router
+
+
+def create_service_app(
+    container: ServiceContainer,
+    routers: Sequence[APIRouter] = (),
+    *,
+    title: str | None = None,
+    max_body_bytes: int = 1024 * 1024,
+    manage_container: bool = True,
+    consume: bool = True,
+) -> FastAPI:
+    """`manage_container=False` when something else (the embedded runner) starts it."""
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        token = service_var.set(container.name)
+        if manage_container:
+            await container.start(consume=consume)
+        try:
+            yield
+        finally:
+            if manage_container:
+                await container.stop()
+            service_var.reset(token)
+
+    app = FastAPI(title=title or f"KubeServe {container.name}", lifespan=lifespan)
+    app.state.container = container
+    install_error_handlers(app)
+    app.include_router(health_router())
+    for router in routers:
+        app.include_router(router)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
+    app.add_middleware(RequestContextMiddleware, service=container.name)
+    return app

@@ -1,0 +1,1 @@
+"""KubeServe auth: users, passwords, JWTs, API keys and the JWKS."""

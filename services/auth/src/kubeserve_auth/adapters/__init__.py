@@ -1,0 +1,1 @@
+"""Ports and adapters of the auth service to external systems."""

@@ -1,0 +1,1 @@
+"""Domain model of the auth service: plain objects and errors, no I/O."""

@@ -1,0 +1,18 @@
+"""HTTP entry point of the auth service."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from kubeserve_common.service import ServiceContainer
+from kubeserve_common.web.app import create_service_app
+
+from kubeserve_auth.bootstrap import bootstrap
+
+
+def create_app(
+    container: ServiceContainer | None = None, *, consume: bool = True, manage_container: bool = True
+) -> FastAPI:
+    container = container or bootstrap()
+    return create_service_app(
+        container, [], consume=consume, manage_container=manage_container
+    )

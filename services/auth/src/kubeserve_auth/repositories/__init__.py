@@ -1,0 +1,1 @@
+"""SQLAlchemy queries of the auth service; they never commit."""

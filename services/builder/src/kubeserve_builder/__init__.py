@@ -1,0 +1,1 @@
+"""KubeServe builder: validates uploaded versions in a sandbox and plans their dependencies."""

@@ -1,0 +1,1 @@
+"""Ports and adapters of the builder service to external systems."""

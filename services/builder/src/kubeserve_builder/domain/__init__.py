@@ -1,0 +1,1 @@
+"""Domain model of the builder service: plain objects and errors, no I/O."""

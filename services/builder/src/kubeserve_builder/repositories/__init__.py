@@ -1,0 +1,1 @@
+"""SQLAlchemy queries of the builder service; they never commit."""

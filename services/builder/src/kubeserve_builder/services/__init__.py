@@ -1,0 +1,1 @@
+"""Use cases of the builder service; each owns its unit of work."""

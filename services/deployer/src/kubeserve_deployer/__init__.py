@@ -1,0 +1,1 @@
+"""KubeServe deployer: deployments and the worker that drives a runtime backend."""

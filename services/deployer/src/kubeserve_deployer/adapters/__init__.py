@@ -1,0 +1,1 @@
+"""Ports and adapters of the deployer service to external systems."""

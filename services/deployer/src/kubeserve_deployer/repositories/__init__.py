@@ -1,0 +1,1 @@
+"""SQLAlchemy queries of the deployer service; they never commit."""

@@ -1,0 +1,1 @@
+"""Ports and adapters of the gateway service to external systems."""

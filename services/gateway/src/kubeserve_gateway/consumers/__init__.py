@@ -1,0 +1,1 @@
+"""Event handlers of the gateway service (adapters only)."""

@@ -1,0 +1,1 @@
+"""Domain model of the gateway service: plain objects and errors, no I/O."""

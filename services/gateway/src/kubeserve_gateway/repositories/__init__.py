@@ -1,0 +1,1 @@
+"""SQLAlchemy queries of the gateway service; they never commit."""

@@ -1,0 +1,1 @@
+"""Use cases of the gateway service; each owns its unit of work."""

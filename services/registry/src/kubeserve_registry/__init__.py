@@ -1,0 +1,1 @@
+"""KubeServe registry: models, versions and their artifacts in object storage."""

@@ -1,0 +1,1 @@
+"""Ports and adapters of the registry service to external systems."""

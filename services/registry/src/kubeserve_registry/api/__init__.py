@@ -1,0 +1,1 @@
+"""HTTP routes of the registry service (adapters only: parse, call a service, map the result)."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy queries of the registry service; they never commit."""
