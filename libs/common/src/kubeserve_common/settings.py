@@ -34,6 +34,13 @@ class CommonSettings(BaseSettings):
     )
     migrate_on_start: bool = True
     internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
+    # Where the services find each other (internal HTTP). The embedded runner sets these too.
+    gateway_url: str = "http://127.0.0.1:8080"
+    auth_url: str = "http://127.0.0.1:8081"
+    registry_url: str = "http://127.0.0.1:8082"
+    builder_url: str = "http://127.0.0.1:8083"
+    deployer_url: str = "http://127.0.0.1:8084"
+    http_timeout: float = Field(default=10.0, gt=0, description="Seconds for internal calls.")
     log_level: str = "INFO"
     log_json: bool = True
     outbox_poll_interval: float = Field(default=1.0, gt=0)
