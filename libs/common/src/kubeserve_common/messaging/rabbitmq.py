@@ -49,12 +49,14 @@ class RabbitMQBus(EventBus):
         topology: Topology | None = None,
         publish_timeout: float = 10.0,
         connect_timeout: float = 10.0,
+        reconnect_interval: float = 2.0,
     ) -> None:
         self.url = url
         self.service = service
         self.topology = topology or Topology()
         self.publish_timeout = publish_timeout
         self.connect_timeout = connect_timeout
+        self.reconnect_interval = reconnect_interval
         self._connection: AbstractRobustConnection | None = None
         self._publish_channel: AbstractChannel | None = None
         self._events: AbstractExchange | None = None
@@ -67,6 +69,7 @@ class RabbitMQBus(EventBus):
         self._connection = await aio_pika.connect_robust(
             self.url,
             timeout=self.connect_timeout,
+            reconnect_interval=self.reconnect_interval,
             client_properties={"connection_name": f"kubeserve-{self.service}"},
         )
         self._publish_channel = await self._connection.channel(publisher_confirms=True)
