@@ -9,7 +9,6 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-
 from kubeserve_common.events.topology import Topology
 from kubeserve_common.service import ServiceContainer
 from kubeserve_common.testing.plugin import address_of, delete_topology, pg_url_via
@@ -44,18 +43,27 @@ async def test_service_starts_migrated_and_healthy(
                 assert ready.json()["checks"]["broker"] == "ok"
                 metrics = await client.get("/metrics")
                 assert metrics.status_code == 200
-                assert f'kubeserve_http_requests_total{{method="GET",route="/readyz",service="{service}",status="200"}}' in metrics.text
+                assert (
+                    f'kubeserve_http_requests_total{{method="GET",route="/readyz",service="{service}",status="200"}}'
+                    in metrics.text
+                )
                 missing = await client.get("/no-such-route")
                 assert missing.status_code == 404
                 assert missing.json()["error"]["code"] == "not_found"
                 assert missing.headers["x-request-id"]
     finally:
-        await delete_topology(amqp_url, Topology(bus_prefix), getattr(container.bus, "declared_queues", set()))
+        await delete_topology(
+            amqp_url, Topology(bus_prefix), getattr(container.bus, "declared_queues", set())
+        )
     conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
         version = await conn.fetchval(f"SELECT version_num FROM {service}.alembic_version")
-        tables = {r["tablename"] for r in await conn.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = $1", service)}
+        tables = {
+            r["tablename"]
+            for r in await conn.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = $1", service
+            )
+        }
     finally:
         await conn.close()
     assert version, "no migration recorded"
@@ -89,4 +97,6 @@ async def test_readyz_fails_while_the_database_link_is_cut(
                 assert (await client.get("/readyz")).status_code == 200
     finally:
         proxy.restore()
-        await delete_topology(amqp_url, Topology(bus_prefix), getattr(container.bus, "declared_queues", set()))
+        await delete_topology(
+            amqp_url, Topology(bus_prefix), getattr(container.bus, "declared_queues", set())
+        )

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Callable
 
 import aio_pika
 import pytest
-
 from kubeserve_common.errors import PermanentError, TransientError
 from kubeserve_common.events import CloudEvent, DeploymentDeleted, UserRegistered
 from kubeserve_common.events.topology import Topology

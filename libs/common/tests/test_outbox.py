@@ -9,10 +9,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from prometheus_client import REGISTRY
-from sqlalchemy import Column, MetaData, String, Table, func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from kubeserve_common.db.base import messaging_metadata, outbox_table
 from kubeserve_common.db.session import create_engine, create_session_factory
 from kubeserve_common.db.uow import UnitOfWork, UnitOfWorkFactory
@@ -23,6 +19,9 @@ from kubeserve_common.messaging.outbox import OutboxRelay
 from kubeserve_common.messaging.rabbitmq import RabbitMQBus
 from kubeserve_common.testing.plugin import address_of
 from kubeserve_common.testing.waiting import wait_until
+from prometheus_client import REGISTRY
+from sqlalchemy import Column, MetaData, String, Table, func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 SCHEMA = "spine_test"
 USER = UserRegistered.event_type()
@@ -107,14 +106,22 @@ async def test_thousand_events_survive_a_cut_broker_link_and_take_effect_once(
     proxy = tcp_proxy(host, port)
     proxied_url = amqp_url.replace(f"{host}:{port}", f"127.0.0.1:{proxy.port}")  # type: ignore[attr-defined]
     # The relay publishes through the cuttable link; every publish is sent twice.
-    publisher = rabbit_bus_factory("relay", url=proxied_url, publish_timeout=3.0, reconnect_interval=0.5)
+    publisher = rabbit_bus_factory(
+        "relay", url=proxied_url, publish_timeout=3.0, reconnect_interval=0.5
+    )
     consumer_bus = rabbit_bus_factory("consumer")
     await publisher.connect()
     await consumer_bus.connect()
 
     sessions = create_session_factory(engine)
-    relay = OutboxRelay(sessions, DuplicatingBus(publisher), service="test", batch_size=100,
-                        poll_interval=0.2, max_backoff=1.0)
+    relay = OutboxRelay(
+        sessions,
+        DuplicatingBus(publisher),
+        service="test",
+        batch_size=100,
+        poll_interval=0.2,
+        max_backoff=1.0,
+    )
     uows = UnitOfWorkFactory(sessions, relay.wake)
 
     async def effect(event: CloudEvent, uow: UnitOfWork) -> None:
@@ -144,17 +151,24 @@ async def test_thousand_events_survive_a_cut_broker_link_and_take_effect_once(
 
         async def all_effects() -> bool:
             async with engine.connect() as conn:
-                done = (await conn.execute(select(func.count(func.distinct(effects.c.event_id))))).scalar()
+                done = (
+                    await conn.execute(select(func.count(func.distinct(effects.c.event_id))))
+                ).scalar()
             return done == 1000
 
         await wait_until(all_effects, timeout=90, message="1000 effects after the link came back")
-        await wait_until(lambda: all(received[i] >= 2 for i in ids), timeout=30,
-                         message="every message delivered twice")
+        await wait_until(
+            lambda: all(received[i] >= 2 for i in ids),
+            timeout=30,
+            message="every message delivered twice",
+        )
         async with engine.connect() as conn:
             rows = (await conn.execute(select(effects.c.event_id))).scalars().all()
             unsent = (
                 await conn.execute(
-                    select(func.count()).select_from(outbox_table).where(outbox_table.c.sent_at.is_(None))
+                    select(func.count())
+                    .select_from(outbox_table)
+                    .where(outbox_table.c.sent_at.is_(None))
                 )
             ).scalar()
         assert Counter(rows) == Counter({i: 1 for i in ids}), "an effect happened twice or never"
@@ -165,7 +179,9 @@ async def test_thousand_events_survive_a_cut_broker_link_and_take_effect_once(
 
 
 def _failures() -> float:
-    value = REGISTRY.get_sample_value("kubeserve_outbox_publish_failures_total", {"service": "test"})
+    value = REGISTRY.get_sample_value(
+        "kubeserve_outbox_publish_failures_total", {"service": "test"}
+    )
     return value or 0.0
 
 
@@ -191,8 +207,13 @@ async def test_two_relays_never_publish_the_same_row_twice(
     # Two relays with engines of their own, as in two processes.
     other_engine = create_engine(database_url, SCHEMA)
     relays = [
-        OutboxRelay(create_session_factory(e), CountingBus(bus, published, name), service="test",
-                    batch_size=20, poll_interval=0.1)
+        OutboxRelay(
+            create_session_factory(e),
+            CountingBus(bus, published, name),
+            service="test",
+            batch_size=20,
+            poll_interval=0.1,
+        )
         for e, name in ((engine, "a"), (other_engine, "b"))
     ]
 

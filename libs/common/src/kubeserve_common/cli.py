@@ -1,8 +1,8 @@
 """The command line every service binary shares: `serve`, `worker`, `migrate`.
 
-    kubeserve-registry serve --port 8082     # HTTP API and, unless --no-consume, its consumers
-    kubeserve-registry worker --port 9082    # consumers + outbox relay, health endpoints only
-    kubeserve-registry migrate               # apply migrations and exit (a Kubernetes Job)
+kubeserve-registry serve --port 8082     # HTTP API and, unless --no-consume, its consumers
+kubeserve-registry worker --port 9082    # consumers + outbox relay, health endpoints only
+kubeserve-registry migrate               # apply migrations and exit (a Kubernetes Job)
 """
 
 from __future__ import annotations
@@ -24,7 +24,11 @@ AppFactory = Callable[..., FastAPI]  # (container, *, consume: bool) -> FastAPI
 
 
 def service_main(
-    name: str, bootstrap: Bootstrap, create_app: AppFactory, default_port: int, argv: list[str] | None = None
+    name: str,
+    bootstrap: Bootstrap,
+    create_app: AppFactory,
+    default_port: int,
+    argv: list[str] | None = None,
 ) -> None:
     parser = argparse.ArgumentParser(prog=f"kubeserve-{name}", description=f"KubeServe {name}")
     sub = parser.add_subparsers(dest="command", required=True)

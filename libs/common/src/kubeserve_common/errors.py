@@ -6,7 +6,7 @@ from typing import Any
 
 
 class KubeServeError(Exception):
-    """An error a client (or a consumer runner) can act on. `code` is stable and machine-readable."""
+    """An error a client or a consumer runner can act on; `code` is stable, machine-readable."""
 
     code: str = "error"
     http_status: int = 400

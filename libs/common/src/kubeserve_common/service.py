@@ -66,7 +66,9 @@ class ServiceContainer:
     def topology(self) -> Topology:
         return Topology(self.settings.bus_prefix)
 
-    def subscribe(self, purpose: str, event_types: Sequence[str], handler: Handler, **kw: Any) -> None:
+    def subscribe(
+        self, purpose: str, event_types: Sequence[str], handler: Handler, **kw: Any
+    ) -> None:
         queue = self.topology.queue(self.name, purpose)
         self.consumers.append(Consumer(Subscription(queue, tuple(event_types), **kw), handler))
 

@@ -1,4 +1,5 @@
-"""Settings base shared by every service: `KUBESERVE_`-prefixed environment, secrets as SecretStr."""
+"""Settings base shared by every service: `KUBESERVE_`-prefixed environment, secrets as
+SecretStr, default secrets refused outside dev mode."""
 
 from __future__ import annotations
 
@@ -9,10 +10,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_INTERNAL_SECRET = "dev-internal-secret-change-me"  # noqa: S105 - the refused default
 DEFAULT_HOME = Path.home() / ".kubeserve"
-
-
-class InsecureDefaultError(ValueError):
-    """A default secret was left in place outside dev mode."""
 
 
 class CommonSettings(BaseSettings):
@@ -58,7 +55,7 @@ class CommonSettings(BaseSettings):
             return self
         for name, (value, default) in self.secret_fields().items():
             if value.get_secret_value() == default:
-                raise InsecureDefaultError(
+                raise ValueError(
                     f"KUBESERVE_{name.upper()} still has its development default; set a real "
                     "secret or run with KUBESERVE_DEV_MODE=true"
                 )

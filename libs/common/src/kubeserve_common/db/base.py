@@ -63,7 +63,7 @@ def declarative_base() -> type[DeclarativeBase]:
 
     class Base(DeclarativeBase):
         metadata = new_metadata()
-        type_annotation_map = {datetime: UTCDateTime}  # noqa: RUF012
+        type_annotation_map = {datetime: UTCDateTime}
 
     return Base
 

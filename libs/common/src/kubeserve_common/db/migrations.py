@@ -29,7 +29,9 @@ def _config(script_location: Path, database_url: str, schema: str) -> Config:
     return cfg
 
 
-def upgrade_sync(script_location: Path, database_url: str, schema: str, revision: str = "head") -> None:
+def upgrade_sync(
+    script_location: Path, database_url: str, schema: str, revision: str = "head"
+) -> None:
     command.upgrade(_config(script_location, database_url, schema), revision)
 
 

@@ -74,7 +74,7 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker:  # type: 
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def ping(engine: AsyncEngine, timeout: float) -> None:
+async def ping(engine: AsyncEngine, timeout: float) -> None:  # noqa: ASYNC109
     """Raise when the database does not answer `SELECT 1` within `timeout` seconds."""
 
     async def _select() -> None:

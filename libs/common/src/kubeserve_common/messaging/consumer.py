@@ -43,7 +43,9 @@ async def run_handler(
         event = CloudEvent.from_json(body)
     except (ValidationError, ValueError) as exc:
         CONSUMER_MESSAGES.labels(service, queue, Outcome.DEAD.value).inc()
-        log.warning("invalid message dead-lettered", extra={"queue": queue, "error": str(exc)[:500]})
+        log.warning(
+            "invalid message dead-lettered", extra={"queue": queue, "error": str(exc)[:500]}
+        )
         return Verdict(Outcome.DEAD, f"invalid CloudEvent: {str(exc)[:500]}")
 
     event_token = event_id_var.set(event.id)

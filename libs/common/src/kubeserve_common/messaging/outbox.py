@@ -130,14 +130,17 @@ class OutboxRelay:
                 )
         OUTBOX_PUBLISHED.labels(self.service).inc(len(sent))
         if failed:
-            raise ConnectionError(f"{len(failed)} of {len(rows)} outbox rows not published: "
-                                  f"{failed[0][1]!r}")
+            raise ConnectionError(
+                f"{len(failed)} of {len(rows)} outbox rows not published: {failed[0][1]!r}"
+            )
         return len(sent)
 
     async def _record_lag(self, session: AsyncSession, oldest: datetime | None) -> None:
         pending = (
             await session.execute(
-                select(func.count()).select_from(outbox_table).where(outbox_table.c.sent_at.is_(None))
+                select(func.count())
+                .select_from(outbox_table)
+                .where(outbox_table.c.sent_at.is_(None))
             )
         ).scalar_one()
         OUTBOX_PENDING.labels(self.service).set(pending)

@@ -65,7 +65,10 @@ class Principal:
 
 def encode_principal(principal: Principal, secret: str, ttl_seconds: int = 60) -> str:
     return issue_internal_token(
-        secret, subject=str(principal.user_id), claims=principal.to_claims(), ttl_seconds=ttl_seconds
+        secret,
+        subject=str(principal.user_id),
+        claims=principal.to_claims(),
+        ttl_seconds=ttl_seconds,
     )
 
 

@@ -36,13 +36,16 @@ def _docker_available() -> bool:
     if shutil.which("docker") is None:
         return False
     try:
-        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+        probe = subprocess.run(["docker", "info"], capture_output=True, timeout=10)  # noqa: S607
+        return probe.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
 
 
 def _missing(what: str, hint: str) -> None:
-    pytest.fail(f"{what} is not reachable and no Docker engine can start one. {hint}", pytrace=False)
+    pytest.fail(
+        f"{what} is not reachable and no Docker engine can start one. {hint}", pytrace=False
+    )
 
 
 # -- PostgreSQL ------------------------------------------------------------------------------
@@ -100,7 +103,9 @@ async def postgres_database(postgres_admin_dsn: str) -> AsyncIterator[str]:
 async def database_url(postgres_database: str) -> AsyncIterator[str]:
     """The run's database with every service table emptied before the test (clean state);
     migrations stay applied."""
-    conn = await asyncpg.connect(postgres_database.replace("postgresql+asyncpg://", "postgresql://"))
+    conn = await asyncpg.connect(
+        postgres_database.replace("postgresql+asyncpg://", "postgresql://")
+    )
     try:
         tables = await conn.fetch(
             "SELECT schemaname, tablename FROM pg_tables WHERE schemaname NOT IN "
@@ -172,7 +177,9 @@ async def rabbit_bus_factory(
     yield make
     for bus in buses:
         await bus.close()
-    await delete_topology(amqp_url, Topology(bus_prefix), {q for b in buses for q in b.declared_queues})
+    await delete_topology(
+        amqp_url, Topology(bus_prefix), {q for b in buses for q in b.declared_queues}
+    )
 
 
 async def delete_topology(url: str, topology: Topology, queues: set[str]) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 async def wait_until(
     predicate: Callable[[], bool | Awaitable[bool]],
     *,
-    timeout: float = 20.0,
+    timeout: float = 20.0,  # noqa: ASYNC109 - a polling deadline, not a cancel scope
     interval: float = 0.05,
     message: str = "condition",
 ) -> None:

@@ -13,7 +13,11 @@ from kubeserve_common.logging import service_var
 from kubeserve_common.metrics import render_latest
 from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.errors import install_error_handlers
-from kubeserve_common.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from kubeserve_common.web.middleware import (
+    BodySizeLimitMiddleware,
+    RequestContextMiddleware,
+    UnexpectedErrorMiddleware,
+)
 
 
 def health_router() -> APIRouter:
@@ -70,6 +74,8 @@ def create_service_app(
     app.include_router(health_router())
     for router in routers:
         app.include_router(router)
+    # Added first = innermost: it sees route errors before Starlette's outer error middleware.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware, service=container.name)
     return app

@@ -6,6 +6,7 @@ Pure ASGI (not BaseHTTPMiddleware) so streaming bodies pass through untouched.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 import uuid
@@ -15,6 +16,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kubeserve_common.logging import request_id_var
 from kubeserve_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -59,6 +62,36 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+class UnexpectedErrorMiddleware:
+    """Turn an unhandled exception into the JSON 500 body, logged once. Unlike Starlette's
+    outermost error middleware it does not re-raise, so the server keeps the connection."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:
+            log.exception("unhandled error")
+            if started:
+                raise
+            await _send_error(
+                send, 500, "internal", "internal error; see the server logs", close=False
+            )
+
+
 class BodySizeLimitMiddleware:
     """Refuse bodies over `max_bytes` with 413, by Content-Length up front and by counting a
     streamed body, so an oversized upload is never buffered."""
@@ -81,34 +114,53 @@ class BodySizeLimitMiddleware:
                 return
         seen = 0
         started = False
+        refused = False
 
         async def send_wrapper(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # we already answered 413; the app's own reply goes nowhere
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge()
+                    # Answer now and tell the app the client left, so it stops reading.
+                    if not started:
+                        await _send_error(send, 413, "payload_too_large", self._too_large())
+                    refused = True
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited_receive, send_wrapper)
-        except _TooLarge:
-            if not started:
-                await _send_error(send, 413, "payload_too_large", self._too_large())
+        await self.app(scope, limited_receive, send_wrapper)
+        if refused:
+            await _drain(receive)
 
     def _too_large(self) -> str:
         return f"request body exceeds the limit of {self.max_bytes} bytes"
 
 
-class _TooLarge(Exception):
-    pass
+DRAIN_LIMIT = 8 * 1024 * 1024
+
+
+async def _drain(receive: Receive) -> None:
+    """Read (and drop) a little of the unread body after an early 413: closing a socket with
+    unread data makes the kernel send a reset, and the client would never see our answer."""
+    drained = 0
+    while drained < DRAIN_LIMIT:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -118,7 +170,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+async def _send_error(
+    send: Send, status: int, code: str, message: str, *, close: bool = True
+) -> None:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     payload = json.dumps(body).encode()
     await send(
@@ -128,7 +182,7 @@ async def _send_error(send: Send, status: int, code: str, message: str) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
-                (b"connection", b"close"),
+                *([(b"connection", b"close")] if close else []),
             ],
         }
     )

@@ -1,0 +1,110 @@
+"""Settings refuse default secrets outside dev mode; every app answers errors in one JSON shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import APIRouter
+from kubeserve_common.errors import Conflict
+from kubeserve_common.messaging.memory import InMemoryBus
+from kubeserve_common.service import build_container
+from kubeserve_common.settings import CommonSettings
+from kubeserve_common.testing.servers import serve_app
+from kubeserve_common.web.app import create_service_app
+from pydantic import BaseModel, SecretStr, ValidationError
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "gateway" / "migrations"
+
+
+def test_default_internal_secret_is_refused_outside_dev_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("KUBESERVE_DEV_MODE", raising=False)
+    monkeypatch.delenv("KUBESERVE_INTERNAL_SECRET", raising=False)
+    with pytest.raises(ValidationError, match="KUBESERVE_INTERNAL_SECRET"):
+        CommonSettings()
+    assert CommonSettings(dev_mode=True).dev_mode
+    monkeypatch.setenv("KUBESERVE_INTERNAL_SECRET", "a-real-secret-from-the-environment")
+    settings = CommonSettings()
+    assert isinstance(settings.internal_secret, SecretStr)
+    assert "a-real-secret" not in repr(settings)
+
+
+class Item(BaseModel):
+    name: str
+    count: int
+
+
+@pytest.fixture
+def app(tmp_path: Path):  # type: ignore[no-untyped-def]
+    router = APIRouter()
+
+    @router.post("/items")
+    async def create(item: Item) -> Item:
+        if item.name == "taken":
+            raise Conflict("an item named 'taken' exists")
+        return item
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    settings = CommonSettings(
+        dev_mode=True,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/gateway.db",
+        broker_url="memory://",
+    )
+    container = build_container("gateway", settings, MIGRATIONS, bus=InMemoryBus())
+    return create_service_app(container, [router], max_body_bytes=1024)
+
+
+async def test_errors_share_one_json_shape(app) -> None:  # type: ignore[no-untyped-def]
+    with serve_app(app) as base:
+        async with httpx.AsyncClient(base_url=base) as client:
+            conflict = await client.post("/items", json={"name": "taken", "count": 1})
+            assert conflict.status_code == 409
+            assert conflict.json() == {
+                "error": {"code": "conflict", "message": "an item named 'taken' exists"}
+            }
+
+            invalid = await client.post("/items", json={"name": "x", "count": "many"})
+            assert invalid.status_code == 422
+            assert "count" in invalid.json()["error"]["message"]
+
+            missing = await client.post("/items", json={})
+            assert missing.status_code == 422
+            assert "name" in missing.json()["error"]["message"]
+
+            not_json = await client.post(
+                "/items", content=b"{nope", headers={"content-type": "application/json"}
+            )
+            assert not_json.status_code == 422
+            assert not_json.json()["error"]["code"] == "validation_error"
+
+            too_big = await client.post("/items", content=b"x" * 4096)
+            assert too_big.status_code == 413
+            assert too_big.json()["error"]["code"] == "payload_too_large"
+
+            async def stream():  # type: ignore[no-untyped-def]
+                for _ in range(10):
+                    yield b"y" * 512
+
+            streamed = await client.post("/items", content=stream())
+            assert streamed.status_code == 413
+
+            wrong_method = await client.delete("/items")
+            assert wrong_method.status_code == 405
+            assert wrong_method.json()["error"]["code"] == "method_not_allowed"
+
+            boom = await client.get("/boom")
+            assert boom.status_code == 500
+            assert boom.json() == {
+                "error": {"code": "internal", "message": "internal error; see the server logs"}
+            }
+
+            echoed = await client.get("/healthz", headers={"x-request-id": "abc-123"})
+            assert echoed.headers["x-request-id"] == "abc-123"
+            hostile = await client.get("/healthz", headers={"x-request-id": "bad id\twith spaces"})
+            assert hostile.headers["x-request-id"] != "bad id\twith spaces"
