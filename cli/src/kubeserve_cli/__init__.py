@@ -1,0 +1,1 @@
+"""The `kubeserve` command: the embedded platform (`kubeserve up`) and the client commands."""
