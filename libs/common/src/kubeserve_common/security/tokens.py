@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Mapping
@@ -27,6 +28,9 @@ ACCESS_TYP = "access"
 INTERNAL_TYP = "internal"
 INTERNAL_AUDIENCE = "kubeserve-internal"
 INTERNAL_ISSUER = "kubeserve-gateway"
+# Who issues access tokens (the auth service) and for whom (the platform behind the gateway).
+ACCESS_ISSUER = "kubeserve-auth"
+ACCESS_AUDIENCE = "kubeserve"
 _REQUIRED = {
     "require_exp": True,
     "require_iat": True,
@@ -95,11 +99,9 @@ def _public_jwk(public: ec.EllipticCurvePublicKey) -> dict[str, str]:
 
 
 def _thumbprint(public: Mapping[str, str]) -> str:
-    canonical = '{"crv":"%s","kty":"%s","x":"%s","y":"%s"}' % (
-        public["crv"],
-        public["kty"],
-        public["x"],
-        public["y"],
+    # RFC 7638: the required members, lexicographic order, no whitespace.
+    canonical = json.dumps(
+        {k: public[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True
     )
     return _b64(hashlib.sha256(canonical.encode()).digest())
 

@@ -1,0 +1,38 @@
+"""Queries on refresh tokens and their families."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from kubeserve_common.db.repository import Repository
+from sqlalchemy import select, update
+
+from kubeserve_auth.repositories.orm import RefreshToken
+
+
+class RefreshTokenRepository(Repository[RefreshToken]):
+    model = RefreshToken
+
+    async def get_by_hash(
+        self, token_hash: str, *, for_update: bool = False
+    ) -> RefreshToken | None:
+        stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
+        if for_update:
+            # Two concurrent refreshes with one token: the second waits, then sees it rotated.
+            stmt = stmt.with_for_update()
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
+    async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+
+    async def revoke_all_of_user(self, user_id: uuid.UUID, now: datetime) -> None:
+        await self.session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
