@@ -1,1 +1,2 @@
-"""KubeServe gateway: the only public HTTP entry: authentication, rate limits, proxying to the internal services and to model runtimes."""
+"""KubeServe gateway: the only public HTTP entry (authentication, rate limits, proxying to the
+internal services and to model runtimes)."""

@@ -1,19 +1,114 @@
-"""Composition root of the gateway service: the one place that builds its engine, bus and adapters.
-The HTTP app, the worker and the tests all get their container from `bootstrap()`."""
+"""Composition root of the gateway service: the one place that builds its engine, bus, HTTP
+client, caches and limiters. The HTTP app, the worker and the tests all get their container
+from `bootstrap()`; tests pass settings (and a bus) here."""
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 from kubeserve_common.messaging.bus import EventBus
 from kubeserve_common.service import ServiceContainer, build_container
 
+from kubeserve_gateway.adapters.auth import HttpAuthClient
+from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
+from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
+from kubeserve_gateway.domain.routes import RouteTable, default_routes
+from kubeserve_gateway.services.authenticator import ApiKeyCache, Authenticator, JwksCache
+from kubeserve_gateway.services.gateway import GatewayService, RateLimits, StaticUpstream
+from kubeserve_gateway.services.openapi import OpenApiService
 from kubeserve_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def bootstrap(settings: GatewaySettings | None = None, *, bus: EventBus | None = None) -> ServiceContainer:
+@dataclass
+class GatewayComponents:
+    """What the gateway is made of besides the common container parts."""
+
+    settings: GatewaySettings
+    http: httpx.AsyncClient
+    routes: RouteTable
+    authenticator: Authenticator
+    service: GatewayService
+    openapi: OpenApiService
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+
+@dataclass
+class GatewayContainer(ServiceContainer):
+    gateway: GatewayComponents | None = None
+
+
+def build_components(settings: GatewaySettings) -> GatewayComponents:
+    http = create_http_client(settings)
+    routes = RouteTable(default_routes())
+    auth = HttpAuthClient(
+        http, settings.auth_url, settings.internal_secret.get_secret_value(), settings.http_timeout
+    )
+    authenticator = Authenticator(
+        JwksCache(auth, ttl=settings.jwks_ttl, refetch_interval=settings.jwks_refetch_interval),
+        ApiKeyCache(
+            auth,
+            ttl=settings.api_key_cache_ttl,
+            negative_ttl=settings.api_key_negative_ttl,
+            max_entries=settings.api_key_cache_size,
+        ),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+    )
+    internal = {
+        "auth": settings.auth_url,
+        "registry": settings.registry_url,
+        "deployer": settings.deployer_url,
+    }
+    limits = RateLimits(None, None)
+    if settings.rate_limit_enabled:
+        limits = RateLimits(
+            TokenBucketLimiter(
+                settings.rate_limit_ip_rps,
+                settings.rate_limit_ip_burst,
+                max_keys=settings.rate_limit_max_keys,
+            ),
+            TokenBucketLimiter(
+                settings.rate_limit_principal_rps,
+                settings.rate_limit_principal_burst,
+                max_keys=settings.rate_limit_max_keys,
+            ),
+        )
+    upstream = UpstreamClient(http)
+    service = GatewayService(
+        routes=routes,
+        authenticator=authenticator,
+        upstreams={name: StaticUpstream(url) for name, url in internal.items()},
+        client=upstream,
+        limits=limits,
+        internal_secret=settings.internal_secret.get_secret_value(),
+        trusted_proxy_hops=settings.trusted_proxy_hops,
+    )
+
+    async def fetch(url: str) -> object:
+        return await upstream.get_json(url, seconds=settings.http_timeout)
+
+    openapi = OpenApiService(
+        routes=routes, upstreams=internal, fetch=fetch, ttl=settings.openapi_ttl
+    )
+    return GatewayComponents(settings, http, routes, authenticator, service, openapi)
+
+
+def bootstrap(
+    settings: GatewaySettings | None = None, *, bus: EventBus | None = None
+) -> ServiceContainer:
     settings = settings or GatewaySettings()
-    return build_container(SERVICE, settings, MIGRATIONS, bus=bus)
+    base = build_container(SERVICE, settings, MIGRATIONS, bus=bus)
+    components = build_components(settings)
+    container = GatewayContainer(
+        **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, gateway=components
+    )
+    container.on_stop.append(components.close)
+    return container

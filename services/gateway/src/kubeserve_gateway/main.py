@@ -1,18 +1,68 @@
-"""HTTP entry point of the gateway service."""
+"""HTTP entry point of the gateway service: the public /api/v1 surface with its middleware
+(CORS, request ids, per-route body limits) around the proxy routes."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
+from starlette.middleware import Middleware
 
-from kubeserve_gateway.bootstrap import bootstrap
+from kubeserve_gateway.api.middleware import RouteBodyLimitMiddleware
+from kubeserve_gateway.api.routes import public_router, remove_default_docs
+from kubeserve_gateway.bootstrap import GatewayComponents, bootstrap, build_components
+from kubeserve_gateway.domain.routes import BodyLimit
+from kubeserve_gateway.settings import GatewaySettings
 
 
 def create_app(
-    container: ServiceContainer | None = None, *, consume: bool = True, manage_container: bool = True
+    container: ServiceContainer | None = None,
+    *,
+    consume: bool = True,
+    manage_container: bool = True,
 ) -> FastAPI:
     container = container or bootstrap()
-    return create_service_app(
-        container, [], consume=consume, manage_container=manage_container
+    components: GatewayComponents | None = getattr(container, "gateway", None)
+    if components is None:  # a plain container (e.g. built by a generic runner)
+        settings = container.settings
+        if not isinstance(settings, GatewaySettings):
+            settings = GatewaySettings(**settings.model_dump())
+        components = build_components(settings)
+        container.on_stop.append(components.close)
+    settings = components.settings
+    app = create_service_app(
+        container,
+        [public_router()],
+        title="KubeServe gateway",
+        consume=consume,
+        manage_container=manage_container,
+        # The outer, shared limit admits the largest body any route takes; the per-route
+        # middleware below applies the limit of the route actually called.
+        max_body_bytes=max(settings.gateway_max_body_bytes, settings.gateway_max_upload_bytes),
     )
+    app.router.routes[:] = remove_default_docs(app.router.routes)
+    app.state.gateway = components
+    # Innermost (after the shared body limit): Starlette builds the stack from this list lazily.
+    app.user_middleware.append(
+        Middleware(
+            RouteBodyLimitMiddleware,
+            routes=components.routes,
+            limits={
+                BodyLimit.DEFAULT: settings.gateway_max_body_bytes,
+                BodyLimit.UPLOAD: settings.gateway_max_upload_bytes,
+            },
+        )
+    )
+    if settings.cors_origins:
+        wildcard = "*" in settings.cors_origins
+        app.add_middleware(  # outermost, so even error responses carry the CORS headers
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=not wildcard,
+            allow_methods=["*"],
+            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
+            expose_headers=["x-request-id", "retry-after", "www-authenticate"],
+            max_age=600,
+        )
+    return app

@@ -2,8 +2,93 @@
 
 from __future__ import annotations
 
+import json
+from typing import Annotated
+
+from kubeserve_common.security import tokens as _tokens
 from kubeserve_common.settings import CommonSettings
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
 
 
 class GatewaySettings(CommonSettings):
     port: int = 8080
+
+    # -- access tokens (verified locally against auth's JWKS) --------------------------------
+    jwt_issuer: str = getattr(_tokens, "ACCESS_ISSUER", "kubeserve-auth")
+    jwt_audience: str = getattr(_tokens, "ACCESS_AUDIENCE", "kubeserve")
+    jwks_ttl: float = Field(
+        default=300.0, gt=0, description="Seconds before the JWKS is refetched (key rotation)."
+    )
+    jwks_refetch_interval: float = Field(
+        default=10.0,
+        ge=0,
+        description="Minimum seconds between JWKS refetches caused by an unknown `kid`, so a "
+        "flood of random key ids cannot hammer auth.",
+    )
+
+    # -- API keys (resolved through auth, cached by a hash of the key) -------------------------
+    api_key_cache_ttl: float = Field(
+        default=5.0, ge=0, description="Seconds a resolved key is reused."
+    )
+    api_key_negative_ttl: float = Field(
+        default=2.0, ge=0, description="Seconds an unknown/revoked key is remembered as such."
+    )
+    api_key_cache_size: int = Field(default=10_000, ge=1)
+
+    # -- rate limits (token buckets in memory, per gateway process) ---------------------------
+    rate_limit_enabled: bool = True
+    rate_limit_ip_rps: float = Field(default=50.0, gt=0, description="Refill per second, per IP.")
+    rate_limit_ip_burst: int = Field(default=100, ge=1)
+    rate_limit_principal_rps: float = Field(
+        default=100.0, gt=0, description="Refill per second, per user or API key."
+    )
+    rate_limit_principal_burst: int = Field(default=200, ge=1)
+    rate_limit_max_keys: int = Field(default=100_000, ge=1, description="Buckets kept in memory.")
+    trusted_proxy_hops: int = Field(
+        default=0,
+        ge=0,
+        description="Proxies in front of the gateway whose X-Forwarded-For entries are trusted "
+        "for the client IP (0: use the socket peer).",
+    )
+
+    # -- bodies (prefixed: other services have their own `max_body_bytes`, and the embedded
+    # mode runs them all from one environment) --------------------------------------------
+    gateway_max_body_bytes: int = Field(
+        default=1 * MIB, ge=0, description="Default request body limit."
+    )
+    gateway_max_upload_bytes: int = Field(
+        default=2 * GIB, ge=0, description="Body limit of POST /api/v1/models/{id}/versions."
+    )
+
+    # -- upstream calls ---------------------------------------------------------------------
+    upstream_connect_timeout: float = Field(default=5.0, gt=0)
+    upstream_read_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds to wait for each chunk of an upstream response."
+    )
+    upstream_write_timeout: float = Field(default=60.0, gt=0)
+    upstream_pool_timeout: float = Field(default=5.0, gt=0)
+    upstream_max_connections: int = Field(default=200, ge=1)
+    upstream_max_keepalive: int = Field(default=50, ge=0)
+
+    # -- CORS and the public OpenAPI document ---------------------------------------------------
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Allowed browser origins: comma-separated or a JSON list; empty disables CORS.",
+    )
+    openapi_ttl: float = Field(
+        default=60.0, ge=0, description="Seconds the merged document is kept."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value

@@ -1,0 +1,76 @@
+"""The gateway's port to the auth service: its JWKS and the API-key resolution endpoint."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+from uuid import UUID
+
+import httpx
+from kubeserve_common.security.principal import Principal
+from kubeserve_common.security.tokens import issue_internal_token
+
+log = logging.getLogger(__name__)
+
+
+class AuthUnavailable(Exception):
+    """Auth could not be asked (down, timeout, unexpected answer)."""
+
+
+class AuthPort(Protocol):
+    async def fetch_jwks(self) -> dict[str, Any]: ...
+
+    async def resolve_api_key(self, api_key: str) -> Principal | None:
+        """The key's principal; None when auth says the key is unknown, revoked or expired."""
+        ...
+
+
+class HttpAuthClient:
+    def __init__(
+        self, client: httpx.AsyncClient, base_url: str, internal_secret: str, timeout: float
+    ) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.internal_secret = internal_secret
+        self.timeout = timeout
+
+    async def fetch_jwks(self) -> dict[str, Any]:
+        try:
+            response = await self.client.get(
+                f"{self.base_url}/.well-known/jwks.json", timeout=self.timeout
+            )
+            response.raise_for_status()
+            document = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise AuthUnavailable(f"JWKS fetch failed: {type(exc).__name__}") from exc
+        if not isinstance(document, dict):
+            raise AuthUnavailable("JWKS is not a JSON object")
+        return document
+
+    async def resolve_api_key(self, api_key: str) -> Principal | None:
+        token = issue_internal_token(self.internal_secret, subject="service:gateway", claims={})
+        try:
+            response = await self.client.post(
+                f"{self.base_url}/internal/api-keys/resolve",
+                json={"api_key": api_key},
+                headers={"authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise AuthUnavailable(f"API key resolution failed: {type(exc).__name__}") from exc
+        if response.status_code in (401, 403, 404):
+            return None
+        if response.status_code != 200:
+            raise AuthUnavailable(f"API key resolution answered {response.status_code}")
+        try:
+            data = response.json()
+            scope = data.get("deployment_ids")
+            return Principal(
+                user_id=UUID(str(data["user_id"])),
+                role="admin" if data.get("role") == "admin" else "user",
+                auth="api_key",
+                api_key_id=UUID(str(data["api_key_id"])) if data.get("api_key_id") else None,
+                deployment_scope=frozenset(map(str, scope)) if scope is not None else None,
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise AuthUnavailable("API key resolution answered an unexpected body") from exc

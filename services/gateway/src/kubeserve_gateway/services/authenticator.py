@@ -1,0 +1,238 @@
+"""Who is calling: access tokens verified locally against auth's JWKS (cached, refetched on an
+unknown `kid` at most once per interval) and API keys resolved through auth (short cache keyed
+by a hash of the key, negative answers included)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from kubeserve_common.errors import ServiceUnavailable
+from kubeserve_common.security.principal import Principal
+from kubeserve_common.security.tokens import (
+    InvalidToken,
+    token_kid,
+    verification_keys,
+    verify_access_token,
+)
+
+from kubeserve_gateway.adapters.auth import AuthPort, AuthUnavailable
+from kubeserve_gateway.domain.errors import AuthenticationRequired, InvalidCredentials
+
+log = logging.getLogger(__name__)
+
+API_KEY_PREFIX = "ks_"
+_API_KEY_SHAPE = re.compile(r"^ks_[A-Za-z0-9_.\-]{8,256}$")
+_CLOCK_SKEW = 5  # seconds, as the token library's leeway
+
+
+@dataclass(frozen=True)
+class Credential:
+    kind: str  # "token" | "api_key"
+    value: str
+
+
+def extract_credential(authorization: str | None, api_key: str | None) -> Credential | None:
+    """`Authorization: Bearer <jwt|ks_...>` or `X-API-Key: ks_...`; None when neither is sent.
+    A malformed Authorization header is an invalid credential, not an absent one."""
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value:
+            raise InvalidCredentials("expected `Authorization: Bearer <token or API key>`")
+        kind = "api_key" if value.startswith(API_KEY_PREFIX) else "token"
+        return Credential(kind, value)
+    if api_key:
+        return Credential("api_key", api_key.strip())
+    return None
+
+
+class JwksCache:
+    """The verification keys of auth. Refreshed after `ttl`; an unknown `kid` triggers a refetch,
+    but at most one per `refetch_interval` (single flight), so random kids cannot hammer auth.
+    When a refresh fails, the keys we have keep working."""
+
+    def __init__(
+        self,
+        auth: AuthPort,
+        *,
+        ttl: float,
+        refetch_interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.auth = auth
+        self.ttl = ttl
+        self.refetch_interval = refetch_interval
+        self._clock = clock
+        self._keys: dict[str, dict[str, str]] | None = None
+        self._fetched_at = 0.0
+        self._attempted_at: float | None = None
+        self._lock = asyncio.Lock()
+        self.fetches = 0  # observable by tests and metrics
+
+    def _needs_fetch(self, kid: str) -> bool:
+        now = self._clock()
+        since_attempt = None if self._attempted_at is None else now - self._attempted_at
+        if self._keys is None:
+            # Nothing to verify with yet: retry soon, but not on every request while auth is down.
+            return since_attempt is None or since_attempt >= min(self.refetch_interval, 1.0)
+        if now - self._fetched_at >= self.ttl:
+            return since_attempt is None or since_attempt >= min(self.refetch_interval, 1.0)
+        return kid not in self._keys and (
+            since_attempt is None or since_attempt >= self.refetch_interval
+        )
+
+    async def keys_for(self, kid: str) -> Mapping[str, Mapping[str, str]]:
+        if self._needs_fetch(kid):
+            async with self._lock:
+                if self._needs_fetch(kid):  # someone else may have fetched while we waited
+                    await self._fetch()
+        if self._keys is None:
+            raise ServiceUnavailable("authentication is temporarily unavailable; try again shortly")
+        return self._keys
+
+    async def _fetch(self) -> None:
+        self._attempted_at = self._clock()
+        self.fetches += 1
+        try:
+            document = await self.auth.fetch_jwks()
+        except AuthUnavailable as exc:
+            log.warning("JWKS refresh failed; keeping the keys we have", extra={"error": str(exc)})
+            return
+        keys = verification_keys(document)
+        if not keys:
+            log.warning("JWKS had no usable ES256 keys; keeping the keys we have")
+            return
+        self._keys = keys
+        self._fetched_at = self._attempted_at
+
+
+@dataclass
+class _Entry:
+    expires: float
+    principal: Principal | None
+
+
+class ApiKeyCache:
+    """Resolutions keyed by SHA-256 of the key (the key itself is never kept), LRU-bounded.
+    Concurrent misses for one key share a single call to auth."""
+
+    def __init__(
+        self,
+        auth: AuthPort,
+        *,
+        ttl: float,
+        negative_ttl: float,
+        max_entries: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.auth = auth
+        self.ttl = ttl
+        self.negative_ttl = negative_ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._inflight: dict[str, asyncio.Future[Principal | None]] = {}
+        self.lookups = 0  # calls made to auth
+
+    async def resolve(self, api_key: str) -> Principal | None:
+        digest = hashlib.sha256(api_key.encode()).hexdigest()
+        entry = self._entries.get(digest)
+        if entry is not None and entry.expires > self._clock():
+            self._entries.move_to_end(digest)
+            return entry.principal
+        pending = self._inflight.get(digest)
+        if pending is not None:
+            try:
+                return await asyncio.shield(pending)
+            except asyncio.CancelledError:
+                if not pending.cancelled():
+                    raise  # we were cancelled ourselves
+                # the request that was asking auth went away: ask ourselves below
+        future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
+        self._inflight[digest] = future
+        try:
+            self.lookups += 1
+            principal = await self.auth.resolve_api_key(api_key)
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: there may be no waiter
+            raise
+        except BaseException:
+            future.cancel()
+            raise
+        else:
+            future.set_result(principal)
+            ttl = self.ttl if principal is not None else self.negative_ttl
+            if ttl > 0:
+                self._entries[digest] = _Entry(self._clock() + ttl, principal)
+                self._entries.move_to_end(digest)
+                while len(self._entries) > self.max_entries:
+                    self._entries.popitem(last=False)
+            return principal
+        finally:
+            self._inflight.pop(digest, None)
+
+
+class Authenticator:
+    def __init__(
+        self, jwks: JwksCache, api_keys: ApiKeyCache, *, issuer: str, audience: str
+    ) -> None:
+        self.jwks = jwks
+        self.api_keys = api_keys
+        self.issuer = issuer
+        self.audience = audience
+
+    async def authenticate(self, credential: Credential | None) -> Principal:
+        if credential is None:
+            raise AuthenticationRequired()
+        if credential.kind == "api_key":
+            return await self._api_key(credential.value)
+        return await self._token(credential.value)
+
+    async def _token(self, token: str) -> Principal:
+        try:
+            kid = token_kid(token)
+            keys = await self.jwks.keys_for(kid)
+            claims = verify_access_token(token, keys, issuer=self.issuer, audience=self.audience)
+            return principal_from_claims(claims, now=time.time())
+        except InvalidToken as exc:
+            log.info("access token refused", extra={"reason": str(exc)})
+            raise InvalidCredentials() from None
+
+    async def _api_key(self, api_key: str) -> Principal:
+        if not _API_KEY_SHAPE.match(api_key):
+            raise InvalidCredentials()
+        try:
+            principal = await self.api_keys.resolve(api_key)
+        except AuthUnavailable as exc:
+            log.warning("API key resolution unavailable", extra={"error": str(exc)})
+            raise ServiceUnavailable(
+                "authentication is temporarily unavailable; try again shortly"
+            ) from None
+        if principal is None:
+            raise InvalidCredentials()
+        return principal
+
+
+def principal_from_claims(claims: Mapping[str, Any], *, now: float) -> Principal:
+    """The principal of verified access-token claims. Also refuses an `iat` in the future,
+    which the token library does not check."""
+    iat = claims.get("iat")
+    if not isinstance(iat, int | float) or iat > now + _CLOCK_SKEW:
+        raise InvalidToken("token issued in the future")
+    try:
+        user_id = UUID(str(claims["sub"]))
+    except (KeyError, ValueError) as exc:
+        raise InvalidToken("token subject is not a user id") from exc
+    return Principal(
+        user_id=user_id, role="admin" if claims.get("role") == "admin" else "user", auth="token"
+    )

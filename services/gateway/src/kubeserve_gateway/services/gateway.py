@@ -1,0 +1,163 @@
+"""The gateway's one use case: take a public request, rate-limit it, authenticate it, check the
+route's access rule, and forward it to its upstream with the verified principal."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from kubeserve_common.errors import Forbidden, NotFound, RateLimited
+from kubeserve_common.security.principal import Principal, encode_principal
+
+from kubeserve_gateway.adapters.http import UpstreamClient, UpstreamResponse
+from kubeserve_gateway.domain.errors import UpstreamUnavailable
+from kubeserve_gateway.domain.headers import client_ip, upstream_request_headers
+from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
+from kubeserve_gateway.domain.routes import Access, RouteMatch, RouteTable
+from kubeserve_gateway.services.authenticator import (
+    Authenticator,
+    Credential,
+    extract_credential,
+)
+
+
+@dataclass(frozen=True)
+class IncomingRequest:
+    method: str
+    path: str
+    query: str
+    headers: list[tuple[str, str]]
+    body: AsyncIterable[bytes] | None
+    peer: str | None
+    scheme: str = "http"
+    request_id: str | None = None
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return None
+
+
+class UpstreamResolver(Protocol):
+    """Where a matched request goes. Static for the internal services; predictions (issue 6)
+    plug in a resolver that picks a ready replica of the deployment in `match`."""
+
+    async def base_url(self, match: RouteMatch, principal: Principal | None) -> str: ...
+
+
+class StaticUpstream:
+    def __init__(self, base_url: str) -> None:
+        self.url = base_url.rstrip("/")
+
+    async def base_url(self, match: RouteMatch, principal: Principal | None) -> str:
+        return self.url
+
+
+class MethodNotAllowed(NotFound):
+    code, http_status = "method_not_allowed", 405
+
+
+@dataclass
+class RateLimits:
+    per_ip: TokenBucketLimiter | None
+    per_principal: TokenBucketLimiter | None
+
+
+class GatewayService:
+    def __init__(
+        self,
+        *,
+        routes: RouteTable,
+        authenticator: Authenticator,
+        upstreams: Mapping[str, UpstreamResolver],
+        client: UpstreamClient,
+        limits: RateLimits,
+        internal_secret: str,
+        trusted_proxy_hops: int = 0,
+    ) -> None:
+        self.routes = routes
+        self.authenticator = authenticator
+        self.upstreams = dict(upstreams)
+        self.client = client
+        self.limits = limits
+        self.internal_secret = internal_secret
+        self.trusted_proxy_hops = trusted_proxy_hops
+
+    def client_ip(self, request: IncomingRequest) -> str:
+        return client_ip(request.peer, request.header("x-forwarded-for"), self.trusted_proxy_hops)
+
+    async def handle(self, request: IncomingRequest) -> UpstreamResponse:
+        ip = self.client_ip(request)
+        self._limit(self.limits.per_ip, f"ip:{ip}")
+        match = self.routes.match(request.method, request.path)
+        if match is None:
+            if self.routes.path_exists(request.path):
+                raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
+            raise NotFound(f"no such route: {request.path}")
+        principal = await self.principal_for(request, match)
+        if principal is not None:
+            self._limit(self.limits.per_principal, f"user:{principal.user_id}")
+        resolver = self.upstreams.get(match.route.upstream)
+        if resolver is None:
+            raise UpstreamUnavailable(f"no upstream configured for {match.route.name}")
+        base = await resolver.base_url(match, principal)
+        url = base + match.upstream_path + (f"?{request.query}" if request.query else "")
+        headers = upstream_request_headers(
+            request.headers,
+            principal_token=encode_principal(principal, self.internal_secret)
+            if principal
+            else None,
+            request_id=request.request_id,
+            client_ip=ip,
+            scheme=request.scheme,
+            forward_credentials=match.route.forward_credentials,
+        )
+        return await self.client.send(
+            match.route.upstream, request.method, url, headers, request.body
+        )
+
+    async def principal_for(self, request: IncomingRequest, match: RouteMatch) -> Principal | None:
+        """The verified caller of `request` on `match` (None on a public route without valid
+        credentials), after the route's access and deployment-scope rules. Raises 401/403."""
+        credential = extract_credential(
+            request.header("authorization"), request.header("x-api-key")
+        )
+        if match.route.access is Access.PUBLIC:
+            return await self._optional(credential)
+        principal = await self.authenticator.authenticate(credential)
+        check_deployment_scope(principal, match)
+        return principal
+
+    async def _optional(self, credential: Credential | None) -> Principal | None:
+        # A public route (login, refresh...) must work even when a stale token is still sent.
+        if credential is None:
+            return None
+        try:
+            return await self.authenticator.authenticate(credential)
+        except Exception:
+            return None
+
+    @staticmethod
+    def _limit(limiter: TokenBucketLimiter | None, key: str) -> None:
+        if limiter is None:
+            return
+        decision = limiter.hit(key)
+        if not decision.allowed:
+            raise RateLimited(
+                "too many requests; slow down and retry later",
+                headers={"Retry-After": decision.retry_after_header},
+            )
+
+
+def check_deployment_scope(principal: Principal, match: RouteMatch) -> None:
+    """An API key limited to some deployments may only be used on routes about one of them;
+    anywhere else (models, API keys, ...) it could widen its own scope, so it is refused."""
+    if principal.deployment_scope is None:
+        return
+    deployment_id = match.deployment_id
+    if deployment_id is None:
+        raise Forbidden("this API key is limited to specific deployments")
+    if not principal.can_use_deployment(deployment_id):
+        raise Forbidden(f"this API key is not valid for deployment {deployment_id}")
