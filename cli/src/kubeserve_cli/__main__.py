@@ -1,0 +1,5 @@
+"""`python -m kubeserve_cli` is the `kubeserve` command."""
+
+from kubeserve_cli.main import main
+
+main()
