@@ -98,3 +98,15 @@ def test_topology_names_and_topic_matching() -> None:
     assert topic_matches("io.kubeserve.*.registered.v1", "io.kubeserve.user.registered.v1")
     assert not topic_matches("io.kubeserve.*.v1", "io.kubeserve.user.registered.v1")
     assert topic_matches("#", "a")
+
+
+def test_asyncapi_document_is_generated_from_the_catalog() -> None:
+    from pathlib import Path
+
+    from kubeserve_common.events.asyncapi import render
+
+    committed = Path(__file__).resolve().parents[3] / "docs" / "asyncapi.yaml"
+    assert committed.read_text() == render(), (
+        "docs/asyncapi.yaml is stale: run "
+        "`uv run python -m kubeserve_common.events.asyncapi > docs/asyncapi.yaml`"
+    )

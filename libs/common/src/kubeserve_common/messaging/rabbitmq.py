@@ -146,7 +146,9 @@ class RabbitMQBus(EventBus):
                 "x-queue-type": "quorum",
                 "x-dead-letter-exchange": self.topology.dead_letter_exchange,
                 "x-dead-letter-routing-key": name,
-                "x-delivery-limit": subscription.max_attempts,
+                # Returns (crashes, nacks) beyond this dead-letter the message, so a message that
+                # kills its consumer is tried at most max_attempts times in all.
+                "x-delivery-limit": max(subscription.max_attempts - 1, 0),
             },
         )
         self.declared_queues.update(
@@ -216,20 +218,23 @@ class RabbitMQBus(EventBus):
             held: list[AbstractIncomingMessage] = []
             while (msg := await dlq.get(no_ack=False, fail=False, timeout=5)) is not None:
                 held.append(msg)
-            result = [
-                DeadLetter(
-                    queue,
-                    m.body,
-                    str((m.headers or {}).get(REASON_HEADER, "")),
-                    _int((m.headers or {}).get(ATTEMPT_HEADER), 1) - 1,
-                )
-                for m in held
-            ]
+            result = [_dead_letter(queue, m) for m in held]
             for m in held:
                 await m.nack(requeue=True)
             return result
         finally:
             await channel.close()
+
+
+def _dead_letter(queue: str, message: AbstractIncomingMessage) -> DeadLetter:
+    headers = message.headers or {}
+    reason = headers.get(REASON_HEADER)
+    if reason is None:
+        # Dead-lettered by the broker itself (the quorum queue's delivery limit).
+        deaths = headers.get("x-death") or [{}]
+        first = deaths[0] if isinstance(deaths, list) and deaths else {}
+        reason = f"broker: {first.get('reason', 'unknown')}" if isinstance(first, dict) else ""
+    return DeadLetter(queue, message.body, str(reason), _int(headers.get(ATTEMPT_HEADER), 1) - 1)
 
 
 def _int(value: Any, default: int) -> int:
