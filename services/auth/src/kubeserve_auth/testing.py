@@ -66,9 +66,7 @@ async def register(
     return dict(response.json())
 
 
-async def login(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD
-) -> dict[str, Any]:
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
     response = await client.post("/auth/login", json={"email": email, "password": password})
     assert response.status_code == 200, response.text
     return dict(response.json())

@@ -11,7 +11,13 @@ from kubeserve_common.security.passwords import PasswordHasher
 from kubeserve_common.security.principal import Principal
 from sqlalchemy.exc import IntegrityError
 
-from kubeserve_auth.domain.errors import CannotDisableSelf, EmailTaken, UserNotFound, WeakPassword
+from kubeserve_auth.domain.errors import (
+    AdminOnly,
+    CannotDisableSelf,
+    EmailTaken,
+    UserNotFound,
+    WeakPassword,
+)
 from kubeserve_auth.domain.models import UserPage, UserView
 from kubeserve_auth.domain.policy import normalise_email, password_problems
 from kubeserve_auth.repositories.orm import User
@@ -89,7 +95,7 @@ class UserService:
         require_admin(principal)
         async with self.uow() as uow:
             users = UserRepository(uow.session)
-            await active_user(users, principal.user_id)
+            await _active_admin(users, principal)
             items = [user_view(u) for u in await users.page(limit=limit, offset=offset)]
             return UserPage(items=items, total=await users.count(), limit=limit, offset=offset)
 
@@ -103,7 +109,7 @@ class UserService:
             raise CannotDisableSelf()
         async with self.uow() as uow:
             users = UserRepository(uow.session)
-            await active_user(users, principal.user_id)
+            await _active_admin(users, principal)
             user = await users.get(user_id)
             if user is None:
                 raise UserNotFound()
@@ -137,3 +143,10 @@ class UserService:
             view = user_view(user)
             await uow.commit()
         return view
+
+
+async def _active_admin(users: UserRepository, principal: Principal) -> None:
+    """The stored role decides, not only the token's claim: a demoted admin's access token
+    stays valid for a few minutes, its powers do not."""
+    if (await active_user(users, principal.user_id)).role != "admin":
+        raise AdminOnly()
