@@ -41,7 +41,9 @@ async def store(
     await the_store.close()
 
 
-async def gen(total: int, chunk: int = 256 * 1024, fail_after: int | None = None) -> AsyncIterator[bytes]:
+async def gen(
+    total: int, chunk: int = 256 * 1024, fail_after: int | None = None
+) -> AsyncIterator[bytes]:
     sent = 0
     while sent < total:
         if fail_after is not None and sent >= fail_after:

@@ -6,13 +6,28 @@ from fastapi import FastAPI
 from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
 
-from kubeserve_registry.bootstrap import bootstrap
+from kubeserve_registry.api.limits import PerRouteBodyLimit
+from kubeserve_registry.api.routes import router
+from kubeserve_registry.bootstrap import RegistryContainer, bootstrap
 
 
 def create_app(
-    container: ServiceContainer | None = None, *, consume: bool = True, manage_container: bool = True
+    container: ServiceContainer | None = None,
+    *,
+    consume: bool = True,
+    manage_container: bool = True,
 ) -> FastAPI:
     container = container or bootstrap()
-    return create_service_app(
-        container, [], consume=consume, manage_container=manage_container
+    if not isinstance(container, RegistryContainer):
+        raise TypeError("the registry app needs the container made by kubeserve_registry.bootstrap")
+    settings = container.settings
+    app = create_service_app(
+        container,
+        [router],
+        consume=consume,
+        manage_container=manage_container,
+        # The shared limit admits an upload; every other route gets the small JSON limit below.
+        max_body_bytes=settings.max_upload_body_bytes,
     )
+    app.add_middleware(PerRouteBodyLimit, max_bytes=settings.max_json_body_bytes)
+    return app

@@ -1,4 +1,4 @@
-"""Worker entry point of the registry service: its consumers and outbox relay, with health endpoints."""
+"""Worker entry point of the registry service: consumers and the outbox relay, health only."""
 
 from __future__ import annotations
 

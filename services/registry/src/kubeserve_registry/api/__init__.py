@@ -1,1 +1,1 @@
-"""HTTP routes of the registry service (adapters only: parse, call a service, map the result)."""
+"""HTTP adapters of the registry: parse, call one service method, map the result."""

@@ -1,1 +1,1 @@
-"""Event handlers of the registry service (adapters only)."""
+"""Event handlers of the registry (adapters: decode the payload, call one service method)."""

@@ -1,1 +1,1 @@
-"""Domain model of the registry service: plain objects and errors, no I/O."""
+"""Registry domain: plain values and rules (names, frameworks, extensions, version tags); no I/O."""

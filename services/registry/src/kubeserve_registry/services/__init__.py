@@ -1,1 +1,1 @@
-"""Use cases of the registry service; each owns its unit of work."""
+"""Use cases of the registry; each owns its unit of work."""

@@ -1,0 +1,118 @@
+"""Fixtures of the registry tests: a real registry (uvicorn on 127.0.0.1) on the run's
+PostgreSQL database, RabbitMQ under the test's prefix and a fresh bucket on moto's S3 server."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from kubeserve_common.events.topology import Topology
+from kubeserve_common.security.principal import PRINCIPAL_HEADER, Principal, encode_principal
+from kubeserve_common.storage.s3 import S3ArtifactStore
+from kubeserve_common.testing.plugin import delete_topology
+from kubeserve_common.testing.servers import serve_app
+from kubeserve_registry.bootstrap import RegistryContainer, bootstrap
+from kubeserve_registry.main import create_app
+from kubeserve_registry.settings import RegistrySettings
+
+# Test modules import their helpers (`registry_helpers`) from this folder.
+sys.path.insert(0, str(Path(__file__).parent))
+
+
+@dataclass
+class Registry:
+    url: str
+    container: RegistryContainer
+    settings: RegistrySettings
+
+    def auth(self, user_id: uuid.UUID) -> dict[str, str]:
+        secret = self.settings.internal_secret.get_secret_value()
+        return {PRINCIPAL_HEADER: encode_principal(Principal(user_id=user_id), secret, 3600)}
+
+    def client(self, user_id: uuid.UUID | None = None, **kw: Any) -> httpx.AsyncClient:
+        headers = self.auth(user_id) if user_id else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=60, **kw)
+
+
+@pytest.fixture
+def bucket() -> str:
+    return f"registry-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def registry_settings(
+    database_url: str, amqp_url: str, bus_prefix: str, s3_url: str, bucket: str
+) -> RegistrySettings:
+    return RegistrySettings(
+        dev_mode=True,
+        database_url=database_url,
+        broker_url=amqp_url,
+        bus_prefix=bus_prefix,
+        artifact_store_url=f"s3://{bucket}",
+        s3_endpoint_url=s3_url,
+        s3_access_key_id="testing",  # type: ignore[arg-type]
+        s3_secret_access_key="testing",  # type: ignore[arg-type]
+        outbox_poll_interval=0.2,
+        log_json=False,
+    )
+
+
+@pytest.fixture
+async def start_registry(
+    amqp_url: str, bus_prefix: str, registry_settings: RegistrySettings
+) -> AsyncIterator[Callable[..., Registry]]:
+    """`start_registry(**overrides)` serves a registry with the settings overridden."""
+    stack = contextlib.ExitStack()
+    containers: list[RegistryContainer] = []
+
+    def start(**overrides: Any) -> Registry:
+        settings = registry_settings.model_copy(update=overrides)
+        container = bootstrap(settings)
+        containers.append(container)
+        url = stack.enter_context(serve_app(create_app(container)))
+        return Registry(url, container, settings)
+
+    yield start
+    stack.close()
+    queues = {q for c in containers for q in getattr(c.bus, "declared_queues", set())}
+    await delete_topology(amqp_url, Topology(bus_prefix), queues)
+
+
+@pytest.fixture
+async def registry(start_registry: Callable[..., Registry]) -> Registry:
+    return start_registry()
+
+
+@pytest.fixture
+async def s3(s3_url: str, bucket: str) -> AsyncIterator[S3ArtifactStore]:
+    """The test's own view of the registry's bucket (its own client on the test's loop)."""
+    store = S3ArtifactStore(
+        bucket, endpoint_url=s3_url, access_key_id="testing", secret_access_key="testing"
+    )
+    yield store
+    await store.close()
+
+
+@pytest.fixture
+async def pg(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def user_a() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+@pytest.fixture
+def user_b() -> uuid.UUID:
+    return uuid.uuid4()
