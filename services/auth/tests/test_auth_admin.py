@@ -3,10 +3,14 @@ a disabled account loses refresh, login and API keys at once."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
+import pytest
+from kubeserve_auth.cli import set_role
 from kubeserve_auth.testing import (
     PASSWORD,
     assert_error,
@@ -96,3 +100,23 @@ async def test_admin_cannot_disable_self_and_unknown_users_are_404(
         assert_error(await client.post(f"/auth/users/{admin['id']}/disable", headers=as_admin), 409)
         missing = await client.post(f"/auth/users/{uuid.uuid4()}/disable", headers=as_admin)
         assert_error(missing, 404)
+
+
+async def test_operators_promote_an_existing_account_from_the_cli(
+    client: httpx.AsyncClient,
+    settings_factory: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    email = unique_email("later-admin")
+    user = await register(client, email)
+    settings = settings_factory()
+    for name in ("database_url", "broker_url", "home"):
+        monkeypatch.setenv(f"KUBESERVE_{name.upper()}", str(getattr(settings, name)))
+    monkeypatch.setenv("KUBESERVE_DEV_MODE", "true")
+
+    assert await asyncio.to_thread(set_role, [email.upper(), "admin"]) == 0
+    assert "is now admin" in capsys.readouterr().out
+    listed = await client.get("/auth/users", headers=principal_headers(user["id"], "admin"))
+    assert listed.status_code == 200
+    assert await asyncio.to_thread(set_role, ["nobody@example.com", "admin"]) == 1

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+
+import asyncpg
 import httpx
 from kubeserve_auth.testing import (
     PASSWORD,
@@ -122,3 +126,60 @@ async def test_access_token_is_not_a_refresh_token(client: httpx.AsyncClient) ->
     tokens = (await client.post("/auth/login", json={"email": email, "password": PASSWORD})).json()
     response = await client.post("/auth/refresh", json={"refresh_token": tokens["access_token"]})
     assert_error(response, 401, "invalid_refresh_token")
+
+
+async def test_concurrent_refreshes_with_one_token_never_fork_the_session(
+    client: httpx.AsyncClient,
+) -> None:
+    email = unique_email()
+    await register(client, email)
+    tokens = (await client.post("/auth/login", json={"email": email, "password": PASSWORD})).json()
+    body = {"refresh_token": tokens["refresh_token"]}
+    responses = await asyncio.gather(*(client.post("/auth/refresh", json=body) for _ in range(4)))
+    winners = [r for r in responses if r.status_code == 200]
+    assert len(winners) <= 1
+    assert all(r.status_code in (200, 401) for r in responses)
+    # Whatever the interleaving, at most one live successor exists, and replays revoked it.
+    for winner in winners:
+        retry = await client.post(
+            "/auth/refresh", json={"refresh_token": winner.json()["refresh_token"]}
+        )
+        assert retry.status_code == 401
+
+
+async def test_login_rehashes_when_the_parameters_changed(
+    serve: Callable[..., str], database_url: str
+) -> None:
+    email = unique_email()
+    async with httpx.AsyncClient(base_url=serve(), timeout=20) as client:
+        await register(client, email)
+    before = await stored_hash(database_url, email)
+    assert "$m=1024,t=1,p=1$" in before
+
+    stronger = serve(password_time_cost=2, password_memory_kib=2048)
+    async with httpx.AsyncClient(base_url=stronger, timeout=20) as client:
+        assert (
+            await client.post("/auth/login", json={"email": email, "password": PASSWORD})
+        ).status_code == 200
+        after = await stored_hash(database_url, email)
+        assert "$m=2048,t=2,p=1$" in after
+        # And the new hash still logs the user in.
+        again = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
+        assert again.status_code == 200
+
+
+async def stored_hash(database_url: str, email: str) -> str:
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return str(
+            await conn.fetchval("SELECT password_hash FROM auth.users WHERE email = $1", email)
+        )
+    finally:
+        await conn.close()
+
+
+async def test_openapi_documents_both_login_bodies(client: httpx.AsyncClient) -> None:
+    document = (await client.get("/openapi.json")).json()
+    content = document["paths"]["/auth/login"]["post"]["requestBody"]["content"]
+    assert {"application/json", "application/x-www-form-urlencoded"} <= set(content)
+    assert "/internal/api-keys/resolve" in document["paths"]

@@ -23,6 +23,21 @@ class RefreshTokenRepository(Repository[RefreshToken]):
             stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
+    async def mark_rotated(self, token_id: uuid.UUID, now: datetime) -> bool:
+        """Rotate a live token; False when someone else rotated or revoked it first (the
+        conditional update is the guard on SQLite, where FOR UPDATE does not exist)."""
+        result = await self.session.execute(
+            update(RefreshToken)
+            .where(
+                RefreshToken.id == token_id,
+                RefreshToken.rotated_at.is_(None),
+                RefreshToken.revoked_at.is_(None),
+            )
+            .values(rotated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
     async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None:
         await self.session.execute(
             update(RefreshToken)

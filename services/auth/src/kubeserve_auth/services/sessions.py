@@ -127,30 +127,30 @@ class SessionService:
             row = await tokens.get_by_hash(digest(token), for_update=True)
             if row is None or row.revoked_at is not None:
                 raise InvalidRefreshToken()
-            if row.rotated_at is not None:
+            family_id, user_id = row.family_id, row.user_id
+            if row.expires_at <= stamp and row.rotated_at is None:
+                raise InvalidRefreshToken()
+            if row.rotated_at is not None or not await tokens.mark_rotated(row.id, stamp):
                 # Someone shows a token that was already exchanged: it was stolen, or the
                 # legitimate client is replaying it. Either way the whole session ends.
-                await tokens.revoke_family(row.family_id, stamp)
+                await tokens.revoke_family(family_id, stamp)
                 await uow.commit()
                 log.warning(
                     "refresh token reuse; family revoked",
-                    extra={"user_id": str(row.user_id), "family_id": str(row.family_id)},
+                    extra={"user_id": str(user_id), "family_id": str(family_id)},
                 )
                 raise InvalidRefreshToken()
-            if row.expires_at <= stamp:
-                raise InvalidRefreshToken()
-            user = await UserRepository(uow.session).get(row.user_id)
+            user = await UserRepository(uow.session).get(user_id)
             if user is None or user.disabled:
-                await tokens.revoke_family(row.family_id, stamp)
+                await tokens.revoke_family(family_id, stamp)
                 await uow.commit()
                 raise InvalidRefreshToken()
-            row.rotated_at = stamp
             fresh = new_refresh_token()
             await tokens.add(
                 RefreshToken(
                     id=uuid.uuid4(),
                     user_id=user.id,
-                    family_id=row.family_id,
+                    family_id=family_id,
                     token_hash=fresh.digest,
                     created_at=stamp,
                     expires_at=stamp + timedelta(seconds=self.refresh_ttl),
