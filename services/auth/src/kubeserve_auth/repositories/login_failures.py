@@ -26,8 +26,8 @@ class LoginFailureRepository(Repository[LoginFailure]):
         A count whose last failure is older than `stale_before` starts again from one."""
         dialect = self.session.bind.dialect.name if self.session.bind else "postgresql"
         insert = sqlite_insert if dialect == "sqlite" else pg_insert
-        stmt = insert(LoginFailure).values(email_hash=email_hash, failures=1, last_failed_at=now)
-        stmt = stmt.on_conflict_do_update(
+        values = insert(LoginFailure).values(email_hash=email_hash, failures=1, last_failed_at=now)
+        stmt = values.on_conflict_do_update(
             index_elements=[LoginFailure.email_hash],
             set_={
                 "failures": case(
