@@ -1,0 +1,102 @@
+"""The simple /predict endpoint (KServe V1 shape) and the metrics it feeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+
+
+def test_instances_return_predictions_and_probabilities(serve, iris_pipeline, iris) -> None:
+    x, _ = iris
+    rows = x[[0, 60, 120]]
+    with serve(iris_pipeline, "iris") as client:
+        response = client.post("/predict", json={"instances": rows.tolist()})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["predictions"] == iris_pipeline.predict(rows).tolist() == [0, 1, 2]
+        assert np.allclose(body["probabilities"], iris_pipeline.predict_proba(rows))
+        # The KServe V1 path works too.
+        v1 = client.post("/v1/models/iris:predict", json={"instances": rows.tolist()})
+        assert v1.json()["predictions"] == [0, 1, 2]
+
+
+def test_regressor_has_no_probabilities(serve, iris) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    x, y = iris
+    model = LinearRegression().fit(x, y)
+    with serve(model, "reg") as client:
+        body = client.post("/predict", json={"instances": x[:2].tolist()}).json()
+        assert set(body) == {"predictions"}
+        assert np.allclose(body["predictions"], model.predict(x[:2]))
+
+
+def test_records_use_feature_names(serve, frame_model, iris) -> None:
+    x, _ = iris
+    frame = pd.DataFrame(x[[0, 100]], columns=IRIS_FEATURES)
+    # Keys in another order than the model's columns: matched by name.
+    records = [dict(reversed(list(row.items()))) for row in frame.to_dict("records")]
+    with serve(frame_model, "flowers") as client:
+        body = client.post("/predict", json={"records": records}).json()
+        assert body["predictions"] == ["setosa", "virginica"]
+        assert len(body["probabilities"][0]) == 3
+        # instances of a feature-named model are taken in the model's column order.
+        body = client.post("/predict", json={"instances": x[[0, 100]].tolist()}).json()
+        assert body["predictions"] == ["setosa", "virginica"]
+
+        bad = client.post("/predict", json={"records": [{"sepal_length": 1.0, "colour": "red"}]})
+        assert bad.status_code == 400
+        error = bad.json()["error"]
+        assert "missing features: sepal_width, petal_length, petal_width" in error
+        assert "unexpected features: colour" in error
+
+
+def test_records_with_strings_for_a_pipeline(serve, mixed_model) -> None:
+    with serve(mixed_model, "mixed") as client:
+        records = [{"colour": "red", "size": 0.0}, {"colour": "blue", "size": 0.0}]
+        assert client.post("/predict", json={"records": records}).json()["predictions"] == [1, 0]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"instances": [[1, 2, 3]]}, "expected 4 features, got 3"),
+        ({"instances": [1, 2, 3, 4]}, "expected a 2-D input of shape [N, 4]"),
+        ({"instances": [[1, 2, 3, 4], [1, 2]]}, "rows of equal length; got rows of 2, 4"),
+        ({"instances": [[1, 2, 3, "x"]]}, "could not convert string to float: 'x'"),
+        ({"instances": []}, "non-empty list"),
+        ({"rows": [[1, 2, 3, 4]]}, "expected 'instances'"),
+        ({"records": [[1, 2, 3, 4]]}, "records[0] must be an object"),
+        ([1, 2], "expected a JSON object"),
+    ],
+)
+def test_bad_input_is_400_saying_what_was_expected(serve, iris_pipeline, body, message) -> None:
+    with serve(iris_pipeline, "iris") as client:
+        response = client.post("/predict", json=body)
+        assert response.status_code == 400
+        assert message in response.json()["error"]
+
+
+def test_body_size_limit_is_413(serve, iris_pipeline) -> None:
+    with serve(iris_pipeline, "iris", max_request_bytes=1000) as client:
+        response = client.post("/predict", json={"instances": [[1.0, 2.0, 3.0, 4.0]] * 100})
+        assert response.status_code == 413
+        assert "larger than 1000 bytes" in response.json()["error"]
+
+
+def test_metrics_count_requests_by_status(serve, iris_pipeline, monkeypatch) -> None:
+    monkeypatch.setenv("KUBESERVE_DEPLOYMENT_ID", "dep-42")
+    with serve(iris_pipeline, "iris", "v7") as client:
+        client.post("/predict", json={"instances": [[1, 2, 3, 4]]})
+        client.post("/predict", json={"instances": [[1, 2, 3, 4]]})
+        client.post("/predict", json={"instances": [[1, 2, 3]]})
+        text = client.get("/metrics").text
+    labels = 'deployment="dep-42",status="{}",version="v7"'
+    assert f"prediction_requests_total{{{labels.format(200)}}} 2.0" in text
+    assert f"prediction_requests_total{{{labels.format(400)}}} 1.0" in text
+    assert f"prediction_latency_ms_count{{{labels.format(200)}}} 2.0" in text
+    assert "prediction_latency_ms_bucket" in text
+    assert 'model_ready{deployment="dep-42",version="v7"} 1.0' in text
