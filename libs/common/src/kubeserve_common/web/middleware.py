@@ -110,6 +110,11 @@ class BodySizeLimitMiddleware:
                 await _send_error(send, 400, "bad_request", "invalid Content-Length header")
                 return
             if int(declared) > self.max_bytes:
+                if int(declared) <= DRAIN_LIMIT:
+                    # Read the body first: the server's receive() ends once a response is
+                    # complete, and closing with unread data resets the connection, so the
+                    # client (or a proxy in front of us) would never see this 413.
+                    await _drain(receive)
                 await _send_error(send, 413, "payload_too_large", self._too_large())
                 return
         seen = 0
@@ -134,6 +139,8 @@ class BodySizeLimitMiddleware:
                 if seen > self.max_bytes:
                     # Answer now and tell the app the client left, so it stops reading.
                     if not started:
+                        if message.get("more_body", False):
+                            await _drain(receive)  # see above: before answering, not after
                         await _send_error(send, 413, "payload_too_large", self._too_large())
                     refused = True
                     return {"type": "http.disconnect"}
