@@ -84,3 +84,11 @@ async def test_hashing_runs_off_the_loop_with_bounded_concurrency() -> None:
     assert all(results)
     assert peak <= 2
     assert loop_thread not in threads
+
+
+async def test_any_python_string_is_accepted() -> None:
+    hasher = PasswordHasher(CHEAP)
+    odd = "lone \ud800 surrogate and \x00 nul"
+    stored = await hasher.hash(odd)
+    assert await hasher.verify(stored, odd)
+    assert not await hasher.verify(stored, "lone  surrogate and \x00 nul")

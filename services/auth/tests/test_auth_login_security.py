@@ -21,8 +21,17 @@ async def test_unknown_email_and_wrong_password_get_the_same_answer(
     not_an_email = await client.post(
         "/auth/login", json={"email": "not-an-email", "password": "Wrong-pass-1"}
     )
-    assert wrong.status_code == unknown.status_code == not_an_email.status_code == 401
-    assert wrong.json() == unknown.json() == not_an_email.json()
+    with_nul = await client.post(
+        "/auth/login", json={"email": "nul\u0000@example.com", "password": "Wrong-pass-1"}
+    )
+    statuses = {
+        wrong.status_code,
+        unknown.status_code,
+        not_an_email.status_code,
+        with_nul.status_code,
+    }
+    assert statuses == {401}
+    assert wrong.json() == unknown.json() == not_an_email.json() == with_nul.json()
     assert_error(wrong, 401, "invalid_credentials")
 
 

@@ -79,7 +79,7 @@ class PasswordHasher:
 
     async def hash(self, password: str) -> str:
         async with self._semaphore():
-            return await asyncio.to_thread(self._hasher.hash, password)
+            return await asyncio.to_thread(self._hasher.hash, _encode(password))
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """Whether `password` matches `stored_hash`. With `None` (unknown user, or a user who
@@ -96,7 +96,7 @@ class PasswordHasher:
 
     def _verify_sync(self, stored_hash: str, password: str) -> bool:
         try:
-            return self._hasher.verify(stored_hash, password)
+            return self._hasher.verify(stored_hash, _encode(password))
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 
@@ -115,3 +115,9 @@ class PasswordHasher:
             return self._hasher.check_needs_rehash(stored_hash)
         except (InvalidHashError, ValueError):
             return True
+
+
+def _encode(password: str) -> bytes:
+    # UTF-8, but total: a lone surrogate (valid in a Python str, e.g. from json.loads) must not
+    # turn a login into a server error.
+    return password.encode("utf-8", "surrogatepass")

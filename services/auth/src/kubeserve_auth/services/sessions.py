@@ -51,15 +51,15 @@ class SessionService:
         (unknown email, wrong password and disabled account look and cost the same), or 429
         while the account is backing off."""
         try:
-            email = normalise_email(raw_email)
+            email: str | None = normalise_email(raw_email)
         except ValueError:
-            email = raw_email.strip().lower()  # cannot exist, but is throttled like any other
-        throttle_key = digest(email)
+            email = None  # no such account can exist, but it is throttled like any other
+        throttle_key = digest(email or raw_email.strip().lower())
         started = now()
         async with self.uow() as uow:
             state = await LoginFailureRepository(uow.session).get(throttle_key)
             locked_until = state.locked_until if state is not None else None
-            user = await UserRepository(uow.session).get_by_email(email)
+            user = await UserRepository(uow.session).get_by_email(email) if email else None
             # Read what we need now: leaving the unit of work expires the ORM objects.
             user_id = user.id if user is not None else None
             stored = user.password_hash if user is not None and not user.disabled else None
