@@ -97,6 +97,7 @@ async def s3(s3_url: str, bucket: str) -> AsyncIterator[S3ArtifactStore]:
     store = S3ArtifactStore(
         bucket, endpoint_url=s3_url, access_key_id="testing", secret_access_key="testing"
     )
+    await store.ensure_bucket()
     yield store
     await store.close()
 

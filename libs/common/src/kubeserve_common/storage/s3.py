@@ -168,6 +168,7 @@ class S3ArtifactStore(ArtifactStore):
         self._bucket_ready = True
 
     async def check(self) -> None:
+        await self.ensure_bucket()  # a fresh install is ready once it could create its bucket
         client = await self._s3()
         with _s3_errors("bucket check"):
             await client.head_bucket(Bucket=self.bucket)
