@@ -9,6 +9,7 @@ import contextlib
 import importlib
 import logging
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,18 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _check_port_free(host: str, port: int) -> None:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise OSError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); is KubeServe already running? "
+                "Choose another port with --port"
+            ) from None
 
 
 def service_settings(
@@ -91,6 +104,7 @@ async def run(
     overrides: dict[str, Any] | None = None,
 ) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM); `on_ready` gets the public URL."""
+    _check_port_free(host, port)
     bus, services = build(home, host, port, overrides)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -51,11 +51,13 @@ class ProgressBar:
         self.started = time.monotonic()
         self.last_draw = 0.0
         self.tty = sys.stderr.isatty()
+        self.finished = False
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if done < total and now - self.last_draw < 0.1:
+        if self.finished or (done < total and now - self.last_draw < 0.1):
             return
+        self.finished = done >= total
         self.last_draw = now
         fraction = done / total if total else 1.0
         rate = done / max(now - self.started, 1e-6) / 2**20
