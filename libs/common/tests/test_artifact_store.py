@@ -118,3 +118,44 @@ async def test_presigned_url_serves_the_object(store: ArtifactStore) -> None:
         assert resp.content == b"presigned bytes"
     else:
         assert url is None
+
+
+async def test_leftovers_of_a_crash_are_cleaned(tmp_path: Path, s3_url: str) -> None:
+    """Local: stale temporaries and staged files are swept when the store is first used.
+    S3: a bucket the store creates gets lifecycle rules for unfinished uploads and staging."""
+    import os
+    import time
+
+    from kubeserve_common.storage.local import LocalArtifactStore
+
+    root = tmp_path / "artifacts"
+    (root / ".tmp").mkdir(parents=True)
+    (root / "staging" / "u" / "abc").mkdir(parents=True)
+    old = time.time() - 2 * 86400
+    for path in (root / ".tmp" / "x.part", root / "staging" / "u" / "abc" / "m.onnx"):
+        path.write_bytes(b"debris")
+        os.utime(path, (old, old))
+    (root / "staging" / "u" / "fresh.onnx").write_bytes(b"an upload in progress")
+    local = LocalArtifactStore(root)
+    await local.put_bytes("models/u/m/v1/m.onnx", b"x")
+    assert sorted(o.key for o in await local.list_objects("")) == [
+        "models/u/m/v1/m.onnx",
+        "staging/u/fresh.onnx",
+    ]
+    assert not list((root / ".tmp").iterdir())
+
+    bucket = f"lifecycle-{uuid.uuid4().hex[:8]}"
+    s3 = S3ArtifactStore(
+        bucket, endpoint_url=s3_url, access_key_id="testing", secret_access_key="testing"
+    )
+    try:
+        await s3.ensure_bucket()
+        client = await s3._s3()
+        rules = (await client.get_bucket_lifecycle_configuration(Bucket=bucket))["Rules"]
+        by_id = {r["ID"]: r for r in rules}
+        assert by_id["kubeserve-abort-incomplete-uploads"]["AbortIncompleteMultipartUpload"] == {
+            "DaysAfterInitiation": 1
+        }
+        assert by_id["kubeserve-expire-staging"]["Filter"] == {"Prefix": "staging/"}
+    finally:
+        await s3.close()

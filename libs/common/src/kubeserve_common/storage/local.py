@@ -2,7 +2,7 @@
 
 Writes go to a temporary file in `{root}/.tmp`, are fsynced and then renamed into place, so a
 reader never sees a partial file and a crash leaves at most a temporary file (swept by
-`sweep_temporaries()`). File I/O runs on worker threads so the event loop never blocks on disk.
+`sweep_stale()`). File I/O runs on worker threads so the event loop never blocks on disk.
 """
 
 from __future__ import annotations
@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from kubeserve_common.storage.base import (
+    STAGING_ROOT,
     ArtifactNotFound,
     ArtifactStore,
     ArtifactTooLarge,
@@ -26,6 +29,8 @@ from kubeserve_common.storage.base import (
     StoredObject,
     validate_key,
 )
+
+log = logging.getLogger(__name__)
 
 _WRITE_BUFFER = 1024 * 1024
 _TMP = ".tmp"
@@ -36,6 +41,7 @@ class LocalArtifactStore(ArtifactStore):
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        self._ready = False
 
     # -- paths ---------------------------------------------------------------------------------
     def _path(self, key: str) -> Path:
@@ -55,7 +61,13 @@ class LocalArtifactStore(ArtifactStore):
 
     # -- writes --------------------------------------------------------------------------------
     async def ensure_bucket(self) -> None:
+        if self._ready:
+            return
         await asyncio.to_thread((self.root / _TMP).mkdir, parents=True, exist_ok=True)
+        self._ready = True
+        removed = await self.sweep_stale()
+        if removed:
+            log.info("removed stale temporary and staged files", extra={"files": removed})
 
     async def put_stream(
         self,
@@ -122,15 +134,31 @@ class LocalArtifactStore(ArtifactStore):
 
         return await asyncio.to_thread(remove)
 
-    async def sweep_temporaries(self) -> int:
-        """Remove temporary files left by a crash mid-write (call at start, before serving)."""
+    async def sweep_stale(
+        self, *, temporaries_older_than: float = 3600.0, staged_older_than: float = 86400.0
+    ) -> int:
+        """Remove what a crashed process left: temporary files of interrupted writes and staged
+        uploads that never became a version (the S3 adapter uses lifecycle rules instead).
+        Runs once per process when the store is first used; the ages keep live writes safe."""
 
         def sweep() -> int:
-            tmp_dir = self.root / _TMP
-            files = list(tmp_dir.glob("*.part")) if tmp_dir.is_dir() else []
-            for path in files:
-                _unlink(path)
-            return len(files)
+            now = time.time()
+            removed = 0
+            candidates = [
+                (self.root / _TMP, "*.part", temporaries_older_than),
+                (self.root / STAGING_ROOT.rstrip("/"), "*", staged_older_than),
+            ]
+            for directory, pattern, age in candidates:
+                if not directory.is_dir():
+                    continue
+                for path in list(directory.rglob(pattern)):
+                    with contextlib.suppress(OSError):
+                        if path.is_file() and now - path.stat().st_mtime > age:
+                            path.unlink()
+                            removed += 1
+                            if directory.name != _TMP:
+                                _prune_empty_dirs(path.parent, self.root)
+            return removed
 
         return await asyncio.to_thread(sweep)
 

@@ -21,6 +21,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from kubeserve_common.storage.base import (
+    STAGING_ROOT,
     ArtifactNotFound,
     ArtifactStore,
     ArtifactTooLarge,
@@ -165,7 +166,35 @@ class S3ArtifactStore(ArtifactStore):
                     code = create_exc.response.get("Error", {}).get("Code")
                     if code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
                         raise
+                else:
+                    await self._install_lifecycle(client)
         self._bucket_ready = True
+
+    async def _install_lifecycle(self, client: Any) -> None:
+        """On a bucket we created: expire what a crashed process can leave behind - parts of
+        unfinished multipart uploads and staged uploads that never got a version. (A bucket that
+        already existed keeps its owner's rules; see STAGING_ROOT in base.py.)"""
+        staging = f"{self.prefix}/{STAGING_ROOT}" if self.prefix else STAGING_ROOT
+        rules = [
+            {
+                "ID": "kubeserve-abort-incomplete-uploads",
+                "Status": "Enabled",
+                "Filter": {"Prefix": self.prefix + "/" if self.prefix else ""},
+                "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+            },
+            {
+                "ID": "kubeserve-expire-staging",
+                "Status": "Enabled",
+                "Filter": {"Prefix": staging},
+                "Expiration": {"Days": 1},
+            },
+        ]
+        try:
+            await client.put_bucket_lifecycle_configuration(
+                Bucket=self.bucket, LifecycleConfiguration={"Rules": rules}
+            )
+        except (ClientError, BotoCoreError) as exc:
+            log.warning("could not set the bucket lifecycle rules", extra={"error": repr(exc)})
 
     async def check(self) -> None:
         await self.ensure_bucket()  # a fresh install is ready once it could create its bucket
