@@ -18,6 +18,10 @@ from kubeserve_auth.testing import (
     principal_headers,
     unique_email,
 )
+from kubeserve_common.events import CloudEvent, UserRegistered
+from kubeserve_common.events.topology import Topology
+from kubeserve_common.messaging.bus import Subscription
+from kubeserve_common.messaging.memory import InMemoryBus
 from kubeserve_common.security.tokens import (
     ACCESS_AUDIENCE,
     ACCESS_ISSUER,
@@ -26,6 +30,7 @@ from kubeserve_common.security.tokens import (
     verify_access_token,
 )
 from kubeserve_common.testing.servers import serve_app
+from kubeserve_common.testing.waiting import wait_until
 
 
 async def test_embedded_mode_on_sqlite_and_the_memory_bus(tmp_path: Path) -> None:
@@ -69,6 +74,46 @@ async def test_embedded_mode_on_sqlite_and_the_memory_bus(tmp_path: Path) -> Non
             )
             assert throttled.status_code == 429
     assert (tmp_path / "auth.db").exists()
+
+
+async def test_the_embedded_runner_wiring_delivers_user_registered(tmp_path: Path) -> None:
+    """As `kubeserve up` does it: a shared in-process bus, the container started by the runner
+    (`manage_container=False`), the app served separately."""
+    bus = InMemoryBus("embedded")
+    await bus.connect()
+    received: list[CloudEvent] = []
+
+    async def collect(event: CloudEvent) -> None:
+        received.append(event)
+
+    await bus.subscribe(
+        Subscription(Topology().queue("deployer", "users"), (UserRegistered.event_type(),)),
+        collect,
+    )
+    settings = make_settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/db/auth.db",
+        broker_url="memory://",
+        home=tmp_path,
+    )
+    container = bootstrap(settings, bus=bus)
+    app = create_app(container, manage_container=False)
+    await container.start()
+    try:
+        with serve_app(app) as url:
+            async with httpx.AsyncClient(base_url=url, timeout=20) as client:
+                ids = []
+                for i in range(2):
+                    response = await client.post(
+                        "/auth/register",
+                        json={"email": unique_email(f"e{i}"), "password": PASSWORD},
+                    )
+                    assert response.status_code == 201, response.text
+                    ids.append(response.json()["id"])
+        await wait_until(lambda: len(received) >= 2, message="UserRegistered on the memory bus")
+        assert sorted(e.tenantid or "" for e in received) == sorted(ids)
+    finally:
+        await container.stop()
+        await bus.close()
 
 
 async def test_dev_key_is_generated_once_and_kept_private(tmp_path: Path) -> None:
