@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 
 from kubeserve_common.db.repository import Repository
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from kubeserve_auth.repositories.orm import RefreshToken
 
@@ -51,3 +51,8 @@ class RefreshTokenRepository(Repository[RefreshToken]):
             .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+
+    async def prune_expired(self, before: datetime) -> None:
+        """Forget tokens that expired before `before` (a replay of one is then merely unknown,
+        which is a 401 as well)."""
+        await self.session.execute(delete(RefreshToken).where(RefreshToken.expires_at < before))

@@ -86,7 +86,11 @@ class SessionService:
                     "password rehashed with current parameters", extra={"user_id": str(user_id)}
                 )
             await LoginFailureRepository(uow.session).clear(throttle_key)
-            await RefreshTokenRepository(uow.session).add(
+            tokens = RefreshTokenRepository(uow.session)
+            if secrets.randbelow(100) == 0:
+                # Now and then, drop sessions that expired long ago (every refresh adds a row).
+                await tokens.prune_expired(stamp - timedelta(days=1))
+            await tokens.add(
                 RefreshToken(
                     id=uuid.uuid4(),
                     user_id=fresh.id,
