@@ -16,7 +16,12 @@ from kubeserve_gateway.adapters.auth import HttpAuthClient
 from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
 from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
 from kubeserve_gateway.domain.routes import RouteTable, default_routes
-from kubeserve_gateway.services.authenticator import ApiKeyCache, Authenticator, JwksCache
+from kubeserve_gateway.services.authenticator import (
+    ApiKeyCache,
+    Authenticator,
+    JwksCache,
+    VerifiedTokens,
+)
 from kubeserve_gateway.services.gateway import GatewayService, RateLimits, StaticUpstream
 from kubeserve_gateway.services.openapi import OpenApiService
 from kubeserve_gateway.settings import GatewaySettings
@@ -61,6 +66,9 @@ def build_components(settings: GatewaySettings) -> GatewayComponents:
         ),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
+        verified=VerifiedTokens(
+            ttl=settings.token_cache_ttl, max_entries=settings.token_cache_size
+        ),
     )
     internal = {
         "auth": settings.auth_url,

@@ -30,6 +30,14 @@ class GatewaySettings(CommonSettings):
         "flood of random key ids cannot hammer auth.",
     )
 
+    token_cache_ttl: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds a verified access token is remembered (never past its exp); 0 "
+        "verifies every request.",
+    )
+    token_cache_size: int = Field(default=10_000, ge=1)
+
     # -- API keys (resolved through auth, cached by a hash of the key) -------------------------
     api_key_cache_ttl: float = Field(
         default=5.0, ge=0, description="Seconds a resolved key is reused."

@@ -182,14 +182,55 @@ class ApiKeyCache:
             self._inflight.pop(digest, None)
 
 
+class VerifiedTokens:
+    """Principals of access tokens already verified, keyed by a hash of the token, until the
+    token expires or `ttl` passes (whichever is first), so a client's repeated calls skip the
+    ECDSA verification. Only successes are kept; `ttl` bounds how long a key dropped from the
+    JWKS keeps working for tokens seen before."""
+
+    def __init__(self, *, ttl: float, max_entries: int) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+
+    def get(self, token: str, now: float) -> Principal | None:
+        if self.ttl <= 0:
+            return None
+        digest = hashlib.sha256(token.encode()).digest()
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry[0] <= now:
+            del self._entries[digest]
+            return None
+        return entry[1]
+
+    def put(self, token: str, principal: Principal, *, expires: float, now: float) -> None:
+        if self.ttl <= 0:
+            return
+        self._entries[hashlib.sha256(token.encode()).digest()] = (
+            min(expires, now + self.ttl),
+            principal,
+        )
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+
 class Authenticator:
     def __init__(
-        self, jwks: JwksCache, api_keys: ApiKeyCache, *, issuer: str, audience: str
+        self,
+        jwks: JwksCache,
+        api_keys: ApiKeyCache,
+        *,
+        issuer: str,
+        audience: str,
+        verified: VerifiedTokens | None = None,
     ) -> None:
         self.jwks = jwks
         self.api_keys = api_keys
         self.issuer = issuer
         self.audience = audience
+        self.verified = verified or VerifiedTokens(ttl=0, max_entries=1)
 
     async def authenticate(self, credential: Credential | None) -> Principal:
         if credential is None:
@@ -199,11 +240,17 @@ class Authenticator:
         return await self._token(credential.value)
 
     async def _token(self, token: str) -> Principal:
+        now = time.time()
+        cached = self.verified.get(token, now)
+        if cached is not None:
+            return cached
         try:
             kid = token_kid(token)
             keys = await self.jwks.keys_for(kid)
             claims = verify_access_token(token, keys, issuer=self.issuer, audience=self.audience)
-            return principal_from_claims(claims, now=time.time())
+            principal = principal_from_claims(claims, now=now)
+            self.verified.put(token, principal, expires=float(claims["exp"]), now=now)
+            return principal
         except InvalidToken as exc:
             log.info("access token refused", extra={"reason": str(exc)})
             raise InvalidCredentials() from None
