@@ -55,9 +55,15 @@ def running_gateway(settings: GatewaySettings) -> Iterator[tuple[str, GatewayCom
 
 
 @pytest.fixture
-def echo() -> Iterator[tuple[str, FakeAuth]]:
+def bodies() -> list[dict[str, Any]]:
+    """Request bodies the echo upstream received (path, size, complete)."""
+    return []
+
+
+@pytest.fixture
+def echo(bodies: list[dict[str, Any]]) -> Iterator[tuple[str, FakeAuth]]:
     auth = FakeAuth()
-    with serve_app(echo_upstream_app(auth)) as url:
+    with serve_app(echo_upstream_app(auth, bodies)) as url:
         yield url, auth
 
 

@@ -3,6 +3,7 @@ failures, body limits, rate limits, CORS."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import httpx
 from kubeserve_common.security.principal import PRINCIPAL_HEADER, Principal, decode_principal
 from kubeserve_common.testing.servers import free_port
+from kubeserve_common.testing.waiting import wait_until
 
 MIB = 1024 * 1024
 SECRET = "dev-internal-secret-change-me"
@@ -250,3 +252,29 @@ async def test_cors_preflight_and_headers(make_stack: Any) -> None:
 async def test_health_endpoints_stay_open(stack: Any) -> None:
     assert (await stack.client.get("/healthz")).status_code == 200
     assert (await stack.client.get("/readyz")).status_code == 200
+
+
+async def test_a_client_leaving_mid_upload_aborts_the_upstream_upload(
+    stack: Any, bodies: list[dict[str, Any]]
+) -> None:
+    host, port = stack.url.removeprefix("http://").split(":")
+    _reader, writer = await asyncio.open_connection(host, int(port))
+    token = stack.bearer()["authorization"]
+    writer.write(
+        (
+            "POST /api/v1/models/m1/versions HTTP/1.1\r\n"
+            f"Host: {host}\r\nAuthorization: {token}\r\n"
+            f"Content-Length: {100 * MIB}\r\n\r\n"
+        ).encode()
+    )
+    writer.write(b"x" * MIB)
+    await writer.drain()
+    writer.transport.abort()  # the client vanishes with 99 MiB still to send
+    await wait_until(
+        lambda: any(b["path"] == "/models/m1/versions" for b in bodies),
+        message="the upstream to see the upload end",
+    )
+    upload = next(b for b in bodies if b["path"] == "/models/m1/versions")
+    assert upload["complete"] is False and upload["size"] < 100 * MIB
+    # And the gateway carries on.
+    assert (await stack.client.get("/api/v1/models", headers=stack.bearer())).status_code == 200

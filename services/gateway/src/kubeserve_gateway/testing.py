@@ -17,6 +17,7 @@ from kubeserve_common.security.tokens import (
     jwks,
     verify_internal_token,
 )
+from starlette.requests import ClientDisconnect
 
 
 @dataclass
@@ -42,12 +43,15 @@ class FakeAuth:
         )
 
 
-def echo_upstream_app(auth: FakeAuth | None = None) -> FastAPI:
+def echo_upstream_app(
+    auth: FakeAuth | None = None, bodies: list[dict[str, Any]] | None = None
+) -> FastAPI:
     """Every path echoes the request as JSON (method, path, query, headers, body size and
     sha256, read as a stream). Special paths: `/stream/{n}` streams n chunks of 64 KiB,
     `/status/{code}` answers that status with an error body, `/slow` sleeps `?s=` seconds,
     `/openapi.json` a small document. With `auth`, also `/.well-known/jwks.json` and
-    `/internal/api-keys/resolve`."""
+    `/internal/api-keys/resolve`. With `bodies`, each echoed request body is recorded there as
+    {path, size, complete} - complete is False when the sender went away mid-body."""
     app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
     if auth is not None:
@@ -132,9 +136,16 @@ def echo_upstream_app(auth: FakeAuth | None = None) -> FastAPI:
     async def echo(request: Request) -> JSONResponse:
         digest = hashlib.sha256()
         size = 0
-        async for chunk in request.stream():
-            digest.update(chunk)
-            size += len(chunk)
+        try:
+            async for chunk in request.stream():
+                digest.update(chunk)
+                size += len(chunk)
+        except ClientDisconnect:
+            if bodies is not None:
+                bodies.append({"path": request.url.path, "size": size, "complete": False})
+            raise
+        if bodies is not None:
+            bodies.append({"path": request.url.path, "size": size, "complete": True})
         return JSONResponse(
             {
                 "method": request.method,

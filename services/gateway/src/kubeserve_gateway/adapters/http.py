@@ -12,6 +12,7 @@ import httpx
 
 from kubeserve_gateway.domain.errors import BadGateway, UpstreamTimeout, UpstreamUnavailable
 from kubeserve_gateway.domain.headers import Headers
+from kubeserve_gateway.metrics import UPSTREAM_ERRORS
 from kubeserve_gateway.settings import GatewaySettings
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,15 @@ class UpstreamResponse:
 
 
 def _translate(exc: httpx.HTTPError, upstream: str) -> Exception:
+    error: Exception
     if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout | httpx.ConnectError):
-        return UpstreamUnavailable(f"the {upstream} service is unavailable; try again shortly")
-    if isinstance(exc, httpx.TimeoutException):
-        return UpstreamTimeout(f"the {upstream} service did not answer in time")
-    return BadGateway(f"the {upstream} service returned an invalid response")
+        error = UpstreamUnavailable(f"the {upstream} service is unavailable; try again shortly")
+    elif isinstance(exc, httpx.TimeoutException):
+        error = UpstreamTimeout(f"the {upstream} service did not answer in time")
+    else:
+        error = BadGateway(f"the {upstream} service returned an invalid response")
+    UPSTREAM_ERRORS.labels(upstream, getattr(error, "code", "error")).inc()
+    return error
 
 
 class UpstreamClient:

@@ -39,7 +39,9 @@ class Route:
     access: Access = Access.AUTHENTICATED
     body_limit: BodyLimit = BodyLimit.DEFAULT
     deployment_param: str | None = None  # a named group holding a deployment id
-    forward_credentials: bool = False  # pass Authorization / X-API-Key on (auth needs them)
+    # Pass Authorization / X-API-Key / Cookie on. Off everywhere: upstreams trust only the
+    # principal header, so a credential past the gateway is only something more to leak.
+    forward_credentials: bool = False
     in_openapi: bool = True
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
@@ -133,7 +135,6 @@ def default_routes() -> Sequence[Route]:
             "/auth",
             methods=public_auth,
             access=Access.PUBLIC,
-            forward_credentials=True,
         ),
         Route(
             "jwks",
@@ -143,9 +144,7 @@ def default_routes() -> Sequence[Route]:
             methods=frozenset({"GET", "HEAD"}),
             access=Access.PUBLIC,
         ),
-        Route(
-            "auth", rf"{API_PREFIX}/auth(?P<rest>/.*)", "auth", "/auth", forward_credentials=True
-        ),
+        Route("auth", rf"{API_PREFIX}/auth(?P<rest>/.*)", "auth", "/auth"),
         Route(
             "model-upload",
             rf"{API_PREFIX}/models(?P<rest>/{_SEGMENT}/versions/?)",

@@ -26,6 +26,7 @@ from kubeserve_common.security.tokens import (
 
 from kubeserve_gateway.adapters.auth import AuthPort, AuthUnavailable
 from kubeserve_gateway.domain.errors import AuthenticationRequired, InvalidCredentials
+from kubeserve_gateway.metrics import API_KEY_LOOKUPS, AUTH_FAILURES, JWKS_FETCHES
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,9 @@ class JwksCache:
         self.fetches += 1
         try:
             document = await self.auth.fetch_jwks()
+            JWKS_FETCHES.labels("ok").inc()
         except AuthUnavailable as exc:
+            JWKS_FETCHES.labels("failed").inc()
             log.warning("JWKS refresh failed; keeping the keys we have", extra={"error": str(exc)})
             return
         keys = verification_keys(document)
@@ -162,7 +165,9 @@ class ApiKeyCache:
         try:
             self.lookups += 1
             principal = await self.auth.resolve_api_key(api_key)
+            API_KEY_LOOKUPS.labels("valid" if principal else "invalid").inc()
         except Exception as exc:
+            API_KEY_LOOKUPS.labels("failed").inc()
             future.set_exception(exc)
             future.exception()  # mark retrieved: there may be no waiter
             raise
@@ -234,6 +239,7 @@ class Authenticator:
 
     async def authenticate(self, credential: Credential | None) -> Principal:
         if credential is None:
+            AUTH_FAILURES.labels("missing").inc()
             raise AuthenticationRequired()
         if credential.kind == "api_key":
             return await self._api_key(credential.value)
@@ -252,11 +258,13 @@ class Authenticator:
             self.verified.put(token, principal, expires=float(claims["exp"]), now=now)
             return principal
         except InvalidToken as exc:
+            AUTH_FAILURES.labels("token").inc()
             log.info("access token refused", extra={"reason": str(exc)})
             raise InvalidCredentials() from None
 
     async def _api_key(self, api_key: str) -> Principal:
         if not _API_KEY_SHAPE.match(api_key):
+            AUTH_FAILURES.labels("api_key").inc()
             raise InvalidCredentials()
         try:
             principal = await self.api_keys.resolve(api_key)
@@ -266,6 +274,7 @@ class Authenticator:
                 "authentication is temporarily unavailable; try again shortly"
             ) from None
         if principal is None:
+            AUTH_FAILURES.labels("api_key").inc()
             raise InvalidCredentials()
         return principal
 

@@ -16,6 +16,7 @@ from kubeserve_gateway.domain.errors import UpstreamUnavailable
 from kubeserve_gateway.domain.headers import client_ip, upstream_request_headers
 from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
 from kubeserve_gateway.domain.routes import Access, RouteMatch, RouteTable
+from kubeserve_gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from kubeserve_gateway.services.authenticator import (
     Authenticator,
     Credential,
@@ -95,7 +96,7 @@ class GatewayService:
 
     async def handle(self, request: IncomingRequest) -> UpstreamResponse:
         ip = self.client_ip(request)
-        self._limit(self.limits.per_ip, f"ip:{ip}")
+        self._limit(self.limits.per_ip, f"ip:{ip}", "ip")
         match = self.routes.match(request.method, request.path)
         if match is None:
             if self.routes.path_exists(request.path):
@@ -103,7 +104,7 @@ class GatewayService:
             raise NotFound(f"no such route: {request.path}")
         principal = await self.principal_for(request, match)
         if principal is not None:
-            self._limit(self.limits.per_principal, f"user:{principal.user_id}")
+            self._limit(self.limits.per_principal, f"user:{principal.user_id}", "principal")
         resolver = self.upstreams.get(match.route.upstream)
         if resolver is None:
             raise UpstreamUnavailable(f"no upstream configured for {match.route.name}")
@@ -156,11 +157,12 @@ class GatewayService:
             return None
 
     @staticmethod
-    def _limit(limiter: TokenBucketLimiter | None, key: str) -> None:
+    def _limit(limiter: TokenBucketLimiter | None, key: str, bucket: str) -> None:
         if limiter is None:
             return
         decision = limiter.hit(key)
         if not decision.allowed:
+            RATE_LIMITED.labels(bucket).inc()
             raise RateLimited(
                 "too many requests; slow down and retry later",
                 headers={"Retry-After": decision.retry_after_header},
@@ -174,6 +176,8 @@ def check_deployment_scope(principal: Principal, match: RouteMatch) -> None:
         return
     deployment_id = match.deployment_id
     if deployment_id is None:
+        AUTH_FAILURES.labels("scope").inc()
         raise Forbidden("this API key is limited to specific deployments")
     if not principal.can_use_deployment(deployment_id):
+        AUTH_FAILURES.labels("scope").inc()
         raise Forbidden(f"this API key is not valid for deployment {deployment_id}")
