@@ -78,7 +78,23 @@ def preload() -> list[str]:
             loaded.append(name)
         except Exception as exc:  # optional extras (uvloop, httptools) may be missing
             print(f"pool: not preloaded {name}: {exc}", file=sys.stderr)
+    warm_up()
     return loaded
+
+
+def warm_up() -> None:
+    """Build (and drop) one app around a trivial model: FastAPI imports more lazily on the first
+    route it builds (pydantic compatibility layers), which would otherwise cost every child."""
+    try:
+        import numpy as np
+        from sklearn.dummy import DummyClassifier
+
+        from kubeserve_runtime.app import create_app
+
+        model = DummyClassifier(strategy="most_frequent").fit(np.zeros((2, 1)), [0, 1])
+        create_app(model, "warm-up")
+    except Exception as exc:
+        print(f"pool: warm-up skipped: {exc}", file=sys.stderr)
 
 
 def proc_start_time(pid: int) -> int | None:

@@ -1,19 +1,133 @@
-"""Composition root of the deployer service: the one place that builds its engine, bus and adapters.
-The HTTP app, the worker and the tests all get their container from `bootstrap()`."""
+"""Composition root of the deployer service: the one place that builds its engine, bus, artifact
+store, runtime backend and use cases. The HTTP app, the worker and the tests all get their
+container from `bootstrap()`; tests and the embedded runner may pass a bus (and a store).
+
+The reconcile loop (which drives the runtime backend) runs wherever the consumers run: in
+`serve` (unless `--no-consume`) and in `worker`.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
 from pathlib import Path
 
-from kubeserve_common.messaging.bus import EventBus
+from kubeserve_common.events.envelope import CloudEvent
+from kubeserve_common.messaging.bus import EventBus, Handler
+from kubeserve_common.messaging.inbox import idempotent
 from kubeserve_common.service import ServiceContainer, build_container
+from kubeserve_common.storage import ArtifactStore, create_artifact_store
 
+from kubeserve_deployer.adapters.artifact_cache import ArtifactCache
+from kubeserve_deployer.adapters.local import LocalBackend, LocalBackendConfig
+from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
+from kubeserve_deployer.consumers.handlers import (
+    DEPLOYMENTS,
+    VERSIONS,
+    deployments_handler,
+    versions_handler,
+)
+from kubeserve_deployer.domain.model import Quota
+from kubeserve_deployer.services.deployments import DeploymentService
+from kubeserve_deployer.services.projection import VersionProjectionService
+from kubeserve_deployer.services.reconciler import ReconcilerConfig, ReconcileService
+from kubeserve_deployer.services.worker import WorkerService
 from kubeserve_deployer.settings import DeployerSettings
 
 SERVICE = "deployer"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-def bootstrap(settings: DeployerSettings | None = None, *, bus: EventBus | None = None) -> ServiceContainer:
+@dataclass
+class DeployerContainer(ServiceContainer):
+    settings: DeployerSettings  # type: ignore[assignment]
+    store: ArtifactStore = None  # type: ignore[assignment]
+    backend: RuntimeBackend = None  # type: ignore[assignment]
+    deployments: DeploymentService = None  # type: ignore[assignment]
+    reconciler: ReconcileService = None  # type: ignore[assignment]
+
+    async def start(self, *, consume: bool = True, relay: bool = True) -> None:
+        await super().start(consume=consume, relay=relay)
+        if consume:
+            await self.reconciler.start()
+
+
+def create_backend(settings: DeployerSettings, store: ArtifactStore) -> RuntimeBackend:
+    runtime_dir = settings.resolved_runtime_dir()
+    cache = ArtifactCache(store, runtime_dir / "cache", timeout=settings.fetch_timeout)
+    config = LocalBackendConfig(
+        runtime_dir=runtime_dir,
+        python=settings.runtime_python,
+        use_pool=settings.use_warm_pool,
+        pool_start_timeout=settings.pool_start_timeout,
+        pool_request_timeout=settings.pool_request_timeout,
+        start_timeout=settings.replica_start_timeout,
+        health_interval=settings.health_interval,
+        health_timeout=settings.health_timeout,
+        unhealthy_threshold=settings.unhealthy_threshold,
+        backoff_base=settings.restart_backoff_base,
+        backoff_max=settings.restart_backoff_max,
+        stop_grace=settings.stop_grace,
+        starting_poll=settings.starting_poll_interval,
+        fetch_timeout=settings.fetch_timeout,
+    )
+    return LocalBackend(config, cache)
+
+
+def bootstrap(
+    settings: DeployerSettings | None = None,
+    *,
+    bus: EventBus | None = None,
+    store: ArtifactStore | None = None,
+    backend: RuntimeBackend | None = None,
+) -> DeployerContainer:
     settings = settings or DeployerSettings()
-    return build_container(SERVICE, settings, MIGRATIONS, bus=bus)
+    base = build_container(SERVICE, settings, MIGRATIONS, bus=bus)
+    container = DeployerContainer(
+        **{f.name: getattr(base, f.name) for f in fields(ServiceContainer)},
+    )
+    the_store = store or create_artifact_store(settings)
+    container.store = the_store
+    container.backend = backend or create_backend(settings, the_store)
+    container.reconciler = ReconcileService(
+        container.uow,
+        container.backend,
+        ReconcilerConfig(
+            idle_interval=settings.reconcile_interval,
+            max_start_failures=settings.max_start_failures,
+            recent_events=settings.recent_events,
+        ),
+    )
+    container.deployments = DeploymentService(
+        container.uow,
+        Quota(settings.quota_max_replicas, settings.quota_cpu, settings.replica_cpu),
+        public_url=settings.gateway_url,
+        recent_events=settings.recent_events,
+        on_change=container.reconciler.wake,
+    )
+
+    def then_wake(handler: Handler) -> Handler:
+        async def handle(event: CloudEvent) -> None:
+            await handler(event)
+            container.reconciler.wake()  # after the commit: the loop sees the new state
+
+        return handle
+
+    container.subscribe(
+        "versions",
+        VERSIONS,
+        idempotent(
+            SERVICE, "versions", container.uow, versions_handler(VersionProjectionService())
+        ),
+    )
+    container.subscribe(
+        "deployments",
+        DEPLOYMENTS,
+        then_wake(
+            idempotent(SERVICE, "deployments", container.uow, deployments_handler(WorkerService()))
+        ),
+    )
+    container.on_stop.append(container.reconciler.stop)
+    container.extra_checks["artifact_store"] = the_store.check
+    if store is None:  # a store passed in belongs to the caller
+        container.on_stop.append(the_store.close)
+    return container

@@ -6,13 +6,17 @@ from fastapi import FastAPI
 from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
 
+from kubeserve_deployer.api.routes import internal, router
 from kubeserve_deployer.bootstrap import bootstrap
 
 
 def create_app(
-    container: ServiceContainer | None = None, *, consume: bool = True, manage_container: bool = True
+    container: ServiceContainer | None = None,
+    *,
+    consume: bool = True,
+    manage_container: bool = True,
 ) -> FastAPI:
     container = container or bootstrap()
     return create_service_app(
-        container, [], consume=consume, manage_container=manage_container
+        container, [router, internal], consume=consume, manage_container=manage_container
     )

@@ -1,9 +1,65 @@
-"""Settings of the deployer service (environment variables `KUBESERVE_*`)."""
+"""Settings of the deployer service (environment variables `KUBESERVE_*`).
+
+The artifact-store fields come from `ArtifactStoreSettings` (the same ones the registry and
+builder read), so the embedded mode shares one artifact directory. Defaults suit the embedded
+mode: the `local` runtime backend keeps its cache, replica state and logs under
+`{home}/runtime`.
+"""
 
 from __future__ import annotations
 
-from kubeserve_common.settings import CommonSettings
+import sys
+from pathlib import Path
+from typing import Literal
+
+from kubeserve_common.storage.settings import ArtifactStoreSettings
+from pydantic import Field
 
 
-class DeployerSettings(CommonSettings):
+class DeployerSettings(ArtifactStoreSettings):
     port: int = 8084
+    runtime_backend: Literal["local"] = Field(
+        default="local", description="Where replicas run; `kubernetes` arrives in a later issue."
+    )
+    runtime_dir: Path | None = Field(
+        default=None, description="Local backend state: artifact cache, replica files, logs."
+    )
+    # -- quota (per user, across all of the user's deployments) ---------------------------------
+    quota_max_replicas: int = Field(default=5, ge=1, description="Replicas a user may run.")
+    quota_cpu: float = Field(default=2.0, gt=0, description="CPU-equivalents a user may use.")
+    replica_cpu: float = Field(default=0.4, gt=0, description="CPU-equivalents of one replica.")
+    page_size_max: int = Field(default=100, ge=1, le=1000)
+    recent_events: int = Field(default=20, ge=1, le=200)
+    # -- local backend -------------------------------------------------------------------------
+    use_warm_pool: bool = Field(
+        default=True, description="Fork replicas from a pre-imported pool (else plain processes)."
+    )
+    runtime_python: str = Field(
+        default=sys.executable, description="Interpreter of the pool and runtime processes."
+    )
+    pool_start_timeout: float = Field(default=60.0, gt=0)
+    pool_request_timeout: float = Field(default=10.0, gt=0)
+    replica_start_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds a replica may take to answer ready."
+    )
+    health_interval: float = Field(default=2.0, gt=0, description="Seconds between checks.")
+    health_timeout: float = Field(default=1.0, gt=0)
+    unhealthy_threshold: int = Field(
+        default=3, ge=1, description="Failed checks in a row before a live replica is restarted."
+    )
+    restart_backoff_base: float = Field(default=0.5, gt=0)
+    restart_backoff_max: float = Field(default=30.0, gt=0)
+    max_start_failures: int = Field(
+        default=3, ge=1, description="Crashes before first ready that fail a deploy."
+    )
+    stop_grace: float = Field(default=5.0, gt=0, description="SIGTERM to SIGKILL, seconds.")
+    reconcile_interval: float = Field(
+        default=2.0, gt=0, description="Idle pass period; passes run at once on events."
+    )
+    starting_poll_interval: float = Field(
+        default=0.01, gt=0, description="Pass period while a replica is starting."
+    )
+    fetch_timeout: float = Field(default=300.0, gt=0, description="Artifact fetch, seconds.")
+
+    def resolved_runtime_dir(self) -> Path:
+        return (self.runtime_dir or self.home / "runtime").resolve()

@@ -1,4 +1,5 @@
-"""Worker entry point of the deployer service: its consumers and outbox relay, with health endpoints."""
+"""Worker entry point of the deployer service: its consumers, reconcile loop and outbox relay,
+with health endpoints."""
 
 from __future__ import annotations
 

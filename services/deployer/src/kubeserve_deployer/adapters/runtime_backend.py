@@ -1,0 +1,51 @@
+"""The runtime-backend port: where a deployment's replicas run.
+
+Adapters: `local.LocalBackend` (runtime processes on 127.0.0.1, the embedded default); a
+`kubernetes` adapter (Helm release per deployment) is planned behind the same port. The
+deployer's reconcile service is the only caller: it reads the desired state from its database,
+hands it to the backend and records what the backend observed. Backends are level-triggered -
+every method may be called again with the same arguments, and `reconcile()` converges
+everything (including after a deployer restart) - so a lost call is repaired by the next pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+from uuid import UUID
+
+from kubeserve_deployer.domain.model import DeploymentObservation, DeploymentSpec
+
+
+class RuntimeBackend(Protocol):
+    name: str
+
+    async def start(self) -> None:
+        """Acquire the backend's resources (warm pool, cluster client) and re-adopt what runs."""
+
+    async def close(self) -> None:
+        """Release resources. Replicas keep running: a deployer restart is not an outage."""
+
+    @property
+    def active(self) -> bool:
+        """Whether this process may act now (the local backend allows one deployer per host)."""
+
+    async def deploy(self, spec: DeploymentSpec) -> DeploymentObservation:
+        """Make `spec` the desired state of its deployment and take one convergence step."""
+
+    async def scale(self, deployment_id: UUID, replicas: int) -> DeploymentObservation:
+        """Change the replica count of the deployment's current target revision."""
+
+    async def undeploy(self, deployment_id: UUID) -> None:
+        """Stop every replica of the deployment (idempotent); returns when they are gone."""
+
+    async def status(self, deployment_id: UUID) -> DeploymentObservation:
+        """What runs for the deployment now, without changing anything."""
+
+    async def reconcile(self, specs: Sequence[DeploymentSpec]) -> dict[UUID, DeploymentObservation]:
+        """One convergence pass over every deployment: start what is missing, restart what
+        crashed, stop what is extra and stop everything of deployments absent from `specs`."""
+
+    def next_pass_in(self, idle: float) -> float:
+        """Seconds until the next pass is worth running: soon while a replica is starting or a
+        restart is due, `idle` otherwise."""

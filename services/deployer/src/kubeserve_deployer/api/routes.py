@@ -1,0 +1,153 @@
+"""Deployment routes (the gateway maps `/api/v1/deployments...` here) and the gateway's internal
+route lookup. Adapters only: parse, call `DeploymentService`, map the result."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Query
+from kubeserve_common.errors import ValidationFailed
+
+from kubeserve_deployer.api.deps import (
+    Caller,
+    Deployments,
+    InternalCaller,
+    check_scope,
+    check_unscoped,
+)
+from kubeserve_deployer.api.schemas import (
+    DeploymentCreate,
+    DeploymentRead,
+    DeploymentUpdate,
+    EventRead,
+    Page,
+    ReplicaCounts,
+    RevisionRead,
+    RollbackRequest,
+    RouteRead,
+)
+from kubeserve_deployer.services.deployments import DeploymentView
+
+router = APIRouter(prefix="/deployments", tags=["deployments"])
+internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
+
+Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
+def to_read(view: DeploymentView) -> DeploymentRead:
+    d = view.deployment
+    return DeploymentRead(
+        id=d.id,
+        name=d.name,
+        owner_id=d.owner_id,
+        model_id=d.model_id,
+        version_id=d.version_id,
+        version_tag=view.version_tag,
+        status=d.status,
+        revision=d.revision,
+        serving_revision=d.serving_revision,
+        replicas=ReplicaCounts(desired=d.desired_replicas, ready=d.ready_replicas),
+        url=d.url,
+        failure_reason=d.failure_reason,
+        cold_start=d.cold_start,
+        created_at=d.created_at,
+        updated_at=d.updated_at,
+        events=[EventRead(at=e.created_at, kind=e.kind, message=e.message) for e in view.events],
+        revisions=[
+            RevisionRead(
+                revision=r.revision,
+                version_id=r.version_id,
+                version_tag=r.version_tag,
+                replicas=r.replicas,
+                reason=r.reason,
+                created_at=r.created_at,
+            )
+            for r in view.revisions
+        ],
+    )
+
+
+@router.post("", status_code=202, response_model=DeploymentRead, summary="Deploy a version")
+async def create_deployment(
+    body: DeploymentCreate, caller: Caller, deployments: Deployments
+) -> DeploymentRead:
+    check_unscoped(caller)
+    view = await deployments.create(caller.user_id, body.version_id, body.replicas, body.name)
+    return to_read(view)
+
+
+@router.get("", response_model=Page[DeploymentRead], summary="List your deployments")
+async def list_deployments(
+    caller: Caller, deployments: Deployments, limit: Limit = 20, offset: Offset = 0
+) -> Page[DeploymentRead]:
+    views, total = await deployments.list(caller.user_id, limit=limit, offset=offset)
+    items = [to_read(v) for v in views if caller.can_use_deployment(v.deployment.id)]
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{deployment_id}", response_model=DeploymentRead, summary="One deployment")
+async def get_deployment(
+    deployment_id: UUID, caller: Caller, deployments: Deployments
+) -> DeploymentRead:
+    check_scope(caller, deployment_id)
+    return to_read(await deployments.get(caller.user_id, deployment_id))
+
+
+@router.patch(
+    "/{deployment_id}",
+    status_code=202,
+    response_model=DeploymentRead,
+    summary="Scale, or move to another version",
+)
+async def update_deployment(
+    deployment_id: UUID, body: DeploymentUpdate, caller: Caller, deployments: Deployments
+) -> DeploymentRead:
+    check_scope(caller, deployment_id)
+    if body.replicas is None and body.version_id is None:
+        raise ValidationFailed("nothing to change: give `replicas` and/or `version_id`")
+    view = await deployments.update(
+        caller.user_id, deployment_id, replicas=body.replicas, version_id=body.version_id
+    )
+    return to_read(view)
+
+
+@router.post(
+    "/{deployment_id}/rollback",
+    status_code=202,
+    response_model=DeploymentRead,
+    summary="Roll back to a revision (default: the previous one)",
+)
+async def rollback_deployment(
+    deployment_id: UUID,
+    caller: Caller,
+    deployments: Deployments,
+    body: RollbackRequest | None = None,
+) -> DeploymentRead:
+    check_scope(caller, deployment_id)
+    revision = body.revision if body is not None else None
+    return to_read(await deployments.rollback(caller.user_id, deployment_id, revision))
+
+
+@router.delete("/{deployment_id}", status_code=202, response_model=DeploymentRead, summary="Delete")
+async def delete_deployment(
+    deployment_id: UUID, caller: Caller, deployments: Deployments
+) -> DeploymentRead:
+    check_scope(caller, deployment_id)
+    return to_read(await deployments.delete(caller.user_id, deployment_id))
+
+
+@internal.get("/deployments/{deployment_id}/route", response_model=RouteRead)
+async def deployment_route(
+    deployment_id: UUID, _: InternalCaller, deployments: Deployments
+) -> RouteRead:
+    route = await deployments.route(deployment_id)
+    return RouteRead(
+        deployment_id=route.deployment_id,
+        owner_id=route.owner_id,
+        status=route.status,
+        revision=route.revision,
+        ready_replicas=route.ready_replicas,
+        endpoints=route.endpoints,
+    )

@@ -1,0 +1,30 @@
+"""Queries of the version and model projections."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from kubeserve_common.db.repository import OwnedRepository, Repository
+from sqlalchemy import select
+
+from kubeserve_deployer.repositories.orm import ModelProjection, VersionProjection
+
+
+class VersionRepository(OwnedRepository[VersionProjection]):
+    model = VersionProjection
+
+    async def get_for_update(self, version_id: UUID) -> VersionProjection | None:
+        """By id alone: only the event consumers use it, scoped by the event's owner."""
+        stmt = select(VersionProjection).where(VersionProjection.id == version_id)
+        return (await self.session.execute(stmt.with_for_update())).scalar_one_or_none()
+
+
+class ModelRepository(Repository[ModelProjection]):
+    model = ModelProjection
+
+    async def get(self, model_id: UUID) -> ModelProjection | None:
+        return await self.session.get(ModelProjection, model_id)
+
+    async def get_owned(self, owner_id: UUID, model_id: UUID) -> ModelProjection | None:
+        found = await self.get(model_id)
+        return found if found is not None and found.owner_id == owner_id else None
