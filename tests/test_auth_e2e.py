@@ -454,3 +454,21 @@ async def test_upstream_down_is_503_json(make_platform: Callable[..., Any]) -> N
         _, tokens = await signup(platform.gateway)
         r = await platform.gateway.get("/api/v1/models", headers=bearer(tokens["access_token"]))
         assert_error(r, 503)
+
+
+async def test_public_openapi_document_lists_auth_routes(platform: Platform) -> None:
+    r = await platform.gateway.get("/api/v1/openapi.json")
+    assert r.status_code == 200
+    doc = r.json()
+    paths = doc["paths"]
+    for path in ("register", "login", "refresh", "logout"):
+        assert paths[f"/api/v1/auth/{path}"]["post"]["security"] == []
+    assert {"bearerAuth": []} in paths["/api/v1/auth/me"]["get"]["security"]
+    assert "/api/v1/auth/api-keys" in paths and "/api/v1/.well-known/jwks.json" in paths
+    assert not any(p.startswith("/internal") or "/internal/" in p for p in paths)
+    assert not any(p in ("/healthz", "/readyz", "/metrics") for p in paths)
+    assert all(p.startswith("/api/v1/") for p in paths)
+    # Every $ref points at a schema that is there.
+    text = json.dumps(doc)
+    for name in {part.split('"')[0] for part in text.split("#/components/schemas/")[1:]}:
+        assert name in doc["components"]["schemas"], name

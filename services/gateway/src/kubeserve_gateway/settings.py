@@ -49,12 +49,12 @@ class GatewaySettings(CommonSettings):
 
     # -- rate limits (token buckets in memory, per gateway process) ---------------------------
     rate_limit_enabled: bool = True
-    rate_limit_ip_rps: float = Field(default=50.0, gt=0, description="Refill per second, per IP.")
-    rate_limit_ip_burst: int = Field(default=100, ge=1)
+    rate_limit_ip_rps: float = Field(default=100.0, gt=0, description="Refill per second, per IP.")
+    rate_limit_ip_burst: int = Field(default=200, ge=1)
     rate_limit_principal_rps: float = Field(
-        default=100.0, gt=0, description="Refill per second, per user or API key."
+        default=200.0, gt=0, description="Refill per second, per user (all their keys)."
     )
-    rate_limit_principal_burst: int = Field(default=200, ge=1)
+    rate_limit_principal_burst: int = Field(default=400, ge=1)
     rate_limit_max_keys: int = Field(default=100_000, ge=1, description="Buckets kept in memory.")
     trusted_proxy_hops: int = Field(
         default=0,

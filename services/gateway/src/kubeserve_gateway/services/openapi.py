@@ -28,7 +28,7 @@ SECURITY_SCHEMES = {
         "flows": {"password": {"tokenUrl": "/api/v1/auth/login", "scopes": {}}},
     },
 }
-AUTHENTICATED = [{"bearerAuth": []}, {"apiKey": []}, {"oauth2": []}]
+AUTHENTICATED: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKey": []}, {"oauth2": []}]
 
 
 class OpenApiService:
