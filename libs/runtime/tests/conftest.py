@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
+import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -79,3 +83,39 @@ def serve() -> Serve:
             yield client
 
     return _serve
+
+
+def _make_wheel(
+    dest: Path, name: str, version: str, requires: tuple[str, ...] = (), code: str = ""
+) -> Path:
+    """Write a minimal pure-Python wheel: one module, METADATA, WHEEL and RECORD."""
+    dist = f"{name}-{version}"
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n{code}",
+        f"{dist}.dist-info/METADATA": (
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            + "".join(f"Requires-Dist: {r}\n" for r in requires)
+        ),
+        f"{dist}.dist-info/WHEEL": (
+            "Wheel-Version: 1.0\nGenerator: kubeserve-tests\nRoot-Is-Purelib: true\n"
+            "Tag: py3-none-any\n"
+        ),
+    }
+    record = []
+    for path, text in files.items():
+        digest = hashlib.sha256(text.encode()).digest()
+        b64 = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        record.append(f"{path},sha256={b64},{len(text.encode())}")
+    record.append(f"{dist}.dist-info/RECORD,,")
+    files[f"{dist}.dist-info/RECORD"] = "\n".join(record) + "\n"
+    wheel = dest / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+    return wheel
+
+
+@pytest.fixture
+def make_wheel() -> Callable[..., Path]:
+    """`make_wheel(dest, name, version, requires=(), code="")`: a minimal pure wheel file."""
+    return _make_wheel

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,35 +17,6 @@ from kubeserve_runtime.requirements import (
     parse_requirements,
     read_frozen,
 )
-
-
-def make_wheel(dest: Path, name: str, version: str, requires: tuple[str, ...] = ()) -> Path:
-    """Write a minimal pure-Python wheel: one module, METADATA, WHEEL and RECORD."""
-    dist = f"{name}-{version}"
-    files = {
-        f"{name}/__init__.py": f"VERSION = {version!r}\n",
-        f"{dist}.dist-info/METADATA": (
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-            + "".join(f"Requires-Dist: {r}\n" for r in requires)
-        ),
-        f"{dist}.dist-info/WHEEL": (
-            "Wheel-Version: 1.0\nGenerator: kubeserve-tests\nRoot-Is-Purelib: true\n"
-            "Tag: py3-none-any\n"
-        ),
-    }
-    record = []
-    for path, text in files.items():
-        digest = hashlib.sha256(text.encode()).digest()
-        b64 = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
-        record.append(f"{path},sha256={b64},{len(text.encode())}")
-    record.append(f"{dist}.dist-info/RECORD,,")
-    files[f"{dist}.dist-info/RECORD"] = "\n".join(record) + "\n"
-    wheel = dest / f"{dist}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for path, text in files.items():
-            zf.writestr(path, text)
-    return wheel
-
 
 BAD = """\
 numpy>=1.20
@@ -142,7 +110,7 @@ def test_frozen_file_must_be_name_equals_version(tmp_path) -> None:
 
 
 @pytest.fixture
-def wheelhouse(tmp_path) -> Path:
+def wheelhouse(tmp_path, make_wheel) -> Path:
     house = tmp_path / "wheelhouse"
     house.mkdir()
     # tinypkg needs tinydep (not in the image) and numpy (in the image: must not be reinstalled).

@@ -404,3 +404,26 @@ def _has_predict_proba(model: Any) -> bool:
         return callable(getattr(model, "predict_proba", None))
     except Exception:  # an available_if check may raise anything
         return False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m kubeserve_runtime.loaders fetch s3://bucket/prefix DEST` (used by start.sh)."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m kubeserve_runtime.loaders")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fetch = sub.add_parser("fetch", help="download an s3:// artifact (object or prefix)")
+    fetch.add_argument("uri")
+    fetch.add_argument("dest", type=Path)
+    args = parser.parse_args(argv)
+    try:
+        print(fetch_s3(args.uri, args.dest))
+    except ModelLoadError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
