@@ -45,20 +45,19 @@ class VersionProjectionService:
         self, uow: UnitOfWork, event: VersionUploaded | VersionBuilt | VersionBuildFailed
     ) -> VersionProjection:
         versions = VersionRepository(uow.session)
+        await versions.ensure(
+            event.version_id,
+            owner_id=event.owner_id,
+            model_id=event.model_id,
+            version_tag=event.version_tag,
+            status=VersionStatus.UPLOADED.value,
+            requirements="",
+            updated_at=utcnow(),
+        )
         found = await versions.get_for_update(event.version_id)
-        if found is None:
-            found = await versions.add(
-                VersionProjection(
-                    id=event.version_id,
-                    owner_id=event.owner_id,
-                    model_id=event.model_id,
-                    version_tag=event.version_tag,
-                    status=VersionStatus.UPLOADED.value,
-                    requirements="",
-                    updated_at=utcnow(),
-                )
-            )
-        elif found.owner_id != event.owner_id or found.model_id != event.model_id:
+        if found is None:  # pragma: no cover - inserted just above
+            raise RuntimeError(f"version {event.version_id} vanished")
+        if found.owner_id != event.owner_id or found.model_id != event.model_id:
             # Never let an event re-home a version to another tenant.
             raise PermanentError(f"version {event.version_id} owner/model mismatch")
         return found
