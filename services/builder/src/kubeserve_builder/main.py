@@ -1,4 +1,4 @@
-"""HTTP entry point of the builder service."""
+"""HTTP entry point of the builder service: health, metrics and `GET /builds/{version_id}`."""
 
 from __future__ import annotations
 
@@ -6,13 +6,19 @@ from fastapi import FastAPI
 from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
 
-from kubeserve_builder.bootstrap import bootstrap
+from kubeserve_builder.api.routes import router
+from kubeserve_builder.bootstrap import BuilderContainer, bootstrap
 
 
 def create_app(
-    container: ServiceContainer | None = None, *, consume: bool = True, manage_container: bool = True
+    container: ServiceContainer | None = None,
+    *,
+    consume: bool = True,
+    manage_container: bool = True,
 ) -> FastAPI:
     container = container or bootstrap()
+    if not isinstance(container, BuilderContainer):
+        raise TypeError("the builder app needs the container made by kubeserve_builder.bootstrap")
     return create_service_app(
-        container, [], consume=consume, manage_container=manage_container
+        container, [router], consume=consume, manage_container=manage_container
     )

@@ -1,4 +1,5 @@
-"""Worker entry point of the builder service: its consumers and outbox relay, with health endpoints."""
+"""Worker entry point of the builder service: its consumer, build loop and outbox relay, with
+health endpoints."""
 
 from __future__ import annotations
 

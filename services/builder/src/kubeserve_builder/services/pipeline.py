@@ -1,0 +1,507 @@
+"""One build, step by step: fetch -> static -> requirements -> wheelhouse -> trial.
+
+Each step is timed into the build report, which is stored beside the artifact
+(`models/{user}/{model}/{tag}/build-report.json`); the wheels go to `.../wheelhouse/`.
+No database here: the build loop owns the transaction that records the outcome.
+
+Predicted cold start (ms) = `cold_start_base_ms` (the base image's runtime starting with no
+extra package) + the trial's measured model load time + for every wheel to install
+`cold_start_per_wheel_ms` + `cold_start_per_mib_ms` per MiB of wheels. The parts are in the
+dependency plan's `cold_start` entry so a user can see where the time goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kubeserve_common.events.catalog import VersionBuildFailed, VersionBuilt, VersionUploaded
+from kubeserve_common.storage import ArtifactNotFound, ArtifactStore, StorageError
+from kubeserve_runtime.requirements import (
+    RequirementsError,
+    make_plan,
+    parse_requirements,
+    read_frozen,
+)
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialOutcome, TrialSandbox
+from kubeserve_builder.adapters.wheels import WheelDownloader, WheelDownloadError
+from kubeserve_builder.domain.formats import Format
+from kubeserve_builder.domain.models import (
+    BuildFailure,
+    BuildReport,
+    Stage,
+    StepRecord,
+    TransientBuildError,
+)
+from kubeserve_builder.services.inspection import describe_dangerous, inspect_artifact
+from kubeserve_builder.settings import BuilderSettings
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+REPORT_NAME = "build-report.json"
+WHEELHOUSE_DIR = "wheelhouse"
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_MAX_REASON = 2000
+_MAX_UNPACKED_WHEELS = 4 * 1024 * MIB
+_EVENT_LIST_CAP = 2000  # classes / feature names carried in the event (the report has all)
+
+
+@dataclass
+class BuildOutcome:
+    """What finishing the build publishes."""
+
+    report: dict[str, Any]
+    report_uri: str
+    built: VersionBuilt | None = None
+    failed: VersionBuildFailed | None = None
+
+
+def safe_filename(name: str) -> str:
+    base = _SAFE_NAME.sub("_", name.rsplit("/", 1)[-1]).strip("._") or "model.bin"
+    return base[:100]
+
+
+def _chunks_of(path: Path, size: int = MIB) -> AsyncIterator[bytes]:
+    async def gen() -> AsyncIterator[bytes]:
+        with path.open("rb") as fh:
+            while data := await asyncio.to_thread(fh.read, size):
+                yield data
+
+    return gen()
+
+
+class BuildPipeline:
+    def __init__(
+        self,
+        store: ArtifactStore,
+        sandbox: TrialSandbox,
+        wheels: WheelDownloader,
+        settings: BuilderSettings,
+    ) -> None:
+        self.store = store
+        self.sandbox = sandbox
+        self.wheels = wheels
+        self.settings = settings
+        self._base: dict[str, str] | None = None
+
+    # -- entry -------------------------------------------------------------------------------
+    async def run(self, payload: VersionUploaded, attempt: int = 1) -> BuildOutcome:
+        """Run every step; a `BuildFailure` ends the build (reported), a
+        `TransientBuildError` means "run it again later" (nothing is published)."""
+        report = BuildReport(
+            version_id=str(payload.version_id),
+            model_id=str(payload.model_id),
+            owner_id=str(payload.owner_id),
+            version_tag=payload.version_tag,
+            artifact_uri=payload.artifact_uri,
+            attempt=attempt,
+        )
+        try:
+            prefix = self._prefix(payload)
+        except BuildFailure as failure:
+            # No place of ours to put a report: the failure event carries the reason alone.
+            report.finish(failure)
+            return BuildOutcome(report.to_dict(), "", failed=self._failed(payload, failure, None))
+        result: dict[str, Any] = {}
+        failure: BuildFailure | None = None
+        with tempfile.TemporaryDirectory(prefix="kubeserve-build-") as tmp:
+            work = Path(tmp)
+            try:
+                await self._steps(payload, prefix, work, report, result)
+            except BuildFailure as exc:
+                failure = exc
+        report.finish(failure)
+        report_uri = await self._store_report(prefix, report)
+        if failure is not None:
+            return BuildOutcome(
+                report.to_dict(), report_uri, failed=self._failed(payload, failure, report_uri)
+            )
+        built = VersionBuilt(
+            model_id=payload.model_id,
+            version_id=payload.version_id,
+            version_tag=payload.version_tag,
+            owner_id=payload.owner_id,
+            signature=_event_signature(result["signature"]),
+            dependency_plan=result["plan"],
+            predicted_cold_start_ms=result["cold_start_ms"],
+            wheelhouse_uri=result.get("wheelhouse_uri"),
+            report_uri=report_uri,
+        )
+        return BuildOutcome(report.to_dict(), report_uri, built=built)
+
+    async def _steps(
+        self,
+        payload: VersionUploaded,
+        prefix: str,
+        work: Path,
+        report: BuildReport,
+        result: dict[str, Any],
+    ) -> None:
+        with report.step(Stage.FETCH) as rec:
+            model_file = await self._fetch(payload, work, rec)
+        with report.step(Stage.STATIC) as rec:
+            await self._static(model_file, work, rec, report)
+        with report.step(Stage.REQUIREMENTS) as rec:
+            plan = await asyncio.to_thread(self._requirements, payload.requirements, rec)
+        with report.step(Stage.WHEELHOUSE) as rec:
+            wheels = await self._wheelhouse(plan, prefix, work, rec, result)
+        with report.step(Stage.TRIAL) as rec:
+            deps = None
+            if wheels:
+                deps = await asyncio.to_thread(_unpack_wheels, wheels, work / "deps")
+            trial = await self._trial(model_file, deps, rec, report)
+        load_ms = float(trial["timings"].get("load_ms", 0.0))
+        wheel_bytes = sum(w.stat().st_size for w in wheels)
+        install_ms = len(wheels) * self.settings.cold_start_per_wheel_ms + (
+            wheel_bytes / MIB * self.settings.cold_start_per_mib_ms
+        )
+        total = self.settings.cold_start_base_ms + load_ms + install_ms
+        plan["cold_start"] = {
+            "base_ms": self.settings.cold_start_base_ms,
+            "model_load_ms": round(load_ms, 1),
+            "install_ms": round(install_ms, 1),
+            "wheels": len(wheels),
+            "wheel_bytes": wheel_bytes,
+            "total_ms": round(total, 1),
+        }
+        result["signature"] = {**trial["signature"], "smoke": trial.get("smoke", {})}
+        result["plan"] = plan
+        result["cold_start_ms"] = round(total, 1)
+
+    # -- where things go ---------------------------------------------------------------------
+    def _prefix(self, payload: VersionUploaded) -> str:
+        try:
+            key = self.store.key_for(payload.artifact_uri)
+        except ValueError:
+            raise BuildFailure(
+                Stage.FETCH, f"the artifact URI {payload.artifact_uri!r} is not in this store"
+            ) from None
+        return key.rsplit("/", 1)[0] + "/" if "/" in key else ""
+
+    async def _store_report(self, prefix: str, report: BuildReport) -> str:
+        body = json.dumps(report.to_dict(), indent=2, default=str).encode()
+        try:
+            stored = await self.store.put_bytes(
+                prefix + REPORT_NAME, body, content_type="application/json"
+            )
+        except StorageError as exc:
+            raise TransientBuildError(f"could not store the build report: {exc}") from exc
+        return stored.uri
+
+    def _failed(
+        self, payload: VersionUploaded, failure: BuildFailure, report_uri: str | None
+    ) -> VersionBuildFailed:
+        reason = failure.reason
+        if len(reason) > _MAX_REASON:
+            reason = reason[: _MAX_REASON - 3] + "..."
+        return VersionBuildFailed(
+            model_id=payload.model_id,
+            version_id=payload.version_id,
+            version_tag=payload.version_tag,
+            owner_id=payload.owner_id,
+            stage=failure.stage.value,
+            reason=reason,
+            report_uri=report_uri or None,
+        )
+
+    # -- 1. fetch ----------------------------------------------------------------------------
+    async def _fetch(self, payload: VersionUploaded, work: Path, rec: StepRecord) -> Path:
+        key = self.store.key_for(payload.artifact_uri)
+        limit = self.settings.max_artifact_bytes
+        if payload.size > limit:
+            raise BuildFailure(
+                Stage.FETCH, f"the artifact has {payload.size} bytes; the limit is {limit}"
+            )
+        try:
+            _, chunks = await self.store.open(key)
+        except ArtifactNotFound:
+            raise BuildFailure(Stage.FETCH, f"the artifact {key} does not exist") from None
+        except StorageError as exc:
+            raise TransientBuildError(str(exc)) from exc
+        target = work / "model" / safe_filename(payload.filename)
+        target.parent.mkdir()
+        digest = hashlib.sha256()
+        received = 0
+        try:
+            with target.open("wb") as fh:
+                async for chunk in chunks:
+                    received += len(chunk)
+                    if received > payload.size:
+                        raise BuildFailure(
+                            Stage.FETCH,
+                            f"size mismatch: the store holds more than the {payload.size} bytes "
+                            "the upload recorded",
+                        )
+                    digest.update(chunk)
+                    await asyncio.to_thread(fh.write, chunk)
+        except StorageError as exc:
+            raise TransientBuildError(str(exc)) from exc
+        sha = digest.hexdigest()
+        rec.details.update(key=key, size=received, sha256=sha)
+        if received != payload.size:
+            raise BuildFailure(
+                Stage.FETCH,
+                f"size mismatch: the upload recorded {payload.size} bytes, the store holds "
+                f"{received}",
+            )
+        if sha != payload.sha256:
+            raise BuildFailure(
+                Stage.FETCH,
+                f"sha256 mismatch: the upload recorded {payload.sha256}, the stored bytes hash "
+                f"to {sha}; the artifact changed after upload",
+            )
+        return target
+
+    # -- 2. static ---------------------------------------------------------------------------
+    async def _static(self, path: Path, work: Path, rec: StepRecord, report: BuildReport) -> None:
+        inspection = await asyncio.to_thread(
+            inspect_artifact,
+            path,
+            max_bytes=self.settings.max_artifact_bytes,
+            max_decompressed=self.settings.max_decompressed_bytes,
+            scratch=work,
+        )
+        rec.details.update(inspection.details)
+        dangerous = inspection.dangerous
+        if dangerous:
+            if self.settings.reject_dangerous_globals:
+                raise BuildFailure(Stage.STATIC, describe_dangerous(dangerous))
+            report.warnings.append(
+                "dangerous globals were found but the scan is not enforced "
+                "(reject_dangerous_globals=false): " + ", ".join(v.dotted for v in dangerous)
+            )
+        if inspection.format is Format.ZIP:
+            raise BuildFailure(
+                Stage.STATIC,
+                "zip/PyTorch archives are not supported by the runtime; export the model to "
+                "ONNX or save a scikit-learn compatible estimator with joblib",
+            )
+
+    # -- 3. requirements ---------------------------------------------------------------------
+    def _base_packages(self) -> dict[str, str]:
+        if self._base is None:
+            try:
+                self._base = read_frozen(self.settings.base_packages_file)
+            except (OSError, ValueError) as exc:
+                log.error("cannot read the base image's package list: %s", exc)
+                self._base = {}
+        return self._base
+
+    def _requirements(self, text: str, rec: StepRecord) -> dict[str, Any]:
+        try:
+            lines = parse_requirements(text)
+        except RequirementsError as exc:
+            reason = "requirements.txt is invalid: " + "; ".join(str(e) for e in exc.errors)
+            raise BuildFailure(Stage.REQUIREMENTS, reason) from None
+        base = self._base_packages()
+        environment = {}
+        if self.settings.wheel_python_version:
+            environment["python_version"] = self.settings.wheel_python_version
+        plan = make_plan(lines, base, environment)
+        data = plan.to_dict()
+        data["base_image"] = {
+            "packages": len(base),
+            "source": self.settings.base_packages_file.name,
+        }
+        data["requirements"] = [line.text for line in lines]
+        rec.details.update(
+            requirements=len(lines),
+            to_install=data["to_install"],
+            satisfied=[i.requirement for i in plan.satisfied],
+        )
+        return data
+
+    # -- 4. wheelhouse -----------------------------------------------------------------------
+    async def _wheelhouse(
+        self,
+        plan: dict[str, Any],
+        prefix: str,
+        work: Path,
+        rec: StepRecord,
+        result: dict[str, Any],
+    ) -> list[Path]:
+        wanted: list[str] = plan["to_install"]
+        if not wanted:
+            rec.details["skipped"] = "the base image has every requirement"
+            plan["wheels"] = []
+            return []
+        named = {canonicalize_name(str(item["name"])) for item in plan["missing"]}
+        named |= {canonicalize_name(str(item["name"])) for item in plan["conflicting"]}
+        base = self._base_packages()
+        # Hold the dependencies of what is missing to the image's versions, so the wheelhouse
+        # only adds what the image lacks (the requirements' own names are left free).
+        constraints = [f"{n}=={v}" for n, v in sorted(base.items()) if n not in named]
+        rec.details["source"] = self.wheels.source.describe()
+        try:
+            files = await self.wheels.download(wanted, constraints, work / "pip")
+        except WheelDownloadError as exc:
+            raise BuildFailure(Stage.WHEELHOUSE, str(exc)) from None
+        kept: list[Path] = []
+        skipped: list[str] = []
+        for wheel in files:
+            try:
+                name, version, _, _ = parse_wheel_filename(wheel.name)
+            except InvalidWheelFilename:
+                raise BuildFailure(
+                    Stage.WHEELHOUSE, f"pip produced an invalid wheel {wheel.name}"
+                ) from None
+            if base.get(name) == str(version) and name not in named:
+                skipped.append(wheel.name)  # already in the image at this version
+                continue
+            kept.append(wheel)
+        total = sum(w.stat().st_size for w in kept)
+        if total > self.settings.max_wheelhouse_bytes:
+            raise BuildFailure(
+                Stage.WHEELHOUSE,
+                f"the wheels add up to {total} bytes; the limit is "
+                f"{self.settings.max_wheelhouse_bytes}",
+            )
+        self._check_hashes(plan.get("hashes") or {}, kept)
+        entries = []
+        for wheel in kept:
+            try:
+                stored = await self.store.put_stream(
+                    f"{prefix}{WHEELHOUSE_DIR}/{wheel.name}", _chunks_of(wheel)
+                )
+            except StorageError as exc:
+                raise TransientBuildError(f"could not store {wheel.name}: {exc}") from exc
+            entries.append({"file": wheel.name, "size": stored.size, "sha256": stored.sha256})
+        plan["wheels"] = entries
+        rec.details.update(wheels=entries, already_in_image=skipped)
+        # The URI of the prefix (the store's URIs are per object; the wheelhouse is a folder).
+        result["wheelhouse_uri"] = self.store.uri_for(prefix + WHEELHOUSE_DIR) + "/"
+        return kept
+
+    def _check_hashes(self, hashes: dict[str, list[str]], wheels: list[Path]) -> None:
+        for wheel in wheels:
+            name = parse_wheel_filename(wheel.name)[0]
+            allowed = hashes.get(name)
+            if not allowed:
+                continue
+            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+            if f"sha256:{digest}" not in [h.lower() for h in allowed]:
+                raise BuildFailure(
+                    Stage.WHEELHOUSE,
+                    f"{wheel.name} has sha256 {digest}, not one of the hashes requirements.txt "
+                    f"allows for {name}",
+                )
+
+    # -- 5. trial ----------------------------------------------------------------------------
+    async def _trial(
+        self, model_file: Path, deps: Path | None, rec: StepRecord, report: BuildReport
+    ) -> dict[str, Any]:
+        try:
+            outcome = await self.sandbox.run_trial(model_file, deps)
+        except SandboxUnavailable as exc:
+            raise TransientBuildError(str(exc)) from exc
+        report.sandbox = outcome.sandbox.to_dict()
+        limits = outcome.limits
+        rec.details.update(
+            sandbox=outcome.sandbox.mode,
+            exit_code=outcome.process.returncode,
+            wall_ms=round(outcome.process.duration_ms, 1),
+            limits={
+                "memory_bytes": limits.memory_bytes,
+                "cpu_seconds": limits.cpu_seconds,
+                "timeout_seconds": limits.timeout_seconds,
+                "max_file_bytes": limits.max_file_bytes,
+                "max_processes": limits.max_processes,
+            },
+            output_tail=outcome.process.stderr_tail[-2000:],
+        )
+        data = _interpret(outcome)
+        smoke = data.get("smoke") or {}
+        rec.details.update(timings=data.get("timings", {}), smoke=smoke)
+        if not smoke.get("ok"):
+            why = smoke.get("error") or smoke.get("skipped") or "no result"
+            if self.settings.require_smoke_prediction:
+                raise BuildFailure(Stage.TRIAL, f"the smoke prediction failed: {why}")
+            report.warnings.append(f"smoke prediction not verified: {why}")
+        return data
+
+
+def _interpret(outcome: TrialOutcome) -> dict[str, Any]:
+    """Turn the child's exit into the trial's data or a `BuildFailure` a user can act on."""
+    limits, process = outcome.limits, outcome.process
+    if process.timed_out:
+        raise BuildFailure(
+            Stage.TRIAL,
+            f"loading the model did not finish within {limits.timeout_seconds:g} s (wall clock) "
+            "and was stopped - an endless loop or a wait while unpickling?",
+        )
+    sig = outcome.signal_number
+    result = outcome.result
+    if result is None or not isinstance(result.get("ok"), bool):
+        if sig in (24, 9) and sig is not None:  # SIGXCPU, then SIGKILL at the hard limit
+            raise BuildFailure(
+                Stage.TRIAL,
+                f"loading the model used more than {limits.cpu_seconds} s of CPU time and was "
+                "stopped",
+            )
+        if sig == 25:  # SIGXFSZ
+            raise BuildFailure(
+                Stage.TRIAL,
+                f"the model tried to write a file larger than {limits.max_file_bytes} bytes "
+                "while loading",
+            )
+        tail = process.stderr_tail.strip().splitlines()[-1:] or ["no output"]
+        how = f"signal {sig}" if sig else f"exit status {process.returncode}"
+        raise BuildFailure(
+            Stage.TRIAL, f"the trial process ended ({how}) without a result: {tail[0][:500]}"
+        )
+    if not result["ok"]:
+        phase = str(result.get("phase", "load"))
+        error = str(result.get("error", "unknown error"))[:1500]
+        if "MemoryError" in error:
+            error += f" (limit {limits.memory_bytes // MIB} MiB of address space)"
+        raise BuildFailure(Stage.TRIAL, f"the model failed at {phase}: {error}")
+    signature = result.get("signature")
+    if not isinstance(signature, dict):
+        raise BuildFailure(Stage.TRIAL, "the trial returned no signature")
+    timings = result.get("timings") if isinstance(result.get("timings"), dict) else {}
+    return {"signature": signature, "smoke": result.get("smoke"), "timings": timings}
+
+
+def _event_signature(signature: dict[str, Any]) -> dict[str, Any]:
+    """The signature for the event: long lists cut (the full one is in the report)."""
+    out = dict(signature)
+    for key in ("classes", "feature_names_in"):
+        values = out.get(key)
+        if isinstance(values, list) and len(values) > _EVENT_LIST_CAP:
+            out[key] = values[:_EVENT_LIST_CAP]
+            out[f"{key}_truncated"] = True
+    return out
+
+
+def _unpack_wheels(wheels: list[Path], dest: Path) -> Path:
+    """Unpack wheels as `pip install --no-deps --target` lays them out (a wheel is a zip of
+    its site-packages tree; unpacking runs no code), for the trial's import path."""
+    dest.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            total += sum(i.file_size for i in archive.infolist())
+            if total > _MAX_UNPACKED_WHEELS:
+                raise BuildFailure(Stage.TRIAL, "the wheels unpack to more than 4 GiB")
+            # extractall drops absolute paths and '..' components.
+            archive.extractall(dest)
+    for data_dir in dest.glob("*.data"):
+        for sub in ("purelib", "platlib"):
+            inner = data_dir / sub
+            if inner.is_dir():
+                for item in inner.iterdir():
+                    shutil.move(str(item), dest / item.name)
+    return dest
