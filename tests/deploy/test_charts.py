@@ -377,7 +377,9 @@ def test_model_serving_runtime_container_is_wired_from_values():
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert all("emptyDir" in v for v in volumes.values())
     mounts = {m["mountPath"] for m in c["volumeMounts"]}
-    assert {"/tmp", env["KUBESERVE_SCRATCH_DIR"]["value"]} <= mounts
+    assert env["MODEL_DIR"]["value"] == "/var/lib/kubeserve/model"
+    assert env["KUBESERVE_PACKAGES_DIR"]["value"] == "/var/lib/kubeserve/packages"
+    assert {"/tmp", "/var/lib/kubeserve"} <= mounts
 
 
 def test_model_serving_without_credentials_secret_sets_no_static_keys():
