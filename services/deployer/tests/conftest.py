@@ -22,7 +22,7 @@ from kubeserve_common.testing.plugin import delete_topology
 # Test modules import their helpers (`deployer_helpers`) from this folder.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from deployer_helpers import (  # noqa: E402
+from deployer_helpers import (
     Deployer,
     Events,
     Models,
@@ -30,8 +30,8 @@ from deployer_helpers import (  # noqa: E402
     runtime_processes,
     train_models,
 )
-from kubeserve_deployer.bootstrap import DeployerContainer, bootstrap  # noqa: E402
-from kubeserve_deployer.settings import DeployerSettings  # noqa: E402
+from kubeserve_deployer.bootstrap import DeployerContainer, bootstrap
+from kubeserve_deployer.settings import DeployerSettings
 
 
 @pytest.fixture(scope="session")

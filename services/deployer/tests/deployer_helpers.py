@@ -180,7 +180,12 @@ class Deployer:
                 f"/internal/deployments/{deployment_id}/route", headers=self.internal_headers()
             )
 
-    async def wait_route(self, deployment_id: Any, count: int, timeout: float = 60) -> list[str]:
+    async def wait_route(
+        self,
+        deployment_id: Any,
+        count: int,
+        timeout: float = 60,  # noqa: ASYNC109
+    ) -> list[str]:
         """Wait until the route lists `count` endpoints that all answer; return them."""
         found: list[str] = []
 
@@ -196,7 +201,11 @@ class Deployer:
         return found
 
     async def wait_status(
-        self, user_id: uuid.UUID, deployment_id: Any, status: str, timeout: float = 60
+        self,
+        user_id: uuid.UUID,
+        deployment_id: Any,
+        status: str,
+        timeout: float = 60,  # noqa: ASYNC109
     ) -> dict[str, Any]:
         body: dict[str, Any] = {}
 

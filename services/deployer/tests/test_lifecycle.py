@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 
 import httpx
-
 from deployer_helpers import Deployer, Events, Seeder, pid_alive, predict, runtime_processes
 from kubeserve_common.testing.waiting import wait_until
 
