@@ -159,3 +159,10 @@ async def test_leftovers_of_a_crash_are_cleaned(tmp_path: Path, s3_url: str) -> 
         assert by_id["kubeserve-expire-staging"]["Filter"] == {"Prefix": "staging/"}
     finally:
         await s3.close()
+
+
+async def test_one_chunk_larger_than_several_parts(store: ArtifactStore) -> None:
+    data = bytes(range(256)) * (11 * MIB // 256) + b"tail"
+    stored = await store.put_bytes("models/u/m/v1/big.bin", data)
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert await store.read_bytes("models/u/m/v1/big.bin") == data

@@ -1,6 +1,6 @@
 """S3 artifact store (aioboto3): multipart uploads streamed in bounded parts, sha256 on the fly.
 
-Memory per upload is bounded by `part_size * (upload_concurrency + 1)`. Any failure while
+Memory per upload is bounded by about `part_size * (upload_concurrency + 2)`. Any failure while
 streaming - the source raising (a client that went away), a size limit, S3 errors, cancellation -
 aborts the multipart upload, so no object and no orphaned parts remain. Every call is bounded by
 botocore's connect/read timeouts and retried by its standard retry mode.
@@ -74,7 +74,7 @@ class S3ArtifactStore(ArtifactStore):
         read_timeout: float = 60.0,
         max_attempts: int = 3,
         part_size: int = 8 * MIB,
-        upload_concurrency: int = 2,
+        upload_concurrency: int = 1,
     ) -> None:
         if part_size < 5 * MIB:
             raise ValueError("S3 multipart parts must be at least 5 MiB")
@@ -216,7 +216,8 @@ class S3ArtifactStore(ArtifactStore):
         client = await self._s3()
         digest = hashlib.sha256()
         size = 0
-        buffer = bytearray()
+        pending: list[bytes] = []
+        pending_size = 0
         upload_id: str | None = None
         etags: dict[int, str] = {}
         in_flight: set[asyncio.Task[None]] = set()
@@ -255,20 +256,31 @@ class S3ArtifactStore(ArtifactStore):
                 if max_bytes is not None and size > max_bytes:
                     raise ArtifactTooLarge(f"artifact exceeds the limit of {max_bytes} bytes")
                 digest.update(chunk)
-                buffer += chunk
-                while len(buffer) >= self.part_size:
-                    part = bytes(buffer[: self.part_size])
-                    del buffer[: self.part_size]
-                    await submit(part)
+                # Pieces are joined once per part, into exactly one part-sized allocation;
+                # only the piece straddling the boundary is split (a small copy).
+                pending.append(chunk)
+                pending_size += len(chunk)
+                while pending_size >= self.part_size:
+                    last = pending.pop()
+                    keep = len(last) - (pending_size - self.part_size)
+                    pending.append(last[:keep] if keep < len(last) else last)
+                    data = b"".join(pending)
+                    pending = [last[keep:]] if keep < len(last) else []
+                    pending_size = len(last) - keep
+                    del last
+                    await submit(data)
+                    del data
+            tail = b"".join(pending)
+            pending.clear()
             if upload_id is None:
                 with _s3_errors("upload"):
                     await client.put_object(
-                        Bucket=self.bucket, Key=full, Body=bytes(buffer), ContentType=content_type
+                        Bucket=self.bucket, Key=full, Body=tail, ContentType=content_type
                     )
             else:
-                if buffer:
-                    await submit(bytes(buffer))
-                    buffer.clear()
+                if tail:
+                    await submit(tail)
+                del tail
                 await drain(0)
                 parts = [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]
                 with _s3_errors("multipart completion"):
@@ -279,7 +291,7 @@ class S3ArtifactStore(ArtifactStore):
                         MultipartUpload={"Parts": parts},
                     )
         except BaseException:
-            buffer.clear()
+            pending.clear()
             for task in in_flight:
                 task.cancel()
             if upload_id is not None:

@@ -30,7 +30,11 @@ class ArtifactStoreSettings(CommonSettings):
         default=8 * MIB, ge=5 * MIB, le=512 * MIB, description="Multipart part size (S3 min 5 MiB)."
     )
     s3_upload_concurrency: int = Field(
-        default=2, ge=1, le=16, description="Parts in flight per upload: memory = size x this."
+        default=1,
+        ge=1,
+        le=16,
+        description="Parts uploading while the next one fills: memory ~ size x (this + 1). One "
+        "already overlaps receiving with sending; more helps only against high-latency S3.",
     )
     presign_ttl_seconds: int = Field(default=300, ge=10, le=7 * 24 * 3600)
 
