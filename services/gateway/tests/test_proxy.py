@@ -278,3 +278,38 @@ async def test_a_client_leaving_mid_upload_aborts_the_upstream_upload(
     assert upload["complete"] is False and upload["size"] < 100 * MIB
     # And the gateway carries on.
     assert (await stack.client.get("/api/v1/models", headers=stack.bearer())).status_code == 200
+
+
+async def test_paths_cannot_climb_out_of_their_route(stack: Any) -> None:
+    for raw in (
+        "/api/v1/models/%2E%2E/%2E%2E/internal/api-keys/resolve",
+        "/api/v1/models/..%2F..%2Finternal%2Fapi-keys%2Fresolve",
+        "/api/v1/auth/%2e%2e/internal/api-keys/resolve",
+        "/api/v1/models/%2E/x",
+    ):
+        r = await _raw_get(stack, raw)
+        assert r[0] == 400, (raw, r)
+        assert b'"bad_request"' in r[1]
+
+
+async def test_encoded_characters_stay_in_the_path(stack: Any) -> None:
+    r = await stack.client.get("/api/v1/models/a%3Fb%23c%25d?x=1", headers=stack.bearer())
+    assert r.status_code == 200
+    assert r.json()["path"] == "/models/a?b#c%d"
+    assert r.json()["query"] == "x=1"
+
+
+async def _raw_get(stack: Any, raw_path: str) -> tuple[int, bytes]:
+    """Send the path exactly as written (httpx would normalise it)."""
+    host, port = stack.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    token = stack.bearer()["authorization"]
+    writer.write(
+        f"GET {raw_path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {token}\r\n"
+        "Connection: close\r\n\r\n".encode()
+    )
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body

@@ -149,7 +149,8 @@ def echo_upstream_app(
         return JSONResponse(
             {
                 "method": request.method,
-                "path": request.url.path,
+                "path": request.scope["path"],  # decoded, as the upstream's router sees it
+                "raw_path": request.scope.get("raw_path", b"").decode("latin-1"),
                 "query": request.url.query,
                 "headers": [[k, v] for k, v in request.headers.items()],
                 "size": size,

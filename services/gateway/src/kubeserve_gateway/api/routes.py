@@ -55,7 +55,7 @@ def public_router() -> APIRouter:
         client = request.client
         incoming = IncomingRequest(
             method=request.method,
-            path=request.url.path,
+            path=request.scope["path"],  # decoded; re-encoded when forwarded
             query=request.scope.get("query_string", b"").decode("latin-1"),
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw],
             body=request.stream() if _has_body(request) else None,

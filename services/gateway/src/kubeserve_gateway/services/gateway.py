@@ -7,8 +7,9 @@ import time
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import quote
 
-from kubeserve_common.errors import Forbidden, NotFound, RateLimited
+from kubeserve_common.errors import BadRequest, Forbidden, NotFound, RateLimited
 from kubeserve_common.security.principal import Principal, encode_principal
 
 from kubeserve_gateway.adapters.http import UpstreamClient, UpstreamResponse
@@ -25,6 +26,7 @@ from kubeserve_gateway.services.authenticator import (
 
 _PRINCIPAL_TTL = 60  # seconds an internal principal token is valid
 _PRINCIPAL_CACHE_SIZE = 10_000
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"  # RFC 3986 pchar minus percent: kept as they are
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,10 @@ class GatewayService:
     async def handle(self, request: IncomingRequest) -> UpstreamResponse:
         ip = self.client_ip(request)
         self._limit(self.limits.per_ip, f"ip:{ip}", "ip")
+        if not safe_path(request.path):
+            # `..` (even percent-encoded: the server decodes it) would let the upstream URL
+            # climb out of the route's prefix, e.g. to an internal endpoint.
+            raise BadRequest("invalid path: no '.' or '..' segments, no control characters")
         match = self.routes.match(request.method, request.path)
         if match is None:
             if self.routes.path_exists(request.path):
@@ -109,7 +115,10 @@ class GatewayService:
         if resolver is None:
             raise UpstreamUnavailable(f"no upstream configured for {match.route.name}")
         base = await resolver.base_url(match, principal)
-        url = base + match.upstream_path + (f"?{request.query}" if request.query else "")
+        # The server decoded the path; encode it again so a decoded `?`, `#` or `%` stays part
+        # of the path upstream instead of starting a query or a fragment.
+        path = quote(match.upstream_path, safe=_PATH_SAFE)
+        url = base + path + (f"?{request.query}" if request.query else "")
         headers = upstream_request_headers(
             request.headers,
             principal_token=self._principal_token(principal) if principal else None,
@@ -167,6 +176,12 @@ class GatewayService:
                 "too many requests; slow down and retry later",
                 headers={"Retry-After": decision.retry_after_header},
             )
+
+
+def safe_path(path: str) -> bool:
+    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
+        return False
+    return not any(segment in (".", "..") for segment in path.split("/"))
 
 
 def check_deployment_scope(principal: Principal, match: RouteMatch) -> None:
