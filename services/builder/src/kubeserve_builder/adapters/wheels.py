@@ -48,7 +48,7 @@ class WheelDownloader:
         self.timeout = timeout
         self.network_timeout = network_timeout
 
-    def command(self, requirements: Path, constraints: Path | None, dest: Path) -> list[str]:
+    def command(self, requirements: Path, dest: Path) -> list[str]:
         cmd = [
             self.python, "-m", "pip", "download",
             "--disable-pip-version-check", "--no-input", "--progress-bar", "off",
@@ -56,6 +56,7 @@ class WheelDownloader:
             "--dest", str(dest),
             "--timeout", str(self.network_timeout),
             "--retries", "2",
+            "--no-deps",
         ]  # fmt: skip
         if self.source.find_links:
             cmd += ["--no-index", "--find-links", self.source.find_links]
@@ -65,23 +66,13 @@ class WheelDownloader:
             cmd += ["--python-version", self.source.python_version]
         for platform in self.source.platforms:
             cmd += ["--platform", platform]
-        if constraints is not None:
-            cmd += ["--constraint", str(constraints)]
         return [*cmd, "--requirement", str(requirements)]
 
-    async def download(
-        self, requirements: list[str], constraints: list[str], workdir: Path
-    ) -> list[Path]:
-        """Download `requirements` (and their dependencies, held to `constraints`) into
-        `workdir/wheels`; return the wheel files."""
-        dest = workdir / "wheels"
-        dest.mkdir(parents=True, exist_ok=True)
-        req_file = workdir / "wheel-requirements.txt"
-        req_file.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-        con_file = None
-        if constraints:
-            con_file = workdir / "wheel-constraints.txt"
-            con_file.write_text("\n".join(constraints) + "\n", encoding="utf-8")
+    async def download(self, requirements: list[str], workdir: Path, dest: Path) -> list[Path]:
+        """Download the wheels of `requirements` alone (`--no-deps`: the caller resolves the
+        dependencies the base image lacks, round by round) into `dest`; return every wheel
+        now in `dest`."""
+        req_file = await asyncio.to_thread(_prepare, requirements, workdir, dest)
         env = {k: os.environ[k] for k in _PASS_ENV if k in os.environ}
         env.update(
             PATH=os.environ.get("PATH", "/usr/bin:/bin"),
@@ -91,7 +82,7 @@ class WheelDownloader:
             PYTHONNOUSERSITE="1",
         )
         proc = await asyncio.create_subprocess_exec(
-            *self.command(req_file, con_file, dest),
+            *self.command(req_file, dest),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
@@ -116,10 +107,18 @@ class WheelDownloader:
                 f"pip download failed (exit {proc.returncode}, index {self.source.describe()}): "
                 + " | ".join(line.strip() for line in errors[-_OUTPUT_TAIL:])
             )
-        return sorted(dest.glob("*.whl"))
+        return await asyncio.to_thread(lambda: sorted(dest.glob("*.whl")))
 
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
     await proc.wait()
+
+
+def _prepare(requirements: list[str], workdir: Path, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    req_file = workdir / "wheel-requirements.txt"
+    req_file.write_text("\n".join(requirements) + "\n", encoding="utf-8")
+    return req_file

@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from email.parser import Parser
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,10 @@ from kubeserve_runtime.requirements import (
     parse_requirements,
     read_frozen,
 )
+from packaging.markers import default_environment
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialOutcome, TrialSandbox
 from kubeserve_builder.adapters.wheels import WheelDownloader, WheelDownloadError
@@ -56,7 +60,8 @@ WHEELHOUSE_DIR = "wheelhouse"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_REASON = 2000
 _MAX_UNPACKED_WHEELS = 4 * 1024 * MIB
-_EVENT_LIST_CAP = 2000  # classes / feature names carried in the event (the report has all)
+_EVENT_LIST_CAP = 2000
+_MAX_DEP_ROUNDS = 10  # classes / feature names carried in the event (the report has all)
 
 
 @dataclass
@@ -340,28 +345,37 @@ class BuildPipeline:
             return []
         named = {canonicalize_name(str(item["name"])) for item in plan["missing"]}
         named |= {canonicalize_name(str(item["name"])) for item in plan["conflicting"]}
-        base = self._base_packages()
-        # Hold the dependencies of what is missing to the image's versions, so the wheelhouse
-        # only adds what the image lacks (the requirements' own names are left free).
-        constraints = [f"{n}=={v}" for n, v in sorted(base.items()) if n not in named]
+        # What the runtime will have: the image's packages, less those the plan replaces.
+        have = {n: v for n, v in self._base_packages().items() if n not in named}
         rec.details["source"] = self.wheels.source.describe()
-        try:
-            files = await self.wheels.download(wanted, constraints, work / "pip")
-        except WheelDownloadError as exc:
-            raise BuildFailure(Stage.WHEELHOUSE, str(exc)) from None
+        dest = work / "wheels"
         kept: list[Path] = []
-        skipped: list[str] = []
-        for wheel in files:
+        rounds: list[list[str]] = []
+        for _ in range(_MAX_DEP_ROUNDS):
+            rounds.append(wanted)
             try:
-                name, version, _, _ = parse_wheel_filename(wheel.name)
-            except InvalidWheelFilename:
-                raise BuildFailure(
-                    Stage.WHEELHOUSE, f"pip produced an invalid wheel {wheel.name}"
-                ) from None
-            if base.get(name) == str(version) and name not in named:
-                skipped.append(wheel.name)  # already in the image at this version
-                continue
-            kept.append(wheel)
+                files = await self.wheels.download(wanted, work / "pip", dest)
+            except WheelDownloadError as exc:
+                raise BuildFailure(Stage.WHEELHOUSE, str(exc)) from None
+            new = [f for f in files if f not in kept]
+            for wheel in new:
+                try:
+                    name, version, _, _ = parse_wheel_filename(wheel.name)
+                except InvalidWheelFilename:
+                    raise BuildFailure(
+                        Stage.WHEELHOUSE, f"pip produced an invalid wheel {wheel.name}"
+                    ) from None
+                have[name] = str(version)
+            kept.extend(new)
+            wanted = await asyncio.to_thread(_unmet_dependencies, kept, have)
+            if not wanted:
+                break
+        else:
+            raise BuildFailure(
+                Stage.WHEELHOUSE,
+                f"dependencies still unresolved after {_MAX_DEP_ROUNDS} rounds: {wanted}",
+            )
+        rec.details["rounds"] = rounds
         total = sum(w.stat().st_size for w in kept)
         if total > self.settings.max_wheelhouse_bytes:
             raise BuildFailure(
@@ -380,7 +394,7 @@ class BuildPipeline:
                 raise TransientBuildError(f"could not store {wheel.name}: {exc}") from exc
             entries.append({"file": wheel.name, "size": stored.size, "sha256": stored.sha256})
         plan["wheels"] = entries
-        rec.details.update(wheels=entries, already_in_image=skipped)
+        rec.details.update(wheels=entries)
         # The URI of the prefix (the store's URIs are per object; the wheelhouse is a folder).
         result["wheelhouse_uri"] = self.store.uri_for(prefix + WHEELHOUSE_DIR) + "/"
         return kept
@@ -505,3 +519,37 @@ def _unpack_wheels(wheels: list[Path], dest: Path) -> Path:
                 for item in inner.iterdir():
                     shutil.move(str(item), dest / item.name)
     return dest
+
+
+def _unmet_dependencies(wheels: list[Path], have: dict[str, str]) -> list[str]:
+    """Requires-Dist of the wheels that `have` (image + wheels so far) does not satisfy."""
+    env = dict(default_environment())
+    env["extra"] = ""
+    unmet: dict[str, str] = {}
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            meta = next(
+                (n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None
+            )
+            if meta is None:
+                raise BuildFailure(Stage.WHEELHOUSE, f"{wheel.name} has no METADATA")
+            message = Parser().parsestr(archive.read(meta).decode("utf-8", "replace"))
+        for text in message.get_all("Requires-Dist") or []:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                raise BuildFailure(
+                    Stage.WHEELHOUSE, f"{wheel.name} declares an invalid dependency {text!r}"
+                ) from None
+            if req.marker is not None and not req.marker.evaluate(env):
+                continue
+            name = canonicalize_name(req.name)
+            version = have.get(name)
+            if version is not None:
+                try:
+                    if req.specifier.contains(Version(version), prereleases=True):
+                        continue
+                except InvalidVersion:
+                    continue
+            unmet.setdefault(name, f"{req.name}{req.specifier}")
+    return list(unmet.values())

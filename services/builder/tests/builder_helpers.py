@@ -1,0 +1,182 @@
+"""Helpers of the builder tests: a tiny pure-Python wheel and a PEP 503 index serving it over
+HTTP on 127.0.0.1, and models (good and hostile) made by hand."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import os
+import pickle
+import threading
+import zipfile
+from collections.abc import Iterator
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+
+PKG_NAME = "kubeserve-testpkg"
+PKG_VERSION = "0.1.0"
+PKG_MODULE = "ks_testpkg"
+
+# The test package: a model class the base image does not have, and hostile classes whose
+# __setstate__ never returns (one burns CPU, one waits) - they reach the trial through the
+# version's wheelhouse, exactly as a tenant's own package would.
+PKG_SOURCE = '''
+"""A package only the local test index has."""
+
+import numpy as np
+
+
+class Doubler:
+    n_features_in_ = 2
+
+    def predict(self, x):
+        return np.asarray(x, dtype=float).sum(axis=1) * 2
+
+
+class Looper:
+    def __setstate__(self, state):
+        while True:
+            pass
+
+
+class Sleeper:
+    def __setstate__(self, state):
+        import threading
+
+        threading.Event().wait()
+'''
+
+
+def _record_line(name: str, data: bytes) -> str:
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    return f"{name},sha256={digest},{len(data)}"
+
+
+def make_test_wheel(root: Path) -> tuple[Path, Path]:
+    """Build `kubeserve_testpkg-0.1.0-py3-none-any.whl` under root/files; return it and a
+    directory where it is unpacked (for pickling its classes in the test process)."""
+    dist_info = f"kubeserve_testpkg-{PKG_VERSION}.dist-info"
+    files = {
+        f"{PKG_MODULE}/__init__.py": PKG_SOURCE.encode(),
+        f"{dist_info}/METADATA": (
+            f"Metadata-Version: 2.1\nName: {PKG_NAME}\nVersion: {PKG_VERSION}\n"
+            "Requires-Dist: numpy>=1.20\n"
+        ).encode(),
+        f"{dist_info}/WHEEL": (
+            b"Wheel-Version: 1.0\nGenerator: kubeserve-tests\nRoot-Is-Purelib: true\n"
+            b"Tag: py3-none-any\n"
+        ),
+    }
+    record = [_record_line(n, d) for n, d in files.items()] + [f"{dist_info}/RECORD,,"]
+    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    (root / "files").mkdir(parents=True, exist_ok=True)
+    wheel = root / "files" / f"kubeserve_testpkg-{PKG_VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for name, data in files.items():
+            zf.writestr(name, data)
+    unpacked = root / "unpacked"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(unpacked)
+    return wheel, unpacked
+
+
+@contextlib.contextmanager
+def serve_index(root: Path, wheels: list[Path]) -> Iterator[str]:
+    """A PEP 503 simple index of `wheels` (kept under root/files) over HTTP on 127.0.0.1."""
+    project = root / "simple" / PKG_NAME
+    project.mkdir(parents=True, exist_ok=True)
+    links = []
+    for wheel in wheels:
+        digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+        links.append(f'<a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a>')
+    (project / "index.html").write_text(
+        "<!DOCTYPE html><html><body>" + "".join(links) + "</body></html>"
+    )
+    (root / "simple" / "index.html").write_text(
+        f'<!DOCTYPE html><html><body><a href="{PKG_NAME}/">{PKG_NAME}</a></body></html>'
+    )
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Quiet, directory=str(root)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/simple"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def joblib_bytes(obj: Any, **kw: Any) -> bytes:
+    buf = io.BytesIO()
+    joblib.dump(obj, buf, **kw)
+    return buf.getvalue()
+
+
+def sklearn_pipeline() -> tuple[bytes, list[str]]:
+    """A StandardScaler + LogisticRegression pipeline fitted on a named DataFrame, 3 classes."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(7)
+    names = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
+    x = pd.DataFrame(rng.normal(size=(90, 4)), columns=names)
+    y = np.repeat([0, 1, 2], 30)
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(x, y)
+    return joblib_bytes(model), names
+
+
+def small_model() -> bytes:
+    from sklearn.linear_model import LinearRegression
+
+    x = np.arange(20, dtype=float).reshape(10, 2)
+    return joblib_bytes(LinearRegression().fit(x, x.sum(axis=1)))
+
+
+class RunsCommand:
+    """Unpickling it runs a shell command (`os.system`, pickled as posix.system)."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def __reduce__(self) -> Any:
+        return (os.system, (self.command,))
+
+
+class Allocates:
+    """Unpickling it asks for 10 GiB."""
+
+    def __reduce__(self) -> Any:
+        return (bytearray, (10 * 1024**3,))
+
+
+def hostile_pickle(obj: Any) -> bytes:
+    return pickle.dumps(obj, protocol=4)
+
+
+def with_package(unpacked: Path, make: str) -> bytes:
+    """Pickle an instance of a class of the test package (importable only from the wheel)."""
+    import importlib
+    import sys
+
+    sys.path.insert(0, str(unpacked))
+    try:
+        module = importlib.import_module(PKG_MODULE)
+        obj = getattr(module, make).__new__(getattr(module, make))
+        obj.marker = 1  # a non-empty state, so unpickling calls __setstate__
+        return joblib_bytes(obj)
+    finally:
+        sys.path.remove(str(unpacked))
+        sys.modules.pop(PKG_MODULE, None)
