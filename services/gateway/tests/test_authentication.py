@@ -147,6 +147,10 @@ async def test_a_scoped_key_is_refused_outside_its_deployments(stack: Any) -> No
     assert seen_principal(r).deployment_scope == frozenset({allowed})
     r = await stack.client.get(f"/api/v1/deployments/{other}", headers=headers)
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+    # In scope, it may read its deployment but not manage it.
+    for method in ("DELETE", "PATCH", "POST"):
+        r = await stack.client.request(method, f"/api/v1/deployments/{allowed}", headers=headers)
+        assert r.status_code == 403, method
     # Anywhere that is not about one of its deployments, it could widen its own power: refused.
     for path in ("/api/v1/models", "/api/v1/deployments", "/api/v1/auth/api-keys"):
         r = await stack.client.get(path, headers=headers)

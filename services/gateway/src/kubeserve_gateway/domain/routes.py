@@ -39,6 +39,9 @@ class Route:
     access: Access = Access.AUTHENTICATED
     body_limit: BodyLimit = BodyLimit.DEFAULT
     deployment_param: str | None = None  # a named group holding a deployment id
+    # Methods a deployment-scoped API key may use here (None: all). Such keys exist to call a
+    # deployment, not to manage it: on the management routes they only read.
+    scoped_key_methods: frozenset[str] | None = None
     # Pass Authorization / X-API-Key / Cookie on. Off everywhere: upstreams trust only the
     # principal header, so a credential past the gateway is only something more to leak.
     forward_credentials: bool = False
@@ -84,6 +87,10 @@ class RouteMatch:
     route: Route
     upstream_path: str
     params: dict[str, str]
+
+    def allows_scoped_key(self, method: str) -> bool:
+        allowed = self.route.scoped_key_methods
+        return self.deployment_id is not None and (allowed is None or method in allowed)
 
     @property
     def deployment_id(self) -> str | None:
@@ -160,6 +167,7 @@ def default_routes() -> Sequence[Route]:
             "deployer",
             "/deployments",
             deployment_param="deployment_id",
+            scoped_key_methods=frozenset({"GET", "HEAD"}),
         ),
         Route("deployments", rf"{API_PREFIX}/deployments(?P<rest>/?)", "deployer", "/deployments"),
         # Predictions (issue 6) go here, e.g.:

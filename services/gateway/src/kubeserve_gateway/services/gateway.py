@@ -153,7 +153,7 @@ class GatewayService:
         if match.route.access is Access.PUBLIC:
             return await self._optional(credential)
         principal = await self.authenticator.authenticate(credential)
-        check_deployment_scope(principal, match)
+        check_deployment_scope(principal, match, request.method)
         return principal
 
     async def _optional(self, credential: Credential | None) -> Principal | None:
@@ -184,13 +184,14 @@ def safe_path(path: str) -> bool:
     return not any(segment in (".", "..") for segment in path.split("/"))
 
 
-def check_deployment_scope(principal: Principal, match: RouteMatch) -> None:
-    """An API key limited to some deployments may only be used on routes about one of them;
-    anywhere else (models, API keys, ...) it could widen its own scope, so it is refused."""
+def check_deployment_scope(principal: Principal, match: RouteMatch, method: str) -> None:
+    """An API key limited to some deployments may only be used on routes about one of them
+    (and there only with the methods the route allows such keys); anywhere else (models, API
+    keys, ...) it could widen its own power, so it is refused."""
     if principal.deployment_scope is None:
         return
     deployment_id = match.deployment_id
-    if deployment_id is None:
+    if deployment_id is None or not match.allows_scoped_key(method):
         AUTH_FAILURES.labels("scope").inc()
         raise Forbidden("this API key is limited to specific deployments")
     if not principal.can_use_deployment(deployment_id):
