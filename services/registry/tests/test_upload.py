@@ -93,6 +93,10 @@ async def test_upload_stores_the_object_and_publishes_exactly_one_event(
             presigned = await plain.get(redirect.headers["location"])
         assert hashlib.sha256(presigned.content).hexdigest() == version["artifact"]["sha256"]
 
+        metrics = (await client.get("/metrics")).text
+        assert 'kubeserve_registry_uploads_total{outcome="stored"}' in metrics
+        assert "kubeserve_registry_uploaded_bytes_total" in metrics
+
         listed = (await client.get("/models")).json()
         assert listed["items"][0]["latest_version"]["version_tag"] == "v1"
         assert listed["items"][0]["latest_version"]["status"] == "Building"

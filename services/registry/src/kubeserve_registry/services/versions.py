@@ -22,6 +22,7 @@ from kubeserve_common.db.uow import UnitOfWork, UnitOfWorkFactory
 from kubeserve_common.errors import (
     BadRequest,
     Conflict,
+    KubeServeError,
     NotFound,
     PayloadTooLarge,
     ValidationFailed,
@@ -46,6 +47,7 @@ from kubeserve_registry.domain.models import (
     version_tag,
 )
 from kubeserve_registry.domain.uploads import MODEL_FIELD, REQUIREMENTS_FIELD, IncomingPart
+from kubeserve_registry.metrics import BUILD_RESULTS, UPLOADED_BYTES, UPLOADS
 from kubeserve_registry.repositories.deployments import DeploymentRepository
 from kubeserve_registry.repositories.models import ModelRepository
 from kubeserve_registry.repositories.orm import ModelRecord, VersionRecord
@@ -94,6 +96,21 @@ class VersionService:
 
     # -- upload --------------------------------------------------------------------------------
     async def upload(
+        self, owner_id: UUID, model_id: UUID, parts: AsyncIterator[IncomingPart]
+    ) -> VersionRecord:
+        try:
+            version = await self._upload(owner_id, model_id, parts)
+        except KubeServeError as exc:
+            UPLOADS.labels("rejected" if exc.http_status < 500 else "failed").inc()
+            raise
+        except BaseException:
+            UPLOADS.labels("interrupted").inc()
+            raise
+        UPLOADS.labels("stored").inc()
+        UPLOADED_BYTES.inc(version.size)
+        return version
+
+    async def _upload(
         self, owner_id: UUID, model_id: UUID, parts: AsyncIterator[IncomingPart]
     ) -> VersionRecord:
         async with reading(self.uow) as uow:
@@ -313,6 +330,7 @@ class VersionService:
         """Building -> Ready. False when ignored: unknown/deleted version, or not Building any
         more (a duplicate, or a result arriving after another one already settled it)."""
         version = await self._for_result(uow, event.owner_id, event.model_id, event.version_id)
+        BUILD_RESULTS.labels("ready", "ignored" if version is None else "applied").inc()
         if version is None:
             return False
         now = utcnow()
@@ -329,6 +347,7 @@ class VersionService:
 
     async def apply_build_failed(self, uow: UnitOfWork, event: VersionBuildFailed) -> bool:
         version = await self._for_result(uow, event.owner_id, event.model_id, event.version_id)
+        BUILD_RESULTS.labels("failed", "ignored" if version is None else "applied").inc()
         if version is None:
             return False
         version.status = VersionStatus.FAILED.value
