@@ -101,9 +101,9 @@ async def start_deployer(
     containers: list[DeployerContainer] = []
     stopped: set[int] = set()
 
-    async def start(**overrides: Any) -> Deployer:
+    async def start(*, backend: Any = None, **overrides: Any) -> Deployer:
         settings = deployer_settings.model_copy(update=overrides)
-        container = bootstrap(settings)
+        container = bootstrap(settings, backend=backend)
         containers.append(container)
         await container.start()
         return Deployer(container, settings, stopped)

@@ -271,3 +271,34 @@ def runtime_processes(runtime_dir: Path, *, include_pool: bool = False) -> set[i
         if (replica or pool) and pid_alive(pid):
             found.add(pid)
     return found
+
+
+class IdleBackend:
+    """A runtime backend that runs nothing (API validation tests need no processes)."""
+
+    name = "idle"
+    active = True
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def deploy(self, spec: Any) -> Any:
+        return None
+
+    async def scale(self, deployment_id: Any, replicas: int) -> Any:
+        return None
+
+    async def undeploy(self, deployment_id: Any) -> None:
+        return None
+
+    async def status(self, deployment_id: Any) -> Any:
+        return None
+
+    async def reconcile(self, specs: Any) -> dict[Any, Any]:
+        return {}
+
+    def next_pass_in(self, idle: float) -> float:
+        return idle
