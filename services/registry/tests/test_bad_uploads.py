@@ -209,3 +209,39 @@ async def test_client_disconnecting_mid_upload_leaves_no_version_and_no_object(
         )
         assert resp.status_code == 201
         assert resp.json()["version_tag"] == "v1"
+
+
+async def test_model_deleted_while_its_upload_streams_leaves_nothing(
+    registry: Registry, s3: S3ArtifactStore, user_a: uuid.UUID, model: dict[str, str]
+) -> None:
+    data = payload_bytes(2 * MIB)
+    head = part_head("model", "racing.joblib")
+    sock = connect(registry.url)
+    try:
+        headers = {
+            **registry.auth(user_a),
+            "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            "Content-Length": str(len(head) + 2 * len(data) + len(closing())),
+        }
+        sock.sendall(request_head("POST", f"/models/{model['id']}/versions", headers) + head)
+        await asyncio.to_thread(sock.sendall, data)
+        async with registry.client(user_a) as client:
+            assert (await client.delete(f"/models/{model['id']}")).status_code == 204
+        await asyncio.to_thread(sock.sendall, data + closing())
+        status, body = await asyncio.to_thread(read_response, sock)
+    finally:
+        sock.close()
+    assert status == 404, body
+    assert json.loads(body)["error"]["code"] == "model_not_found"
+    assert await s3.list_objects("") == []
+    assert await s3.pending_multipart_uploads() == []
+
+
+async def test_json_routes_keep_a_small_body_limit(registry: Registry, user_a: uuid.UUID) -> None:
+    async with registry.client(user_a) as client:
+        resp = await client.post(
+            "/models",
+            json={"name": "big", "framework": "onnx", "description": "x" * (2 * MIB)},
+        )
+        assert_error(resp, 413, "payload_too_large")
+        assert (await client.get("/models")).json()["total"] == 0
