@@ -102,7 +102,7 @@ class Server:
             self.proc.kill()
 
 
-def start_server(kind: str, model_path: Path, workdir: Path) -> Server:
+def start_server(kind: str, model_path: Path, workdir: Path, batch_wait_ms: float) -> Server:
     port = free_port()
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
     if kind == "bare":
@@ -114,7 +114,7 @@ def start_server(kind: str, model_path: Path, workdir: Path) -> Server:
         cmd = [
             sys.executable, "-m", "kubeserve_runtime", "--model", str(model_path),
             "--name", "m", "--port", str(port), "--max-batch-size", batch,
-            "--log-level", "warning",
+            "--log-level", "warning", "--max-batch-wait-ms", str(batch_wait_ms),
         ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)  # noqa: S603 - our argv
     deadline = time.monotonic() + 60
@@ -197,6 +197,15 @@ async def _load(
     )
 
 
+def _median(results: list[Result]) -> Result:
+    return Result(
+        rps=statistics.median(r.rps for r in results),
+        p50=statistics.median(r.p50 for r in results),
+        p99=statistics.median(r.p99 for r in results),
+        errors=sum(r.errors for r in results),
+    )
+
+
 def measure(
     port: int, rows: list[list[float]], concurrency: int, warmup: float, duration: float
 ) -> Result:
@@ -213,26 +222,42 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="short runs (~1 minute in all)")
     parser.add_argument("--duration", type=float, default=None, help="seconds per measurement")
     parser.add_argument("--concurrency", default="1,8,32")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="interleaved rounds per point (median kept)"
+    )
+    parser.add_argument("--models", default="scaler+logreg,forest-200")
+    parser.add_argument(
+        "--batch-wait-ms", type=float, default=0.0, help="batched runtime's --max-batch-wait-ms"
+    )
     args = parser.parse_args()
-    duration = args.duration or (2.0 if args.quick else 6.0)
+    duration = args.duration or (2.0 if args.quick else 4.0)
+    rounds = args.rounds or (1 if args.quick else 3)
     warmup = 0.5 if args.quick else 1.5
     levels = [int(c) for c in args.concurrency.split(",")]
-    kinds = ("bare", "runtime", "batched")
+    kinds = ["bare", "runtime", "batched"]
 
     rows_out = []
     with tempfile.TemporaryDirectory(prefix="kubeserve-bench-") as tmp:
         workdir = Path(tmp)
         models = train_models(workdir)
         for model_name, (path, rows) in models.items():
-            servers = {kind: start_server(kind, path, workdir) for kind in kinds}
+            if model_name not in args.models.split(","):
+                continue
+            servers = {
+                kind: start_server(kind, path, workdir, args.batch_wait_ms) for kind in kinds
+            }
             try:
                 for concurrency in levels:
-                    results = {}
-                    # Interleave the servers so drift on the machine hits them alike.
-                    for kind in kinds:
-                        results[kind] = measure(
-                            servers[kind].port, rows, concurrency, warmup, duration
-                        )
+                    runs: dict[str, list[Result]] = {kind: [] for kind in kinds}
+                    # Interleave the servers, rotating who goes first, so drift in the
+                    # machine's load hits them alike; keep the median of the rounds.
+                    for r in range(rounds):
+                        order = kinds[r % len(kinds) :] + kinds[: r % len(kinds)]
+                        for kind in order:
+                            runs[kind].append(
+                                measure(servers[kind].port, rows, concurrency, warmup, duration)
+                            )
+                    results = {kind: _median(res) for kind, res in runs.items()}
                     rows_out.append((model_name, concurrency, results))
                     _print_row(model_name, concurrency, results)
             finally:

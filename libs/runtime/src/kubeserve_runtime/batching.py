@@ -4,7 +4,9 @@ Adaptive batching: requests queue while the model thread is busy; when it frees 
 queued (up to `max_batch_size` rows) becomes one model call, and the result is split back.
 An idle server therefore adds no delay (a lone request runs at once), while a loaded one
 amortises the per-call cost of the model (a 200-tree forest costs about the same for 1 row or
-32). `max_wait_ms` optionally holds a batch open a little longer to let it grow.
+32). `max_wait_ms` optionally holds a batch open a little longer to let it grow, but only up
+to the size of the previous batch: under steady concurrency the batch fills, while a lone
+client (previous batch of one row) is never delayed.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ class ModelRunner:
         self._slots: asyncio.Semaphore | None = None
         self._collector: asyncio.Task[None] | None = None
         self._inflight: set[asyncio.Task[None]] = set()
+        self._last_rows = 1
         # Called on the model thread with each batch's row count (metrics hook).
         self.on_batch: Callable[[int], None] | None = None
 
@@ -118,9 +121,12 @@ class ModelRunner:
                 continue
             # Wait for a free model thread before taking items: what arrives meanwhile joins.
             await self._slots.acquire()
-            if self.max_wait > 0 and self._pending:
+            # Hold the batch open only while load says more is coming: up to the size of the
+            # previous batch (a lone client never waits), at most max_wait.
+            target = min(self.max_batch_size, self._last_rows)
+            if self.max_wait > 0 and self._pending and self._queued_rows() < target:
                 deadline = loop.time() + self.max_wait
-                while self._queued_rows() < self.max_batch_size:
+                while self._queued_rows() < target:
                     remaining = deadline - loop.time()
                     if remaining <= 0:
                         break
@@ -133,6 +139,7 @@ class ModelRunner:
             if not batch:
                 self._slots.release()
                 continue
+            self._last_rows = sum(item.rows for item in batch)
             task = asyncio.create_task(self._execute(batch))
             self._inflight.add(task)
             task.add_done_callback(self._inflight.discard)

@@ -80,10 +80,8 @@ class XGBoostBoosterModel:
         except (KeyError, ValueError):
             objective = ""
         self.objective = objective
-        if objective.startswith(("binary:logistic", "multi:softprob")):
-            self._proba = True
-        else:
-            self._proba = False
+        self._proba = objective.startswith(("binary:logistic", "multi:softprob"))
+        self.predict_dtype = np.int64 if self._proba else np.float32
 
     def _raw(self, x: Any) -> np.ndarray:
         return np.asarray(self.booster.predict(self._xgb.DMatrix(x)))
@@ -120,6 +118,7 @@ class LightGBMBoosterModel:
             objective = str(booster.dump_model(num_iteration=0).get("objective", ""))
         self.objective = objective.split(" ")[0]
         self._proba = self.objective in {"binary", "multiclass", "softmax", "multiclassova"}
+        self.predict_dtype = np.int64 if self._proba else np.float64
 
     def predict(self, x: Any) -> np.ndarray:
         out = np.asarray(self.booster.predict(x))
@@ -166,7 +165,9 @@ class OnnxModel:
         shape = inputs[0].shape
         if len(shape) == 2 and isinstance(shape[1], int):
             self.n_features_in_ = int(shape[1])
-        self.output_names = [o.name for o in session.get_outputs()]
+        outputs = session.get_outputs()
+        self.output_names = [o.name for o in outputs]
+        self.predict_dtype = _ONNX_TYPES.get(outputs[0].type, np.float32)
         self._proba = len(self.output_names) > 1
 
     def _run(self, x: Any, index: int) -> np.ndarray:

@@ -119,7 +119,9 @@ class ModelAdapter:
     def _predict_datatype(self) -> str:
         if self.signature.classes is not None:
             return datatype_of(np.asarray(self.signature.classes))
-        return "FP64"
+        # Wrapped boosters and ONNX graphs know their output type; estimators regress to float.
+        declared = getattr(self.model, "predict_dtype", np.float64)
+        return datatype_of(np.empty(0, dtype=declared))
 
     # -- input preparation (on the event loop: cheap checks only) ---------------------------
 
