@@ -245,3 +245,18 @@ async def test_json_routes_keep_a_small_body_limit(registry: Registry, user_a: u
         )
         assert_error(resp, 413, "payload_too_large")
         assert (await client.get("/models")).json()["total"] == 0
+
+
+async def test_a_client_still_sending_gets_the_refusal(
+    registry: Registry, s3: S3ArtifactStore, user_a: uuid.UUID, model: dict[str, str]
+) -> None:
+    """Refused at the part headers (wrong file type) while megabytes are still coming: the
+    client still reads the 422 (not a connection reset), and the connection stays usable."""
+    async with registry.client(user_a) as client:
+        for _ in range(3):
+            resp = await client.post(
+                f"/models/{model['id']}/versions",
+                files=model_files(payload_bytes(12 * MIB), "model.safetensors"),
+            )
+            assert_error(resp, 422, "invalid_model_file", ".joblib")
+        await assert_nothing_stored(client, model["id"], s3)
