@@ -91,8 +91,11 @@ def warm_up() -> None:
 
         from kubeserve_runtime.app import create_app
 
+        import uvicorn
+
         model = DummyClassifier(strategy="most_frequent").fit(np.zeros((2, 1)), [0, 1])
-        create_app(model, "warm-up")
+        # Config.load() imports the protocol and lifespan classes a server picks at startup.
+        uvicorn.Config(create_app(model, "warm-up"), ws="none", log_config=None).load()
     except Exception as exc:
         print(f"pool: warm-up skipped: {exc}", file=sys.stderr)
 
@@ -143,6 +146,7 @@ def run_replica(request: dict[str, Any]) -> None:
         port=int(request["port"]),
         log_level=request.get("log_level") or "warning",
         access_log=False,
+        ws="none",  # the runtime has no websocket routes; skips importing a protocol stack
         timeout_graceful_shutdown=int(request.get("graceful_seconds") or 5),
     )
 
