@@ -1,0 +1,175 @@
+"""Crash recovery of the build queue, the embedded mode (SQLite, in-process bus, local artifact
+directory) and the refusal to build without isolation outside dev mode."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from builder_helpers import small_model
+from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialLimits, TrialSandbox
+from kubeserve_builder.bootstrap import bootstrap
+from kubeserve_builder.settings import BuilderSettings
+from kubeserve_common.events.catalog import VersionBuildFailed, VersionBuilt, VersionUploaded
+from kubeserve_common.events.envelope import CloudEvent
+from kubeserve_common.events.topology import Topology
+from kubeserve_common.messaging.bus import Subscription
+from kubeserve_common.messaging.memory import InMemoryBus
+from kubeserve_common.storage.local import LocalArtifactStore
+from kubeserve_common.testing.waiting import wait_until
+
+BUILT = VersionBuilt.event_type()
+FAILED = VersionBuildFailed.event_type()
+
+
+async def _insert_running(
+    database_url: str, payload: VersionUploaded, attempts: int, worker: str
+) -> None:
+    """A build some builder claimed and then died with (its lease long expired)."""
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    now = datetime.now(UTC)
+    try:
+        await conn.execute(
+            "INSERT INTO builder.builds (id, version_id, model_id, owner_id, version_tag, "
+            "event_id, payload, status, attempts, lease_owner, lease_expires_at, heartbeat_at, "
+            "created_at, updated_at, started_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'running', "
+            "$8, $9, $10, $10, $11, $11, $11)",
+            uuid.uuid4(),
+            payload.version_id,
+            payload.model_id,
+            payload.owner_id,
+            payload.version_tag,
+            str(uuid.uuid4()),
+            json.dumps(payload.model_dump(mode="json")),
+            attempts,
+            worker,
+            now - timedelta(minutes=5),
+            now - timedelta(minutes=10),
+        )
+    finally:
+        await conn.close()
+
+
+async def test_builds_of_a_dead_builder_are_requeued_or_failed_after_the_last_attempt(
+    start_builder: Any, database_url: str
+) -> None:
+    builder = await start_builder(build_lease_seconds=2, build_max_attempts=3)
+    resumed, _ = await builder.upload(small_model(), publish=False)
+    exhausted, _ = await builder.upload(small_model(), publish=False)
+    await _insert_running(database_url, resumed, attempts=1, worker="dead-builder:1")
+    await _insert_running(database_url, exhausted, attempts=3, worker="dead-builder:1")
+
+    again = await builder.result(resumed.version_id)
+    given_up = await builder.result(exhausted.version_id)
+
+    assert again.type == BUILT, again.data
+    assert given_up.type == FAILED
+    assert given_up.data["stage"] == "builder"
+    assert "3 attempts" in given_up.data["reason"]
+    conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        row = await conn.fetchrow(
+            "SELECT status, attempts FROM builder.builds WHERE version_id = $1",
+            resumed.version_id,
+        )
+    finally:
+        await conn.close()
+    assert (row["status"], row["attempts"]) == ("succeeded", 2)
+
+
+async def test_embedded_mode_builds_on_sqlite_with_the_in_process_bus(tmp_path: Path) -> None:
+    settings = BuilderSettings(
+        dev_mode=True,
+        home=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'db' / 'builder.db'}",
+        broker_url="memory://",
+        artifact_store_url=(tmp_path / "artifacts").as_uri(),
+        outbox_poll_interval=0.1,
+        build_poll_interval=0.1,
+        log_json=False,
+    )
+    bus = InMemoryBus("embedded")
+    await bus.connect()
+    results: list[CloudEvent] = []
+
+    async def collect(event: CloudEvent) -> None:
+        results.append(event)
+
+    await bus.subscribe(
+        Subscription(Topology().queue("observer", "results"), (BUILT, FAILED)), collect
+    )
+    container = bootstrap(settings, bus=bus)
+    await container.start()
+    try:
+        store = LocalArtifactStore(tmp_path / "artifacts")
+        data = small_model()
+        owner, model = uuid.uuid4(), uuid.uuid4()
+        stored = await store.put_bytes(f"models/{owner}/{model}/v1/model.joblib", data)
+        payload = VersionUploaded(
+            model_id=model,
+            version_id=uuid.uuid4(),
+            version_tag="v1",
+            owner_id=owner,
+            framework="sklearn",
+            artifact_uri=stored.uri,
+            filename="model.joblib",
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+        )
+        event = CloudEvent.create(payload, service="registry")
+        await bus.publish(event)
+        await bus.publish(event)  # a duplicate delivery changes nothing
+        await wait_until(lambda: bool(results), timeout=120, message="a build result")
+        assert results[0].type == BUILT, results[0].data
+        report = json.loads(await store.read_bytes(f"models/{owner}/{model}/v1/build-report.json"))
+        assert report["outcome"] == "succeeded"
+    finally:
+        await container.stop()
+        await bus.close()
+    assert len(results) == 1
+
+
+def test_outside_dev_mode_a_weak_sandbox_is_refused_unless_allowed() -> None:
+    import asyncio
+
+    limits = TrialLimits(1 << 30, 10, 30, 1 << 20, 64)
+    with pytest.raises(SandboxUnavailable, match="needs bubblewrap"):
+        asyncio.run(TrialSandbox("none", limits, dev_mode=False).info())
+    info = asyncio.run(TrialSandbox("none", limits, dev_mode=False, allow_weak=True).info())
+    assert info.mode == "none" and not info.strong
+    assert asyncio.run(TrialSandbox("auto", limits, dev_mode=False).info()).mode == "bwrap"
+
+
+async def test_a_builder_without_isolation_keeps_builds_queued_and_is_not_ready(
+    start_builder: Any, database_url: str
+) -> None:
+    builder = await start_builder(
+        dev_mode=False, internal_secret="a-real-secret-for-this-test", sandbox_mode="none"
+    )
+    payload, _ = await builder.upload(small_model())
+
+    async def not_ready() -> bool:
+        checks = await builder.container.readiness()
+        return "needs bubblewrap" in checks["builds"] or checks["builds"].startswith("failing")
+
+    await wait_until(not_ready, timeout=30, message="readiness to report the sandbox")
+
+    async def queued() -> bool:
+        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            row = await conn.fetchrow(
+                "SELECT status, attempts FROM builder.builds WHERE version_id = $1",
+                payload.version_id,
+            )
+        finally:
+            await conn.close()
+        return row is not None and (row["status"], row["attempts"]) == ("queued", 0)
+
+    await wait_until(queued, timeout=30, message="the build row, still queued")
+    assert builder.results_for(payload.version_id) == []

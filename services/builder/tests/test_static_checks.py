@@ -1,0 +1,124 @@
+"""The static checks on files made here: formats by magic bytes, the joblib-aware pickle scan,
+the global policy. Nothing is unpickled."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import joblib
+import numpy as np
+import pytest
+from builder_helpers import RunsCommand, sklearn_pipeline
+from kubeserve_builder.domain.formats import Format, detect
+from kubeserve_builder.domain.models import BuildFailure
+from kubeserve_builder.domain.pickle_scan import PickleScanError, scan_pickle_stream
+from kubeserve_builder.domain.policy import classify
+from kubeserve_builder.services.inspection import inspect_artifact
+
+
+def _inspect(tmp_path: Path, data: bytes, name: str = "model.joblib") -> object:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return inspect_artifact(path, max_bytes=1 << 30, max_decompressed=1 << 30, scratch=tmp_path)
+
+
+def _joblib_file(tmp_path: Path, obj: object, **kw: object) -> bytes:
+    path = tmp_path / "dump.joblib"
+    joblib.dump(obj, path, **kw)
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("compress", [0, ("zlib", 3), ("gzip", 3), ("xz", 3), ("bz2", 3)])
+def test_joblib_files_are_scanned_past_their_array_data(tmp_path: Path, compress: object) -> None:
+    # A hostile global placed *after* numpy arrays: a plain opcode scan stops at the raw array
+    # bytes joblib writes into the stream and would never see it.
+    payload = {"weights": np.arange(1000.0), "then": RunsCommand("true")}
+    data = _joblib_file(tmp_path, payload, compress=compress)
+    result = _inspect(tmp_path, data)
+    dangerous = [v.dotted for v in result.dangerous]  # type: ignore[attr-defined]
+    assert dangerous == ["posix.system"]
+    assert result.details["joblib_arrays"] >= 1  # type: ignore[attr-defined]
+
+
+def test_a_real_pipeline_scans_clean(tmp_path: Path) -> None:
+    data, _ = sklearn_pipeline()
+    result = _inspect(tmp_path, data)
+    globals_ = result.details["globals"]  # type: ignore[attr-defined]
+    assert globals_["dangerous"] == []
+    assert globals_["unknown"] == []
+    assert {"sklearn.pipeline.Pipeline", "numpy.dtype"} <= {g["global"] for g in globals_["safe"]}
+
+
+def test_object_arrays_and_structured_dtypes_are_followed(tmp_path: Path) -> None:
+    from sklearn.ensemble import RandomForestClassifier
+
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    forest = RandomForestClassifier(n_estimators=3).fit(x, x[:, 0] > 0)  # structured node arrays
+    payload = {"forest": forest, "objects": np.array(["a", 1, None], dtype=object)}
+    for protocol in (2, 4, 5):
+        result = _inspect(tmp_path, _joblib_file(tmp_path, payload, protocol=protocol))
+        assert result.dangerous == []  # type: ignore[attr-defined]
+
+
+def test_stack_global_names_are_followed_through_the_memo() -> None:
+    # STACK_GLOBAL whose module and name come from memo GETs (picklescan's evasion case).
+    data = b"\x80\x04\x8c\x05posix\x94\x8c\x06system\x94h\x00h\x01\x93\x8c\x04true\x85R."
+    scan = scan_pickle_stream(io.BytesIO(data), len(data))
+    assert ("posix", "system") in scan.globals
+
+
+def test_truncated_and_garbage_streams_are_scan_errors() -> None:
+    good = pickle.dumps({"a": [1, 2, 3]}, protocol=4)
+    for bad in (good[:-3], good[:11] + b"\xff" + good[11:]):
+        with pytest.raises(PickleScanError):
+            scan_pickle_stream(io.BytesIO(bad), len(bad))
+
+
+def test_empty_oversized_and_unknown_files_fail_statically(tmp_path: Path) -> None:
+    with pytest.raises(BuildFailure, match="empty"):
+        _inspect(tmp_path, b"")
+    with pytest.raises(BuildFailure, match="unrecognised"):
+        _inspect(tmp_path, b"\x00\x01\x02 not a model" * 10)
+    path = tmp_path / "big.pkl"
+    path.write_bytes(pickle.dumps(list(range(1000))))
+    with pytest.raises(BuildFailure, match="limit"):
+        inspect_artifact(path, max_bytes=100, max_decompressed=100, scratch=tmp_path)
+
+
+def test_a_zip_bomb_stops_at_the_decompressed_limit(tmp_path: Path) -> None:
+    data = _joblib_file(tmp_path, np.zeros(5_000_000), compress=("zlib", 9))
+    path = tmp_path / "bomb.joblib"
+    path.write_bytes(data)
+    with pytest.raises(BuildFailure, match="expands to more than"):
+        inspect_artifact(path, max_bytes=1 << 30, max_decompressed=1_000_000, scratch=tmp_path)
+
+
+def test_formats_by_magic_bytes() -> None:
+    assert detect(pickle.dumps(1, protocol=4)).format is Format.PICKLE  # type: ignore[union-attr]
+    assert detect(pickle.dumps(1, protocol=0)).format is Format.PICKLE  # type: ignore[union-attr]
+    assert detect(b"PK\x03\x04rest").format is Format.ZIP  # type: ignore[union-attr]
+    assert detect(b"\x1f\x8b\x08\x00").format is Format.JOBLIB_GZIP  # type: ignore[union-attr]
+    assert detect(b"x\x9c....").format is Format.JOBLIB_ZLIB  # type: ignore[union-attr]
+    assert detect(b'{"learner": {}, "version": [2]}').format is Format.XGBOOST_JSON  # type: ignore[union-attr]
+    assert detect(b"tree\nversion=v4\n").format is Format.LIGHTGBM  # type: ignore[union-attr]
+    assert detect(b"\x08\x07\x12\x08skl2onnx").format is Format.ONNX  # type: ignore[union-attr]
+    assert detect(b"hello world") is None
+    assert detect(b"") is None
+
+
+def test_policy_names_dangerous_safe_and_unknown_globals() -> None:
+    assert classify("posix", "system").verdict == "dangerous"
+    assert classify("subprocess", "Popen").verdict == "dangerous"
+    assert classify("builtins", "eval").verdict == "dangerous"
+    assert classify("__builtin__", "exec").verdict == "dangerous"
+    assert classify("runpy", "run_path").verdict == "dangerous"
+    assert classify("shutil", "rmtree").verdict == "dangerous"
+    assert classify("importlib", "import_module").verdict == "dangerous"
+    assert classify("socket", "create_connection").verdict == "dangerous"
+    assert classify("numpy", "load").verdict == "dangerous"
+    assert classify("builtins", "set").verdict == "safe"
+    assert classify("sklearn.linear_model._logistic", "LogisticRegression").verdict == "safe"
+    assert classify("numpy._core.multiarray", "_reconstruct").verdict == "safe"
+    assert classify("mypackage.models", "Custom").verdict == "unknown"
