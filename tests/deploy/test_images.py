@@ -138,7 +138,7 @@ def test_deployer_carries_a_pinned_and_verified_helm_and_the_chart():
     for arch in ("AMD64", "ARM64"):
         assert re.fullmatch(r"[0-9a-f]{64}", version[f"HELM_SHA256_{arch}"])
     assert "sha256sum -c -" in text
-    assert "https://get.helm.sh/helm-${HELM_VERSION}-linux-${TARGETARCH}.tar.gz" in text
+    assert "https://get.helm.sh/helm-${HELM_VERSION}-linux-${arch}.tar.gz" in text
     deployer = STAGES["deployer"].text()
     assert "COPY --from=helm /usr/local/bin/helm /usr/local/bin/helm" in deployer
     assert "COPY charts/model-serving /opt/kubeserve/charts/model-serving" in deployer
