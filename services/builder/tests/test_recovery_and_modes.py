@@ -173,3 +173,34 @@ async def test_a_builder_without_isolation_keeps_builds_queued_and_is_not_ready(
 
     await wait_until(queued, timeout=30, message="the build row, still queued")
     assert builder.results_for(payload.version_id) == []
+
+
+async def test_a_stopping_builder_puts_its_running_build_back_without_counting_it(
+    start_builder: Any, database_url: str, wheel_index: Any
+) -> None:
+    from builder_helpers import PKG_NAME, with_package
+
+    builder = await start_builder(trial_timeout_seconds=120)
+    data = with_package(wheel_index[2], "Sleeper")  # its trial never ends by itself
+    payload, _ = await builder.upload(data, requirements=f"{PKG_NAME}==0.1.0")
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+    async def status() -> tuple[str, int] | None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            row = await conn.fetchrow(
+                "SELECT status, attempts FROM builder.builds WHERE version_id = $1",
+                payload.version_id,
+            )
+        finally:
+            await conn.close()
+        return (row["status"], row["attempts"]) if row else None
+
+    async def running() -> bool:
+        return await status() == ("running", 1)
+
+    await wait_until(running, timeout=60, message="the build to start")
+    await builder.container.stop()
+
+    assert await status() == ("queued", 0)
+    assert builder.results_for(payload.version_id) == []

@@ -199,6 +199,11 @@ class TrialSandbox:
         self._live: set[subprocess.Popen[bytes]] = set()
         self.is_root = os.geteuid() == 0
 
+    @property
+    def current(self) -> SandboxInfo | None:
+        """The mode chosen at the first probe (None before it)."""
+        return self._info
+
     # -- choosing a mode ---------------------------------------------------------------------
     async def info(self) -> SandboxInfo:
         """Probe once which isolation works here; raise `SandboxUnavailable` when the settings

@@ -109,6 +109,26 @@ class BuildRepository(OwnedRepository[BuildRecord]):
         build.updated_at = now
         await self.session.flush()
 
+    async def release_worker(self, worker: str, now: datetime) -> int:
+        """Re-queue the running builds of `worker` without counting the interrupted run."""
+        result = await self.session.execute(
+            update(BuildRecord)
+            .where(
+                BuildRecord.lease_owner == worker,
+                BuildRecord.status == BuildStatus.RUNNING.value,
+            )
+            .values(
+                status=BuildStatus.QUEUED.value,
+                attempts=BuildRecord.attempts - 1,
+                lease_owner=None,
+                lease_expires_at=None,
+                reason="re-queued: the builder running it stopped",
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     async def owned_running(self, build_id: uuid.UUID, worker: str) -> BuildRecord | None:
         """The build if `worker` still holds its lease (locked), else None."""
         stmt = (

@@ -31,6 +31,7 @@ from pydantic import ValidationError
 
 from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialSandbox
 from kubeserve_builder.domain.models import BuildStatus, Stage, TransientBuildError
+from kubeserve_builder.metrics import BUILD_RETRIES, BUILD_STEP_SECONDS, BUILDS
 from kubeserve_builder.repositories.builds import BuildRepository
 from kubeserve_builder.repositories.orm import BuildRecord
 from kubeserve_builder.services.pipeline import BuildOutcome, BuildPipeline
@@ -163,6 +164,22 @@ class BuildLoop:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if tasks:
+            with contextlib.suppress(Exception):
+                await self._release_leases()
+
+    async def _release_leases(self) -> None:
+        """Put this builder's interrupted builds back in the queue at once (a graceful stop is
+        not the build's fault: the attempt does not count), instead of waiting for the lease
+        to expire."""
+        async with self.uow() as uow:
+            released = await BuildRepository(uow.session).release_worker(
+                self.worker_id, utcnow()
+            )
+            await uow.commit()
+        if released:
+            BUILD_RETRIES.labels("builder_stopped").inc(released)
+            log.info("released interrupted builds", extra={"count": released})
 
     def wake(self) -> None:
         self._wake.set()
@@ -302,6 +319,12 @@ class BuildLoop:
             )
             await uow.publish(result_event(event_payload))
             await uow.commit()
+        BUILDS.labels(
+            "failed" if outcome.failed else "succeeded",
+            outcome.failed.stage if outcome.failed else "",
+        ).inc()
+        for step in outcome.report.get("steps", []):
+            BUILD_STEP_SECONDS.labels(step["stage"]).observe(step["duration_ms"] / 1000)
         log.info(
             "build failed" if outcome.failed else "build succeeded",
             extra={
@@ -323,6 +346,7 @@ class BuildLoop:
             else:
                 delay = self.settings.build_retry_delay * attempt
                 await repo.requeue(build, utcnow(), delay=delay, note=f"retrying: {reason}")
+                BUILD_RETRIES.labels("transient").inc()
                 log.warning("build will be retried", extra={"reason": reason[:300]})
             await uow.commit()
 
@@ -352,6 +376,7 @@ class BuildLoop:
             report=None,
         )
         await uow.publish(result_event(failed))
+        BUILDS.labels("failed", failed.stage).inc()
 
     async def _finish_without_payload(self, build_id: uuid.UUID, reason: str) -> None:
         async with self.uow() as uow:
@@ -405,6 +430,7 @@ class BuildLoop:
                     )
                 else:
                     await repo.requeue(build, now, note="re-queued: its builder stopped")
+                    BUILD_RETRIES.labels("lease_expired").inc()
                     log.warning(
                         "expired build re-queued", extra={"version_id": str(build.version_id)}
                     )

@@ -114,6 +114,8 @@ class BuildPipeline:
             artifact_uri=payload.artifact_uri,
             attempt=attempt,
         )
+        if self.sandbox.current is not None:
+            report.sandbox = self.sandbox.current.to_dict()
         try:
             prefix = self._prefix(payload)
         except BuildFailure as failure:
