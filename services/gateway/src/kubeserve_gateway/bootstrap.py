@@ -13,6 +13,7 @@ from kubeserve_common.messaging.bus import EventBus
 from kubeserve_common.service import ServiceContainer, build_container
 
 from kubeserve_gateway.adapters.auth import HttpAuthClient
+from kubeserve_gateway.adapters.deployer import HttpDeployerClient
 from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
 from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
 from kubeserve_gateway.domain.routes import RouteTable, default_routes
@@ -24,6 +25,7 @@ from kubeserve_gateway.services.authenticator import (
 )
 from kubeserve_gateway.services.gateway import GatewayService, RateLimits, StaticUpstream
 from kubeserve_gateway.services.openapi import OpenApiService
+from kubeserve_gateway.services.replicas import ReplicaResolver
 from kubeserve_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -93,7 +95,18 @@ def build_components(settings: GatewaySettings) -> GatewayComponents:
     service = GatewayService(
         routes=routes,
         authenticator=authenticator,
-        upstreams={name: StaticUpstream(url) for name, url in internal.items()},
+        upstreams={
+            **{name: StaticUpstream(url) for name, url in internal.items()},
+            "runtime": ReplicaResolver(
+                HttpDeployerClient(
+                    http,
+                    settings.deployer_url,
+                    settings.internal_secret.get_secret_value(),
+                    settings.http_timeout,
+                ),
+                ttl=settings.predict_route_ttl,
+            ),
+        },
         client=upstream,
         limits=limits,
         internal_secret=settings.internal_secret.get_secret_value(),

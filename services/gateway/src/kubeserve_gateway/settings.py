@@ -72,6 +72,13 @@ class GatewaySettings(CommonSettings):
         default=2 * GIB, ge=0, description="Body limit of POST /api/v1/models/{id}/versions."
     )
 
+    # -- predictions --------------------------------------------------------------------------
+    predict_route_ttl: float = Field(
+        default=1.0,
+        ge=0,
+        description="Seconds a deployment's replica list (from the deployer) is reused.",
+    )
+
     # -- upstream calls ---------------------------------------------------------------------
     upstream_connect_timeout: float = Field(default=5.0, gt=0)
     upstream_read_timeout: float = Field(

@@ -170,8 +170,24 @@ def default_routes() -> Sequence[Route]:
             scoped_key_methods=frozenset({"GET", "HEAD"}),
         ),
         Route("deployments", rf"{API_PREFIX}/deployments(?P<rest>/?)", "deployer", "/deployments"),
-        # Predictions (issue 6) go here, e.g.:
-        # Route("predict", rf"{API_PREFIX}/predict/(?P<deployment_id>{_SEGMENT})(?P<rest>(?:/.*)?)",
-        #       "runtime", "", deployment_param="deployment_id", in_openapi=False)
-        # with a "runtime" resolver that picks a ready replica of `deployment_id`.
+        # Predictions go to a ready replica of the deployment (the "runtime" resolver):
+        # /predict/{id} is the simple JSON API, /predict/{id}/v2/... the Open Inference Protocol.
+        Route(
+            "predict-v2",
+            rf"{API_PREFIX}/predict/(?P<deployment_id>{_SEGMENT})(?P<rest>/v2(?:/.*)?)",
+            "runtime",
+            "",
+            methods=frozenset({"GET", "HEAD", "POST"}),
+            deployment_param="deployment_id",
+            in_openapi=False,
+        ),
+        Route(
+            "predict",
+            rf"{API_PREFIX}/predict/(?P<deployment_id>{_SEGMENT})/?",
+            "runtime",
+            "/predict",
+            methods=frozenset({"POST"}),
+            deployment_param="deployment_id",
+            in_openapi=False,
+        ),
     )

@@ -4,7 +4,7 @@ route's access rule, and forward it to its upstream with the verified principal.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
@@ -48,18 +48,25 @@ class IncomingRequest:
 
 
 class UpstreamResolver(Protocol):
-    """Where a matched request goes. Static for the internal services; predictions (issue 6)
-    plug in a resolver that picks a ready replica of the deployment in `match`."""
+    """Where a matched request goes: base URLs to try in order. One for the internal services;
+    the ready replicas of the deployment in `match` for predictions."""
 
-    async def base_url(self, match: RouteMatch, principal: Principal | None) -> str: ...
+    async def candidates(self, match: RouteMatch, principal: Principal | None) -> list[str]: ...
+
+    def forget(self, key: str) -> None:
+        """A candidate refused a connection: drop what was cached for `key`."""
+        ...
 
 
 class StaticUpstream:
     def __init__(self, base_url: str) -> None:
         self.url = base_url.rstrip("/")
 
-    async def base_url(self, match: RouteMatch, principal: Principal | None) -> str:
-        return self.url
+    async def candidates(self, match: RouteMatch, principal: Principal | None) -> list[str]:
+        return [self.url]
+
+    def forget(self, key: str) -> None:
+        return None
 
 
 class MethodNotAllowed(NotFound):
@@ -114,11 +121,11 @@ class GatewayService:
         resolver = self.upstreams.get(match.route.upstream)
         if resolver is None:
             raise UpstreamUnavailable(f"no upstream configured for {match.route.name}")
-        base = await resolver.base_url(match, principal)
+        bases = await resolver.candidates(match, principal)
         # The server decoded the path; encode it again so a decoded `?`, `#` or `%` stays part
         # of the path upstream instead of starting a query or a fragment.
         path = quote(match.upstream_path, safe=_PATH_SAFE)
-        url = base + path + (f"?{request.query}" if request.query else "")
+        suffix = path + (f"?{request.query}" if request.query else "")
         headers = upstream_request_headers(
             request.headers,
             principal_token=self._principal_token(principal) if principal else None,
@@ -127,8 +134,23 @@ class GatewayService:
             scheme=request.scheme,
             forward_credentials=match.route.forward_credentials,
         )
-        return await self.client.send(
-            match.route.upstream, request.method, url, headers, request.body
+        if len(bases) == 1:
+            return await self.client.send(
+                match.route.upstream, request.method, bases[0] + suffix, headers, request.body
+            )
+        # Several replicas: keep the (size-limited) body so it can be replayed on the next
+        # replica when one refuses the connection - it never reached that one.
+        body = await _buffer(request.body)
+        for base in bases:
+            try:
+                return await self.client.send(
+                    match.route.upstream, request.method, base + suffix, headers, _replay(body)
+                )
+            except UpstreamUnavailable:
+                resolver.forget(match.deployment_id or "")
+        raise UpstreamUnavailable(
+            "no replica of this deployment accepted the request; retry shortly",
+            headers={"Retry-After": "2"},
         )
 
     def _principal_token(self, principal: Principal) -> str:
@@ -176,6 +198,22 @@ class GatewayService:
                 "too many requests; slow down and retry later",
                 headers={"Retry-After": decision.retry_after_header},
             )
+
+
+async def _buffer(body: AsyncIterable[bytes] | None) -> bytes | None:
+    if body is None:
+        return None
+    return b"".join([chunk async for chunk in body])
+
+
+def _replay(body: bytes | None) -> AsyncIterable[bytes] | None:
+    if body is None:
+        return None
+
+    async def once() -> AsyncIterator[bytes]:
+        yield body
+
+    return once()
 
 
 def safe_path(path: str) -> bool:

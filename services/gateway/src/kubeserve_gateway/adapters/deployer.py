@@ -1,0 +1,63 @@
+"""The gateway's port to the deployer: where a deployment's ready replicas listen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+from uuid import UUID
+
+import httpx
+from kubeserve_common.security.tokens import issue_internal_token
+
+
+class DeployerUnavailable(Exception):
+    """The deployer could not be asked (down, timeout, unexpected answer)."""
+
+
+@dataclass(frozen=True)
+class DeploymentRoute:
+    deployment_id: UUID
+    owner_id: UUID
+    status: str
+    endpoints: tuple[str, ...]
+
+
+class DeployerPort(Protocol):
+    async def route(self, deployment_id: str) -> DeploymentRoute | None:
+        """None when the deployment does not exist (or was deleted)."""
+        ...
+
+
+class HttpDeployerClient:
+    def __init__(
+        self, client: httpx.AsyncClient, base_url: str, internal_secret: str, timeout: float
+    ) -> None:
+        self.client = client
+        self.base_url = base_url.rstrip("/")
+        self.internal_secret = internal_secret
+        self.timeout = timeout
+
+    async def route(self, deployment_id: str) -> DeploymentRoute | None:
+        token = issue_internal_token(self.internal_secret, subject="service:gateway", claims={})
+        try:
+            response = await self.client.get(
+                f"{self.base_url}/internal/deployments/{deployment_id}/route",
+                headers={"authorization": f"Bearer {token}"},
+                timeout=self.timeout,
+            )
+        except httpx.HTTPError as exc:
+            raise DeployerUnavailable(f"route lookup failed: {type(exc).__name__}") from exc
+        if response.status_code in (404, 422):
+            return None
+        if response.status_code != 200:
+            raise DeployerUnavailable(f"route lookup answered {response.status_code}")
+        try:
+            data = response.json()
+            return DeploymentRoute(
+                deployment_id=UUID(str(data["deployment_id"])),
+                owner_id=UUID(str(data["owner_id"])),
+                status=str(data["status"]),
+                endpoints=tuple(str(e).rstrip("/") for e in data.get("endpoints") or ()),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise DeployerUnavailable("route lookup answered an unexpected body") from exc
