@@ -317,6 +317,23 @@ def test_only_the_deployer_gets_a_service_account_token():
     assert accounts == {"rel-kubeserve": False, "rel-kubeserve-deployer": True}
 
 
+def test_builder_refuses_weak_isolation_unless_told():
+    builder = next(
+        d for d in find(ks({}), "Deployment") if d["metadata"]["name"].endswith("-builder")
+    )
+    env = env_of(builder["spec"]["template"]["spec"]["containers"][0])
+    assert env["KUBESERVE_SANDBOX_MODE"]["value"] == "auto"
+    assert env["KUBESERVE_ALLOW_WEAK_SANDBOX"]["value"] == "false"
+    gvisor = {"builder": {"runtimeClassName": "gvisor", "sandbox": {"allowWeak": True}}}
+    builder = next(
+        d for d in find(ks(gvisor), "Deployment") if d["metadata"]["name"].endswith("-builder")
+    )
+    pod = builder["spec"]["template"]["spec"]
+    assert pod["runtimeClassName"] == "gvisor"
+    assert env_of(pod["containers"][0])["KUBESERVE_ALLOW_WEAK_SANDBOX"]["value"] == "true"
+    assert_restricted("builder on gvisor", pod, token_allowed=False)
+
+
 def test_builder_user_namespace_opt_in_relaxes_only_what_bubblewrap_needs():
     default = render("kubeserve", values_for("kubeserve", {}))
     opted = render("kubeserve", values_for("kubeserve", BUILDER_USERNS))

@@ -155,6 +155,11 @@ def test_builder_has_bubblewrap_and_the_runtime():
     assert "apt-get install -y --no-install-recommends bubblewrap" in text
     assert 'test ! -u "$(command -v bwrap)"' in text  # not setuid
     assert '"kubeserve-runtime[s3]"' in text
+    # The builder plans against images/base's package set, which an installed wheel cannot
+    # find next to its source: the image carries it and points the setting at it.
+    assert "COPY images/base/frozen-packages.txt /opt/kubeserve/base/frozen-packages.txt" in text
+    assert "KUBESERVE_BASE_PACKAGES_FILE=/opt/kubeserve/base/frozen-packages.txt" in text
+    assert (REPO / "images/base/frozen-packages.txt").is_file()
     assert "bubblewrap" not in "".join(STAGES[s].text() for s in PLATFORM if s != "builder")
 
 
