@@ -54,6 +54,24 @@ async def test_killed_replica_is_restarted(
     kinds = [e["kind"] for e in body["events"]]
     assert "replica_crashed" in kinds
     assert len(endpoints) == 2
+    details = body["replica_details"]
+    assert sorted(r["index"] for r in details) == [0, 1]
+    assert all(r["status"] == "Ready" for r in details)
+    assert sum(r["restarts"] for r in details) == 1
+    assert any("process exited" in (r["last_error"] or "") for r in details)
+
+
+async def test_plain_process_fallback_without_pool(
+    start_deployer: Callable[..., Any], seeder: Seeder, runtime_dir: Path
+) -> None:
+    deployer: Deployer = await start_deployer(use_warm_pool=False)
+    owner, dep = await _running(deployer, seeder, replicas=1)
+    [url] = await deployer.wait_route(dep, 1)
+    assert await predict(url) == seeder.models.v1_expected
+    assert "process" in " ".join(
+        e["message"] for e in (await deployer.wait_status(owner, dep, "Running"))["events"]
+    )
+    assert len(runtime_processes(runtime_dir)) == 1
 
 
 async def test_deployer_restart_readopts_without_duplicates(

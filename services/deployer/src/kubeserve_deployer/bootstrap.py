@@ -126,8 +126,9 @@ def bootstrap(
             idempotent(SERVICE, "deployments", container.uow, deployments_handler(WorkerService()))
         ),
     )
-    container.on_stop.append(container.reconciler.stop)
     container.extra_checks["artifact_store"] = the_store.check
     if store is None:  # a store passed in belongs to the caller
         container.on_stop.append(the_store.close)
+    # Hooks run in reverse: the loop (which fetches from the store) stops before the store.
+    container.on_stop.append(container.reconciler.stop)
     return container

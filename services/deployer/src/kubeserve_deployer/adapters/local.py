@@ -565,6 +565,7 @@ class LocalBackend:
     ) -> tuple[int, str]:
         env = {"KUBESERVE_DEPLOYMENT_ID": str(spec.deployment_id)}
         if self.pool is not None:
+            self.pool.ensure_running()
             if not self.pool.ready:
                 # A fresh interpreter would spend about as long on imports as the pool still
                 # needs: waiting for the pool is never slower than the fallback.

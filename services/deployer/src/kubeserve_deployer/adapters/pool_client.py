@@ -23,6 +23,9 @@ def _open_log(path: Path) -> Any:
     return open(path, "ab")
 
 
+MAX_FAILURES = 5  # pool starts/crashes before the backend stops trying it
+
+
 class PoolUnavailable(Exception):
     """The pool is not running or did not answer in time; the caller falls back."""
 
@@ -67,6 +70,19 @@ class WarmPool:
         """Launch the pool in the background (its imports take a second or more)."""
         if self._starting is None or self._starting.done():
             self._starting = asyncio.get_running_loop().create_task(self._launch())
+
+    def ensure_running(self) -> None:
+        """Relaunch a pool that exited, unless it keeps failing (then the plain-process
+        fallback serves every start and the pool log says why)."""
+        if self.ready or (self._starting is not None and not self._starting.done()):
+            return
+        if self._proc is not None and self._proc.returncode is not None:
+            log.warning("warm pool exited with %s; relaunching", self._proc.returncode)
+            self.failures += 1
+            self._proc = None
+        if self.failures >= MAX_FAILURES:
+            return
+        self.start()
 
     async def _launch(self) -> None:
         await self._terminate()

@@ -23,6 +23,7 @@ from kubeserve_deployer.api.schemas import (
     EventRead,
     Page,
     ReplicaCounts,
+    ReplicaRead,
     RevisionRead,
     RollbackRequest,
     RouteRead,
@@ -65,6 +66,18 @@ def to_read(view: DeploymentView) -> DeploymentRead:
                 created_at=r.created_at,
             )
             for r in view.revisions
+        ],
+        replica_details=[
+            ReplicaRead(
+                revision=r.revision,
+                index=r.index,
+                status=r.status,
+                restarts=r.restarts,
+                last_error=r.last_error,
+                started_at=r.started_at,
+                ready_at=r.ready_at,
+            )
+            for r in view.replicas
         ],
     )
 

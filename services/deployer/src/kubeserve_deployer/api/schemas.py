@@ -66,6 +66,16 @@ class RevisionRead(BaseModel):
     created_at: datetime
 
 
+class ReplicaRead(BaseModel):
+    revision: int
+    index: int
+    status: str
+    restarts: int
+    last_error: str | None
+    started_at: datetime | None
+    ready_at: datetime | None
+
+
 class DeploymentRead(BaseModel):
     id: UUID
     name: str
@@ -86,6 +96,9 @@ class DeploymentRead(BaseModel):
     updated_at: datetime
     events: list[EventRead] = Field(default_factory=list)
     revisions: list[RevisionRead] = Field(default_factory=list)
+    replica_details: list[ReplicaRead] = Field(
+        default_factory=list, description="Replicas as the runtime backend last saw them."
+    )
 
 
 class Page(BaseModel, Generic[T]):

@@ -28,11 +28,13 @@ from kubeserve_deployer.domain.model import (
 from kubeserve_deployer.repositories.deployments import (
     DeploymentRepository,
     EventRepository,
+    ReplicaRepository,
     RevisionRepository,
 )
 from kubeserve_deployer.repositories.orm import (
     DeploymentEventRecord,
     DeploymentRecord,
+    ReplicaRecord,
     RevisionRecord,
     VersionProjection,
 )
@@ -48,6 +50,7 @@ class DeploymentView:
     version_tag: str | None
     events: list[DeploymentEventRecord]
     revisions: list[RevisionRecord]
+    replicas: list[ReplicaRecord]
 
 
 @dataclass(frozen=True)
@@ -353,4 +356,5 @@ class DeploymentService:
             if with_history
             else []
         )
-        return DeploymentView(d, tag, events, revisions)
+        replicas = await ReplicaRepository(uow.session).for_deployment(d.id) if with_history else []
+        return DeploymentView(d, tag, events, revisions, replicas)
