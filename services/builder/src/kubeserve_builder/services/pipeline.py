@@ -252,8 +252,8 @@ class BuildPipeline:
                             f"size mismatch: the store holds more than the {payload.size} bytes "
                             "the upload recorded",
                         )
-                    digest.update(chunk)
-                    await asyncio.to_thread(fh.write, chunk)
+                    # Hashing and writing off the event loop (2 GiB is seconds of CPU).
+                    await asyncio.to_thread(_hash_and_write, digest, fh, chunk)
         except StorageError as exc:
             raise TransientBuildError(str(exc)) from exc
         sha = digest.hexdigest()
@@ -385,7 +385,7 @@ class BuildPipeline:
                 f"the wheels add up to {total} bytes; the limit is "
                 f"{self.settings.max_wheelhouse_bytes}",
             )
-        self._check_hashes(plan.get("hashes") or {}, kept)
+        await asyncio.to_thread(self._check_hashes, plan.get("hashes") or {}, kept)
         entries = []
         for wheel in kept:
             try:
@@ -555,3 +555,8 @@ def _unmet_dependencies(wheels: list[Path], have: dict[str, str]) -> list[str]:
                     continue
             unmet.setdefault(name, f"{req.name}{req.specifier}")
     return list(unmet.values())
+
+
+def _hash_and_write(digest: Any, fh: Any, chunk: bytes) -> None:
+    digest.update(chunk)
+    fh.write(chunk)
