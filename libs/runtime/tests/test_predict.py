@@ -100,3 +100,21 @@ def test_metrics_count_requests_by_status(serve, iris_pipeline, monkeypatch) -> 
     assert f"prediction_latency_ms_count{{{labels.format(200)}}} 2.0" in text
     assert "prediction_latency_ms_bucket" in text
     assert 'model_ready{deployment="dep-42",version="v7"} 1.0' in text
+
+
+def test_text_pipeline_takes_strings_by_instances_and_bytes_tensors(serve) -> None:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    texts = ["great product", "loved it", "terrible", "awful, broke", "great value", "bad"]
+    model = make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(texts, [1, 1, 0, 0, 1, 0])
+    with serve(model, "sentiment") as client:
+        body = client.post("/predict", json={"instances": ["great", "awful"]}).json()
+        assert body["predictions"] == model.predict(["great", "awful"]).tolist()
+        response = client.post(
+            "/v2/models/sentiment/infer",
+            json={"inputs": [{"name": "text", "shape": [2], "datatype": "BYTES",
+                              "data": ["great", "awful"]}]},
+        )  # fmt: skip
+        assert response.json()["outputs"][0]["data"] == body["predictions"]

@@ -105,6 +105,16 @@ class ModelRunner:
         if not self.batching or self._collector is None:
             return await loop.run_in_executor(self._pool, self.adapter.run, x, want)
         rows = int(x.shape[0])
+        assert self._slots is not None
+        if not self._pending and not self._slots.locked():
+            # Idle server: nobody to merge with, so skip the queue and its extra loop turns.
+            await self._slots.acquire()
+            try:
+                if self.on_batch is not None:
+                    self.on_batch(rows)
+                return await loop.run_in_executor(self._pool, self.adapter.run, x, want)
+            finally:
+                self._slots.release()
         future: asyncio.Future[dict[str, np.ndarray]] = loop.create_future()
         self._pending.append(_Item(x, rows, want, future, _batch_key(x)))
         assert self._wakeup is not None
