@@ -110,6 +110,18 @@ def test_service_image_runs_as_uid_10001_with_healthcheck_and_entrypoint(service
     assert f"kubeserve-{service}" in install
 
 
+@pytest.mark.parametrize("service", list(PLATFORM))
+def test_service_image_carries_its_migrations_where_the_code_looks(service):
+    """`kubeserve-<svc> migrate` (the chart's hook Job) needs the Alembic revisions, which the
+    wheels do not contain: each image copies them to the path bootstrap.MIGRATIONS names."""
+    text = STAGES[service].text()
+    assert f"source=services/{service}/migrations" in text
+    assert f"from kubeserve_{service}.bootstrap import MIGRATIONS" in text
+    assert (REPO / f"services/{service}/migrations/env.py").is_file()
+    bootstrap = (REPO / f"services/{service}/src/kubeserve_{service}/bootstrap.py").read_text()
+    assert re.search(r"^MIGRATIONS\b", bootstrap, flags=re.M)
+
+
 def test_compilers_only_in_the_wheels_stage():
     for name, stage in STAGES.items():
         text = stage.text()
