@@ -167,3 +167,27 @@ async def test_unloadable_model_fails_and_previous_revision_keeps_serving(
     await wait_until(
         lambda: len(runtime_processes(runtime_dir)) == 1, message="failed replicas stopped"
     )
+
+
+async def test_stop_replicas_on_exit_then_restart(
+    start_deployer: Callable[..., Any], seeder: Seeder, runtime_dir: Path
+) -> None:
+    first: Deployer = await start_deployer(stop_replicas_on_exit=True)
+    _, dep = await _running(first, seeder, replicas=1)
+    [pid] = runtime_processes(runtime_dir)
+    await first.stop()
+    assert not pid_alive(pid)
+    assert runtime_processes(runtime_dir) == set()
+
+    second: Deployer = await start_deployer()
+
+    async def serving() -> bool:
+        endpoints = (await second.route(dep)).json()["endpoints"]
+        if len(endpoints) != 1 or len(runtime_processes(runtime_dir)) != 1:
+            return False
+        try:
+            return await predict(endpoints[0]) == seeder.models.v1_expected
+        except httpx.HTTPError:
+            return False
+
+    await wait_until(serving, timeout=60, message="started again from the desired state")

@@ -69,6 +69,7 @@ def create_backend(settings: DeployerSettings, store: ArtifactStore) -> RuntimeB
         stop_grace=settings.stop_grace,
         starting_poll=settings.starting_poll_interval,
         fetch_timeout=settings.fetch_timeout,
+        stop_on_close=settings.stop_replicas_on_exit,
     )
     return LocalBackend(config, cache)
 

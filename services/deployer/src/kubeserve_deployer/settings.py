@@ -60,6 +60,11 @@ class DeployerSettings(ArtifactStoreSettings):
         default=0.01, gt=0, description="Pass period while a replica is starting."
     )
     fetch_timeout: float = Field(default=300.0, gt=0, description="Artifact fetch, seconds.")
+    stop_replicas_on_exit: bool = Field(
+        default=False,
+        description="Stop every replica when the deployer stops (default: they keep serving "
+        "and the next deployer re-adopts them).",
+    )
 
     def resolved_runtime_dir(self) -> Path:
         return (self.runtime_dir or self.home / "runtime").resolve()

@@ -46,6 +46,7 @@ from kubeserve_deployer.domain.model import (
     ReplicaView,
     RevisionTarget,
 )
+from kubeserve_deployer.metrics import COLD_START, REPLICA_CRASHES, REPLICAS, WARM_POOL_UP
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,7 @@ class LocalBackendConfig:
     stop_grace: float = 5.0
     starting_poll: float = 0.01
     fetch_timeout: float = 300.0
+    stop_on_close: bool = False
 
 
 @dataclass
@@ -268,6 +270,10 @@ class LocalBackend:
         self._try_lock()
 
     async def close(self) -> None:
+        if self.config.stop_on_close and self.active:
+            # The desired state stays in the database: the next deployer starts them again.
+            async with self._op:
+                await self._stop_many(list(self.replicas.values()))
         if self.pool is not None:
             await self.pool.close()
         if self._http is not None:
@@ -373,6 +379,10 @@ class LocalBackend:
                 await self._stop_many(orphans)
                 for deployment_id in {r.deployment_id for r in orphans}:
                     self._forget(deployment_id)
+            for status in ReplicaStatus:
+                count = sum(1 for r in self.replicas.values() if r.status is status)
+                REPLICAS.labels(self.name, status.value).set(count)
+            WARM_POOL_UP.set(1 if self.pool is not None and self.pool.ready else 0)
             return result
 
     def next_pass_in(self, idle: float) -> float:
@@ -445,6 +455,9 @@ class LocalBackend:
             timings["total_ms"] = sum(
                 timings.get(k, 0.0) for k in ("fetch_ms", "spawn_ms", "first_health_ms")
             )
+            COLD_START.labels(self.name, r.launcher or "unknown").observe(
+                timings["total_ms"] / 1000
+            )
             self._cold_start[(r.deployment_id, r.revision)] = {
                 k: round(v, 2) for k, v in timings.items()
             }
@@ -457,6 +470,7 @@ class LocalBackend:
         self._persist(r)
 
     def _crash(self, r: _Replica, reason: str) -> None:
+        REPLICA_CRASHES.labels(self.name).inc()
         r.status = ReplicaStatus.CRASHED
         r.failures += 1
         r.last_error = reason
