@@ -51,6 +51,13 @@ class Sleeper:
         import threading
 
         threading.Event().wait()
+
+
+class Writer:
+    def __setstate__(self, state):
+        with open("big.bin", "wb") as fh:
+            for _ in range(1024):
+                fh.write(b"x" * 1024 * 1024)
 '''
 
 

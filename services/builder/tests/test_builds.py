@@ -235,6 +235,18 @@ async def test_bad_versions_fail_with_stage_and_reason_and_the_next_one_builds(
             "wall clock",
         ),
         (
+            "writes a 1 GiB file",
+            {"data": with_package(unpacked, "Writer"), "requirements": pkg},
+            "trial",
+            "File too large",
+        ),
+        (
+            "package no index has",
+            {"data": good, "requirements": "kubeserve-no-such-package==1.0\n"},
+            "wheelhouse",
+            "No matching distribution",
+        ),
+        (
             "URL requirement",
             {"data": good, "requirements": "numpy\nevil @ https://example.invalid/e.whl\n"},
             "requirements",
