@@ -61,7 +61,9 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_REASON = 2000
 _MAX_UNPACKED_WHEELS = 4 * 1024 * MIB
 _EVENT_LIST_CAP = 2000
-_MAX_DEP_ROUNDS = 10  # classes / feature names carried in the event (the report has all)
+_MAX_DEP_ROUNDS = 10
+_MAX_EVENT_DATA = 192 * 1024  # below the 256 KiB a CloudEvent may have on the bus
+_MAX_TEXT = 300  # classes / feature names carried in the event (the report has all)
 
 
 @dataclass
@@ -147,6 +149,17 @@ class BuildPipeline:
             wheelhouse_uri=result.get("wheelhouse_uri"),
             report_uri=report_uri,
         )
+        if len(built.model_dump_json()) > _MAX_EVENT_DATA:
+            # Consumers refuse events over 256 KiB: keep what a deployment needs, point to the
+            # report for the rest.
+            plan = result["plan"]
+            compact = {
+                "to_install": plan.get("to_install", []),
+                "wheels": plan.get("wheels", []),
+                "cold_start": plan.get("cold_start", {}),
+                "truncated": "the full plan is in the build report",
+            }
+            built = built.model_copy(update={"dependency_plan": compact})
         return BuildOutcome(report.to_dict(), report_uri, built=built)
 
     async def _steps(
@@ -170,7 +183,7 @@ class BuildPipeline:
             if wheels:
                 deps = await asyncio.to_thread(_unpack_wheels, wheels, work / "deps")
             trial = await self._trial(model_file, deps, rec, report)
-        load_ms = float(trial["timings"].get("load_ms", 0.0))
+        load_ms = _duration(trial["timings"].get("load_ms"))
         wheel_bytes = sum(w.stat().st_size for w in wheels)
         install_ms = len(wheels) * self.settings.cold_start_per_wheel_ms + (
             wheel_bytes / MIB * self.settings.cold_start_per_mib_ms
@@ -491,14 +504,49 @@ def _interpret(outcome: TrialOutcome) -> dict[str, Any]:
     return {"signature": signature, "smoke": result.get("smoke"), "timings": timings}
 
 
+def _duration(value: Any) -> float:
+    """A duration the (untrusted) child reported, as a sane non-negative number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return number if 0 <= number < 86_400_000 else 0.0
+
+
+def _text(value: Any) -> str:
+    return str(value)[:_MAX_TEXT]
+
+
+def _scalar(value: Any) -> Any:
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    return _text(value)
+
+
 def _event_signature(signature: dict[str, Any]) -> dict[str, Any]:
-    """The signature for the event: long lists cut (the full one is in the report)."""
-    out = dict(signature)
-    for key in ("classes", "feature_names_in"):
-        values = out.get(key)
-        if isinstance(values, list) and len(values) > _EVENT_LIST_CAP:
-            out[key] = values[:_EVENT_LIST_CAP]
-            out[f"{key}_truncated"] = True
+    """The signature for the event, rebuilt from the known fields only (the trial child's
+    output is untrusted) with long lists cut (the full one is in the report)."""
+    out: dict[str, Any] = {"model_type": _text(signature.get("model_type", ""))}
+    n = signature.get("n_features_in")
+    out["n_features_in"] = n if isinstance(n, int) and not isinstance(n, bool) else None
+    for key, convert in (("feature_names_in", _text), ("classes", _scalar)):
+        values = signature.get(key)
+        if isinstance(values, list):
+            out[key] = [convert(v) for v in values[:_EVENT_LIST_CAP]]
+            if len(values) > _EVENT_LIST_CAP:
+                out[f"{key}_truncated"] = True
+        else:
+            out[key] = None
+    out["has_predict_proba"] = signature.get("has_predict_proba") is True
+    outputs = signature.get("outputs")
+    out["outputs"] = [_text(o) for o in outputs[:10]] if isinstance(outputs, list) else []
+    smoke = signature.get("smoke")
+    if isinstance(smoke, dict):
+        if len(json.dumps(smoke, default=str)) > 4096:
+            smoke = {"ok": smoke.get("ok") is True, "truncated": True}
+        out["smoke"] = smoke
     return out
 
 
