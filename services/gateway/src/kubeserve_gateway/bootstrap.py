@@ -5,6 +5,8 @@ from `bootstrap()`; tests pass settings (and a bus) here."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,14 +19,18 @@ from kubeserve_gateway.adapters.deployer import HttpDeployerClient
 from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
 from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
 from kubeserve_gateway.domain.routes import RouteTable, default_routes
+from kubeserve_gateway.domain.tickets import TicketIssuer
 from kubeserve_gateway.services.authenticator import (
     ApiKeyCache,
     Authenticator,
     JwksCache,
     VerifiedTokens,
 )
+from kubeserve_gateway.services.browser import BrowserComponents
+from kubeserve_gateway.services.events import EventHub
 from kubeserve_gateway.services.gateway import GatewayService, RateLimits, StaticUpstream
 from kubeserve_gateway.services.openapi import OpenApiService
+from kubeserve_gateway.services.prediction_stats import PredictionStats
 from kubeserve_gateway.services.replicas import ReplicaResolver
 from kubeserve_gateway.settings import GatewaySettings
 
@@ -42,6 +48,7 @@ class GatewayComponents:
     authenticator: Authenticator
     service: GatewayService
     openapi: OpenApiService
+    browser: BrowserComponents
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -92,20 +99,18 @@ def build_components(settings: GatewaySettings) -> GatewayComponents:
             ),
         )
     upstream = UpstreamClient(http)
+    deployer = HttpDeployerClient(
+        http,
+        settings.deployer_url,
+        settings.internal_secret.get_secret_value(),
+        settings.http_timeout,
+    )
     service = GatewayService(
         routes=routes,
         authenticator=authenticator,
         upstreams={
             **{name: StaticUpstream(url) for name, url in internal.items()},
-            "runtime": ReplicaResolver(
-                HttpDeployerClient(
-                    http,
-                    settings.deployer_url,
-                    settings.internal_secret.get_secret_value(),
-                    settings.http_timeout,
-                ),
-                ttl=settings.predict_route_ttl,
-            ),
+            "runtime": ReplicaResolver(deployer, ttl=settings.predict_route_ttl),
         },
         client=upstream,
         limits=limits,
@@ -119,7 +124,26 @@ def build_components(settings: GatewaySettings) -> GatewayComponents:
     openapi = OpenApiService(
         routes=routes, upstreams=internal, fetch=fetch, ttl=settings.openapi_ttl
     )
-    return GatewayComponents(settings, http, routes, authenticator, service, openapi)
+    browser = BrowserComponents(
+        hub=EventHub(
+            queue_size=settings.events_queue_size, max_per_user=settings.events_max_per_user
+        ),
+        tickets=TicketIssuer(
+            settings.internal_secret.get_secret_value(), ttl=settings.events_ticket_ttl
+        ),
+        stats=PredictionStats(),
+        deployer=deployer,
+    )
+    return GatewayComponents(settings, http, routes, authenticator, service, openapi, browser)
+
+
+def subscribe_events(container: ServiceContainer, hub: EventHub) -> None:
+    """The server-sent events fan-out: every lifecycle event, on a queue of this process alone
+    (transient: RabbitMQ deletes it with the connection), in order, never retried."""
+    purpose = f"sse-{os.getpid()}-{secrets.token_hex(3)}"
+    container.subscribe(
+        purpose, ["io.kubeserve.#"], hub.handle, transient=True, prefetch=1, max_attempts=1
+    )
 
 
 def bootstrap(
@@ -132,4 +156,5 @@ def bootstrap(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, gateway=components
     )
     container.on_stop.append(components.close)
+    subscribe_events(container, components.browser.hub)
     return container

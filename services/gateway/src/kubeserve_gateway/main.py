@@ -9,9 +9,18 @@ from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
 from starlette.middleware import Middleware
 
+from kubeserve_gateway.api.browser import browser_router
+from kubeserve_gateway.api.dashboard import Dashboard, dashboard_router, default_dashboard_dir
 from kubeserve_gateway.api.middleware import RouteBodyLimitMiddleware
+from kubeserve_gateway.api.prediction_stats import PredictionStatsMiddleware
 from kubeserve_gateway.api.routes import public_router, remove_default_docs
-from kubeserve_gateway.bootstrap import GatewayComponents, bootstrap, build_components
+from kubeserve_gateway.api.session import BrowserSessionMiddleware
+from kubeserve_gateway.bootstrap import (
+    GatewayComponents,
+    bootstrap,
+    build_components,
+    subscribe_events,
+)
 from kubeserve_gateway.domain.routes import BodyLimit
 from kubeserve_gateway.settings import GatewaySettings
 
@@ -30,10 +39,11 @@ def create_app(
             settings = GatewaySettings(**settings.model_dump())
         components = build_components(settings)
         container.on_stop.append(components.close)
+        subscribe_events(container, components.browser.hub)
     settings = components.settings
     app = create_service_app(
         container,
-        [public_router()],
+        [browser_router(), public_router()],
         title="KubeServe gateway",
         consume=consume,
         manage_container=manage_container,
@@ -43,6 +53,13 @@ def create_app(
     )
     app.router.routes[:] = remove_default_docs(app.router.routes)
     app.state.gateway = components
+    app.state.browser = components.browser
+    # Last: the catch-all for the dashboard's pages, after every API and health route.
+    app.include_router(
+        dashboard_router(
+            Dashboard(settings.dashboard_dir or default_dashboard_dir(), settings.grafana_url)
+        )
+    )
     # Innermost (after the shared body limit): Starlette builds the stack from this list lazily.
     app.user_middleware.append(
         Middleware(
@@ -53,6 +70,16 @@ def create_app(
                 BodyLimit.UPLOAD: settings.gateway_max_upload_bytes,
             },
         )
+    )
+    app.user_middleware.append(
+        Middleware(
+            BrowserSessionMiddleware,
+            trusted_proxy_hops=settings.trusted_proxy_hops,
+            secure=settings.session_cookie_secure,
+        )
+    )
+    app.user_middleware.append(
+        Middleware(PredictionStatsMiddleware, stats=components.browser.stats)
     )
     if settings.cors_origins:
         wildcard = "*" in settings.cors_origins

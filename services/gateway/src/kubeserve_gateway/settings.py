@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 from kubeserve_common.security import tokens as _tokens
@@ -96,6 +97,42 @@ class GatewaySettings(CommonSettings):
     )
     openapi_ttl: float = Field(
         default=60.0, ge=0, description="Seconds the merged document is kept."
+    )
+
+    # -- dashboard (static export served at /) and its browser-facing routes --------------------
+    dashboard_dir: Path | None = Field(
+        default=None,
+        description="The dashboard's static export; default: frontend/out of a source checkout.",
+    )
+    grafana_url: str | None = Field(
+        default=None,
+        description="Public Grafana URL whose panels the dashboard embeds (allowed in frames); "
+        "unset: the dashboard draws its own chart from /api/v1/metrics/deployments/{id}.",
+    )
+    grafana_dashboard_uid: str = "kubeserve-overview"
+    grafana_panels: list[int] = Field(
+        default_factory=lambda: [14, 15],
+        description="Panel ids embedded per deployment (the provisioned dashboard's runtime row).",
+    )
+    events_ticket_ttl: float = Field(
+        default=30.0, gt=0, le=300, description="Seconds an events ticket may be redeemed."
+    )
+    events_heartbeat: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments on an idle stream."
+    )
+    events_queue_size: int = Field(
+        default=256, ge=1, description="Events buffered per stream before it is closed as slow."
+    )
+    events_max_per_user: int = Field(default=10, ge=1)
+    events_max_stream_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="A stream ends after this long; the browser reconnects with a new ticket, "
+        "so a revoked session stops receiving events.",
+    )
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="Secure flag of the refresh cookie; default: when the request came over https.",
     )
 
     @field_validator("cors_origins", mode="before")

@@ -18,6 +18,10 @@ class Subscription:
 
     A message is tried at most `max_attempts` times (retries after transient errors plus
     redeliveries after crashes), `retry_delay` seconds apart, then dead-lettered.
+
+    `transient=True` is for a per-process fan-out (e.g. the gateway's server-sent events): the
+    queue lives only as long as the process's connection (RabbitMQ: exclusive, auto-delete, not
+    durable, no retry or dead-letter queues) and a message whose handler fails is dropped.
     """
 
     queue: str
@@ -25,6 +29,7 @@ class Subscription:
     max_attempts: int = 5
     retry_delay: float = 2.0
     prefetch: int = 16
+    transient: bool = False
 
     def __post_init__(self) -> None:
         if not self.event_types:

@@ -139,6 +139,9 @@ class RabbitMQBus(EventBus):
         self._consumer_channels.append(channel)
         events, dlx = await self._declare_exchanges(channel)
         name = subscription.queue
+        if subscription.transient:
+            await self._subscribe_transient(channel, events, subscription, handler)
+            return
         queue = await channel.declare_queue(
             name,
             durable=True,
@@ -172,6 +175,34 @@ class RabbitMQBus(EventBus):
             await self._deliver(subscription, handler, message)
 
         await queue.consume(on_message, consumer_tag=f"{self.service}-{name}-{id(handler):x}")
+
+    async def _subscribe_transient(
+        self,
+        channel: AbstractChannel,
+        events: AbstractExchange,
+        subscription: Subscription,
+        handler: Handler,
+    ) -> None:
+        """A queue that exists only while this connection does (RabbitMQ deletes it when the
+        process goes away); a robust connection declares it again after a reconnect."""
+        queue = await channel.declare_queue(
+            subscription.queue,
+            durable=False,
+            exclusive=True,
+            auto_delete=True,
+            arguments={"x-max-length": 10_000, "x-overflow": "drop-head"},
+        )
+        for pattern in subscription.event_types:
+            await queue.bind(events, routing_key=pattern)
+
+        async def on_message(message: AbstractIncomingMessage) -> None:
+            verdict = await run_handler(self.service, subscription, handler, message.body, 1)
+            if verdict.outcome is not Outcome.ACK:
+                log.warning("transient subscription dropped a message: %s", verdict.reason)
+            with contextlib.suppress(Exception):
+                await message.ack()
+
+        await queue.consume(on_message, consumer_tag=f"{self.service}-{subscription.queue}")
 
     async def _deliver(
         self, sub: Subscription, handler: Handler, message: AbstractIncomingMessage
