@@ -119,7 +119,25 @@ class TrialOutcome:
         return None
 
 
-def _limits_preexec(limits: TrialLimits) -> Callable[[], None]:
+def _tasks_of_user(uid: int) -> int:
+    """Processes + threads the user runs now: RLIMIT_NPROC counts them all, the builder's own
+    threads included, so the child's allowance comes on top."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", encoding="ascii", errors="replace") as fh:
+                status = fh.read()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("Uid", "").split()[:1] == [str(uid)]:
+            total += int(fields.get("Threads", "1").strip() or 1)
+    return total
+
+
+def _limits_preexec(limits: TrialLimits, nproc: int) -> Callable[[], None]:
     """setrlimit in the forked child before exec (no locks, no allocation-heavy work)."""
 
     def apply() -> None:
@@ -128,7 +146,7 @@ def _limits_preexec(limits: TrialLimits) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # SIGXCPU, then SIGKILL
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
-        resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
     return apply
@@ -333,6 +351,9 @@ class TrialSandbox:
         """Run to completion or kill the process group at `timeout`; output goes to files
         (RLIMIT_FSIZE caps them) so a chatty child cannot fill the builder's memory."""
         out_path, err_path = capture_dir / ".stdout", capture_dir / ".stderr"
+        nproc = self.limits.max_processes
+        if not self.is_root:  # root is exempt from RLIMIT_NPROC: no need to count
+            nproc += _tasks_of_user(os.getuid())
         started = time.perf_counter()
         timed_out = False
         with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -343,7 +364,7 @@ class TrialSandbox:
                 stderr=err,
                 cwd=cwd,
                 env=self._env(str(cwd)),
-                preexec_fn=_limits_preexec(self.limits),
+                preexec_fn=_limits_preexec(self.limits, nproc),
                 process_group=0,
                 close_fds=True,
             )
