@@ -174,9 +174,11 @@ async def test_with_the_scan_off_the_command_runs_only_inside_the_sandbox(
     token = uuid.uuid4().hex
     tmp_marker = Path(f"/tmp/kubeserve-marker-{token}")
     test_marker = tmp_path / f"marker-{token}"
+    secret = tmp_path / "secret.txt"
+    secret.write_text(f"SECRET-{token}")
     listener = _Listener()
     command = (
-        f"echo PWNED-{token}; "
+        f"echo PWNED-{token}; cat {secret}; "
         f"echo x > {tmp_marker}; echo x > {test_marker}; echo x > ./cwd-marker-{token}; "
         f"bash -c 'echo hi > /dev/tcp/127.0.0.1/{listener.port}' 2>/dev/null "
         f"&& echo NET-OPEN-{token} || echo NET-BLOCKED-{token}"
@@ -200,6 +202,7 @@ async def test_with_the_scan_off_the_command_runs_only_inside_the_sandbox(
     # ...but could neither write outside its throwaway directory nor reach the network.
     leaked = [p for p in (tmp_marker, test_marker, Path.cwd() / f"cwd-marker-{token}")]
     assert not any(p.exists() for p in leaked)
+    assert f"SECRET-{token}" not in trial["output_tail"]  # nor read the builder's files
     assert f"NET-BLOCKED-{token}" in trial["output_tail"]
     assert f"NET-OPEN-{token}" not in trial["output_tail"]
     assert listener.accepted == 0
