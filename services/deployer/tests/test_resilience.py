@@ -191,3 +191,36 @@ async def test_stop_replicas_on_exit_then_restart(
             return False
 
     await wait_until(serving, timeout=60, message="started again from the desired state")
+
+
+async def test_second_deployer_on_the_host_stands_by_then_takes_over(
+    start_deployer: Callable[..., Any], seeder: Seeder, runtime_dir: Path
+) -> None:
+    first: Deployer = await start_deployer()
+    owner, dep = await _running(first, seeder, replicas=2)
+    before = runtime_processes(runtime_dir)
+    assert len(before) == 2
+
+    second: Deployer = await start_deployer()
+    passes = second.container.reconciler.passes
+    await wait_until(
+        lambda: second.container.reconciler.passes >= passes + 3, message="standby passes"
+    )
+    assert not second.container.backend.active
+    assert runtime_processes(runtime_dir) == before
+
+    await first.stop()
+    await wait_until(lambda: second.container.backend.active, timeout=30, message="takeover")
+
+    async def adopted() -> bool:
+        body = await second.wait_status(owner, dep, "Running")
+        return [e["kind"] for e in body["events"]].count("replica_adopted") == 2
+
+    await wait_until(adopted, timeout=30, message="both replicas adopted")
+    assert runtime_processes(runtime_dir) == before
+    async with second.client(owner) as api:
+        assert (await api.patch(f"/deployments/{dep}", json={"replicas": 3})).status_code == 202
+    await wait_until(
+        lambda: len(runtime_processes(runtime_dir)) == 3, timeout=60, message="scaled by second"
+    )
+    assert before < runtime_processes(runtime_dir)

@@ -253,6 +253,7 @@ class LocalBackend:
         self._cold_start: dict[tuple[UUID, int], dict[str, float]] = {}
         self._events: dict[UUID, list[tuple[str, str]]] = {}
         self._lock_fh: Any = None
+        self._waiting = False
         self._http: httpx.AsyncClient | None = None
         self._op = asyncio.Lock()
 
@@ -294,8 +295,11 @@ class LocalBackend:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             fh.close()
-            log.warning("another deployer drives %s; waiting", self.dir)
+            if not self._waiting:
+                log.warning("another deployer drives %s; standing by", self.dir)
+                self._waiting = True
             return
+        self._waiting = False
         self._lock_fh = fh
         self._adopt()
 
