@@ -224,3 +224,43 @@ async def test_second_deployer_on_the_host_stands_by_then_takes_over(
         lambda: len(runtime_processes(runtime_dir)) == 3, timeout=60, message="scaled by second"
     )
     assert before < runtime_processes(runtime_dir)
+
+
+async def test_artifact_store_outage_delays_but_does_not_fail_a_deploy(
+    start_deployer: Callable[..., Any],
+    seeder: Seeder,
+    s3_url: str,
+    tcp_proxy: Callable[[str, int], Any],
+) -> None:
+    host, port = s3_url.removeprefix("http://").split(":")
+    proxy = tcp_proxy(host, int(port))
+    deployer: Deployer = await start_deployer(
+        s3_endpoint_url=f"http://127.0.0.1:{proxy.port}",
+        s3_max_attempts=1,
+        s3_connect_timeout=1.0,
+        s3_read_timeout=2.0,
+        fetch_timeout=3.0,
+        restart_backoff_base=0.1,
+    )
+    owner = uuid.uuid4()
+    model_id = await seeder.model(owner)
+    v1 = await seeder.version(owner, model_id, "v1")
+    await deployer.wait_version(owner, v1.version_id)
+    proxy.cut()
+    async with deployer.client(owner) as api:
+        created = await api.post("/deployments", json={"version_id": str(v1.version_id)})
+        assert created.status_code == 202, created.text
+    dep = created.json()["id"]
+
+    async def fetch_failed_repeatedly() -> bool:
+        async with deployer.client(owner) as api:
+            body = (await api.get(f"/deployments/{dep}")).json()
+        failures = [e for e in body["events"] if "artifact fetch failed" in e["message"]]
+        return len(failures) >= 4 and body["status"] == "Deploying"
+
+    # More fetch failures than `max_start_failures`, yet the deploy has not failed.
+    await wait_until(fetch_failed_repeatedly, timeout=60, message="fetch retried")
+    proxy.restore()
+    await deployer.wait_status(owner, dep, "Running", timeout=90)
+    [url] = await deployer.wait_route(dep, 1)
+    assert await predict(url) == seeder.models.v1_expected

@@ -82,6 +82,7 @@ class _Replica:
     launcher: str | None = None
     restarts: int = 0
     failures: int = 0  # consecutive crashes since the replica was last ready
+    fetch_failures: int = 0  # consecutive artifact fetch failures (not the model's fault)
     ever_ready: bool = False
     last_error: str | None = None
     # In-memory only (monotonic clock).
@@ -473,12 +474,20 @@ class LocalBackend:
             )
         self._persist(r)
 
-    def _crash(self, r: _Replica, reason: str) -> None:
-        REPLICA_CRASHES.labels(self.name).inc()
+    def _crash(self, r: _Replica, reason: str, *, start_failure: bool = True) -> None:
+        """Record that `r` is down and when to retry. A failure of our own dependencies (the
+        artifact store) is retried with backoff but never counts against the model, so a short
+        store outage cannot fail a deploy."""
         r.status = ReplicaStatus.CRASHED
-        r.failures += 1
         r.last_error = reason
-        delay = min(self.config.backoff_base * 2 ** (r.failures - 1), self.config.backoff_max)
+        if start_failure:
+            REPLICA_CRASHES.labels(self.name).inc()
+            r.failures += 1
+            attempt = r.failures
+        else:
+            r.fetch_failures += 1
+            attempt = r.fetch_failures
+        delay = min(self.config.backoff_base * 2 ** (attempt - 1), self.config.backoff_max)
         r.next_restart = time.monotonic() + delay
         self._event(
             r.deployment_id,
@@ -542,8 +551,10 @@ class LocalBackend:
         except Exception as exc:  # the store is down or slow: retried with backoff
             self.replicas[r.key] = r
             r.pid = None
-            self._crash(r, f"artifact fetch failed: {type(exc).__name__}: {exc}")
+            reason = f"artifact fetch failed: {type(exc).__name__}: {exc}"
+            self._crash(r, reason, start_failure=False)
             return
+        r.fetch_failures = 0
         r.timings["fetch_ms"] = (time.perf_counter() - fetch_started) * 1000
         r.timings["cache_hit"] = 1.0 if hit else 0.0
         r.port = free_port()
