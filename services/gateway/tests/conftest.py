@@ -41,6 +41,7 @@ def gateway_settings(tmp_path: Path, upstream: str, **overrides: Any) -> Gateway
         "auth_url": upstream,
         "registry_url": upstream,
         "deployer_url": upstream,
+        "builder_url": upstream,
         **overrides,
     }
     return GatewaySettings(**values)

@@ -82,6 +82,7 @@ def build_components(settings: GatewaySettings) -> GatewayComponents:
     internal = {
         "auth": settings.auth_url,
         "registry": settings.registry_url,
+        "builder": settings.builder_url,
         "deployer": settings.deployer_url,
     }
     limits = RateLimits(None, None)

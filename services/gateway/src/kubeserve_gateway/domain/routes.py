@@ -162,6 +162,13 @@ def default_routes() -> Sequence[Route]:
         ),
         Route("models", rf"{API_PREFIX}/models{_REST}", "registry", "/models"),
         Route(
+            "builds",
+            rf"{API_PREFIX}/builds(?P<rest>/{_SEGMENT})",
+            "builder",
+            "/builds",
+            methods=frozenset({"GET", "HEAD"}),
+        ),
+        Route(
             "deployment",
             rf"{API_PREFIX}/deployments(?P<rest>/(?P<deployment_id>{_SEGMENT})(?:/.*)?)",
             "deployer",
