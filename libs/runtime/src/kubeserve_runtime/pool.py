@@ -27,6 +27,7 @@ of corrupting the protocol.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -87,11 +88,10 @@ def warm_up() -> None:
     route it builds (pydantic compatibility layers), which would otherwise cost every child."""
     try:
         import numpy as np
+        import uvicorn
         from sklearn.dummy import DummyClassifier
 
         from kubeserve_runtime.app import create_app
-
-        import uvicorn
 
         model = DummyClassifier(strategy="most_frequent").fit(np.zeros((2, 1)), [0, 1])
         # Config.load() imports the protocol and lifespan classes a server picks at startup.
@@ -253,6 +253,10 @@ def main() -> int:
     out = os.fdopen(protocol_fd, "w", buffering=1, encoding="utf-8", closefd=False)
     started = time.perf_counter()
     loaded = preload()
+    # Move everything imported so far out of the collector's reach: children then share those
+    # pages with the pool instead of copying them when a collection touches their headers.
+    gc.collect()
+    gc.freeze()
     pool = Pool(out, protocol_fd)
     signal.signal(signal.SIGCHLD, pool.reap)
     pool.reply(
