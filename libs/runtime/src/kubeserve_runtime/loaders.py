@@ -84,14 +84,15 @@ class XGBoostBoosterModel:
         self.predict_dtype = np.int64 if self._proba else np.float32
 
     def _raw(self, x: Any) -> np.ndarray:
-        return np.asarray(self.booster.predict(self._xgb.DMatrix(x)))
+        out: np.ndarray = np.asarray(self.booster.predict(self._xgb.DMatrix(x)))
+        return out
 
     def predict(self, x: Any) -> np.ndarray:
         out = self._raw(x)
         if self.objective.startswith("binary:logistic"):
             return (out > 0.5).astype(np.int64)
         if self.objective.startswith("multi:softprob"):
-            return np.argmax(out, axis=1).astype(np.int64)
+            return np.asarray(np.argmax(out, axis=1), dtype=np.int64)
         return out
 
     def __getattr__(self, name: str) -> Any:
@@ -121,11 +122,11 @@ class LightGBMBoosterModel:
         self.predict_dtype = np.int64 if self._proba else np.float64
 
     def predict(self, x: Any) -> np.ndarray:
-        out = np.asarray(self.booster.predict(x))
+        out: np.ndarray = np.asarray(self.booster.predict(x))
         if self.objective == "binary":
             return (out > 0.5).astype(np.int64)
         if self._proba:
-            return np.argmax(out, axis=1).astype(np.int64)
+            return np.asarray(np.argmax(out, axis=1), dtype=np.int64)
         return out
 
     def __getattr__(self, name: str) -> Any:
@@ -171,7 +172,7 @@ class OnnxModel:
         self._proba = len(self.output_names) > 1
 
     def _run(self, x: Any, index: int) -> np.ndarray:
-        arr = np.asarray(x, dtype=self.input_dtype)
+        arr: np.ndarray = np.asarray(x, dtype=self.input_dtype)
         result = self.session.run([self.output_names[index]], {self.input_name: arr})[0]
         if isinstance(result, list) and result and isinstance(result[0], dict):
             # skl2onnx's ZipMap output: a list of {label: probability} dicts.

@@ -54,7 +54,7 @@ def _predict_is_argmax_proba(model: Any) -> bool:
     if not bases or not isinstance(final, bases):
         return False
     # Only when predict was not overridden by a subclass and the model is single-output.
-    if type(final).predict not in {b.predict for b in bases}:
+    if getattr(type(final), "predict", None) not in {getattr(b, "predict", None) for b in bases}:
         return False
     classes = getattr(final, "classes_", None)
     return isinstance(classes, np.ndarray) and getattr(final, "n_outputs_", 1) == 1

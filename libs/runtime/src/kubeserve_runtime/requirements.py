@@ -293,7 +293,7 @@ def make_plan(
     """Diff requirements against `available` (name -> version; default: what is installed)."""
     versions = dict(available) if available is not None else installed_versions()
     versions = {canonicalize_name(k): v for k, v in versions.items()}
-    env = dict(default_environment())
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     env.update(environment or {})
     env.setdefault("extra", "")
     plan = Plan()
@@ -366,7 +366,7 @@ def _unmet_dependencies(target: Path, base: Mapping[str, str]) -> list[str]:
     """Requires-Dist of what is in `target` that neither `target` nor `base` satisfies."""
     here = installed_versions([str(target)])
     have = {**base, **here}
-    env = dict(default_environment())
+    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
     env["extra"] = ""
     unmet: dict[str, str] = {}
     for dist in importlib.metadata.distributions(path=[str(target)]):
