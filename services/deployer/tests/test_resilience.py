@@ -264,3 +264,16 @@ async def test_artifact_store_outage_delays_but_does_not_fail_a_deploy(
     await deployer.wait_status(owner, dep, "Running", timeout=90)
     [url] = await deployer.wait_route(dep, 1)
     assert await predict(url) == seeder.models.v1_expected
+
+
+async def test_deploys_survive_a_dead_warm_pool(deployer: Deployer, seeder: Seeder) -> None:
+    pool = deployer.container.backend.pool  # type: ignore[attr-defined]
+    assert await pool.wait_ready(120)
+    old_pid = pool.pid
+    os.kill(old_pid, signal.SIGKILL)
+    await wait_until(lambda: not pid_alive(old_pid), message="pool dead")
+
+    _, dep = await _running(deployer, seeder, replicas=1)
+    [url] = await deployer.wait_route(dep, 1)
+    assert await predict(url) == seeder.models.v1_expected
+    assert pool.ready and pool.pid != old_pid  # relaunched for the next deploys
