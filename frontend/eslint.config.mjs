@@ -18,7 +18,12 @@ export default tseslint.config(
     },
   },
   {
-    files: ["e2e/**/*.mjs", "*.mjs", "*.config.ts"],
+    files: ["*.mjs", "*.config.ts"],
     languageOptions: { globals: { ...globals.node } },
+  },
+  {
+    // Node, plus browser code run through page.evaluate
+    files: ["e2e/**/*.mjs"],
+    languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
 );

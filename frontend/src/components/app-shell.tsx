@@ -47,7 +47,7 @@ export function AppShell({ children }: { children: ReactNode }) {
           <Link href="/models/" className="flex items-center gap-2 text-lg font-semibold text-indigo-700">
             <CubeIcon /> KubeServe
           </Link>
-          <nav aria-label="Main" className="order-3 -mx-1 flex w-full gap-1 overflow-x-auto sm:order-none sm:w-auto">
+          <nav aria-label="Main" className="order-3 -mx-1 flex w-full flex-wrap gap-1 sm:order-none sm:w-auto">
             {NAV.map(({ href, label, icon: Icon }) => {
               const active = pathname === href || pathname.startsWith(href);
               return (

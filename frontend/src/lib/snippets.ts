@@ -79,3 +79,10 @@ export function pythonOip(url: string, modelName: string, body: unknown): string
 function toPython(value: unknown): string {
   return JSON.stringify(value).replace(/\btrue\b/g, "True").replace(/\bfalse\b/g, "False").replace(/\bnull\b/g, "None");
 }
+
+/** Pretty JSON whose innermost arrays of numbers/strings stay on one line (readable rows). */
+export function prettyJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/\[\s*([^[\]{}]*?)\s*\]/g, (_m, inner: string) =>
+    `[${inner.split(/,\s*/).map((x) => x.trim()).join(", ")}]`,
+  );
+}

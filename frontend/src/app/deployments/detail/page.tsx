@@ -10,7 +10,7 @@ import { BuiltInMetrics, GrafanaPanels } from "@/components/metrics";
 import { Card, CodeBlock, ConfirmButton, CopyButton, ErrorAlert, Spinner, StatusBadge, formatTime, useDocumentTitle } from "@/components/ui";
 import { api } from "@/lib/client";
 import { useClientConfig, useDeployment, useVersion } from "@/lib/queries";
-import { curlOip, curlSimple, exampleBody, oipBody, pythonOip, pythonSimple } from "@/lib/snippets";
+import { curlOip, curlSimple, exampleBody, oipBody, prettyJson, pythonOip, pythonSimple } from "@/lib/snippets";
 import type { Deployment, Signature } from "@/lib/types";
 
 export default function DeploymentPage() {
@@ -31,15 +31,16 @@ function DeploymentView() {
   const config = useClientConfig();
   useDocumentTitle(d?.name ?? "Deployment");
 
-  if (!id) return <ErrorAlert error={new Error("No deployment selected.")} />;
+  const back = <p className="mb-2 text-sm"><Link href="/deployments/" className="link">← Deployments</Link></p>;
+  if (!id) return <>{back}<ErrorAlert error={new Error("No deployment selected.")} /></>;
   if (deployment.isPending) return <Spinner />;
-  if (deployment.error || !d) return <ErrorAlert error={deployment.error} title="Could not load this deployment" />;
+  if (deployment.error || !d) return <>{back}<ErrorAlert error={deployment.error} title="Could not load this deployment" /></>;
   const signature = version.data?.signature ?? null;
   const grafana = config.data?.grafana ?? null;
 
   return (
     <>
-      <p className="mb-2 text-sm"><Link href="/deployments/" className="link">← Deployments</Link></p>
+      {back}
       <PageHeader title={d.name} actions={<StatusBadge status={d.status} />}>
         version <span className="font-mono">{d.version_tag ?? "?"}</span> · revision {d.revision}
         {d.serving_revision && d.serving_revision !== d.revision ? ` (serving ${d.serving_revision})` : ""} · {d.replicas.ready}/{d.replicas.desired} replicas ready ·{" "}
@@ -81,8 +82,9 @@ function DeploymentView() {
 
 function Playground({ deployment, signature }: { deployment: Deployment; signature: Signature | null }) {
   const id = useId();
+  const queryClient = useQueryClient();
   const [protocol, setProtocol] = useState<"simple" | "oip">("simple");
-  const example = JSON.stringify(protocol === "simple" ? exampleBody(signature) : oipBody(signature), null, 2);
+  const example = prettyJson(protocol === "simple" ? exampleBody(signature) : oipBody(signature));
   const [body, setBody] = useState(example);
   const [edited, setEdited] = useState(false);
   const [result, setResult] = useState<unknown>(null);
@@ -115,6 +117,7 @@ function Playground({ deployment, signature }: { deployment: Deployment; signatu
       setError(err);
     } finally {
       setBusy(false);
+      void queryClient.invalidateQueries({ queryKey: ["metrics", deployment.id] });
     }
   };
 
@@ -152,7 +155,7 @@ function Playground({ deployment, signature }: { deployment: Deployment; signatu
             {predictions && (
               <p className="mb-2 text-sm">Prediction: <strong data-testid="prediction-result">{predictions.map((p) => JSON.stringify(p)).join(", ")}</strong></p>
             )}
-            <pre className="max-h-64 overflow-auto rounded-md bg-slate-900 p-3 text-xs text-slate-100">{JSON.stringify(result, null, 2)}</pre>
+            <pre className="max-h-64 overflow-auto rounded-md bg-slate-900 p-3 text-xs text-slate-100">{prettyJson(result)}</pre>
           </div>
         )}
       </form>

@@ -31,9 +31,10 @@ function ModelDetail() {
   const versions = useVersions(id, offset);
   useDocumentTitle(model.data?.name ?? "Model");
 
-  if (!id) return <ErrorAlert error={new Error("No model selected.")} />;
+  const back = <p className="mb-2 text-sm"><Link href="/models/" className="link">← Models</Link></p>;
+  if (!id) return <>{back}<ErrorAlert error={new Error("No model selected.")} /></>;
   if (model.isPending) return <Spinner />;
-  if (model.error) return <ErrorAlert error={model.error} title="Could not load this model" />;
+  if (model.error) return <>{back}<ErrorAlert error={model.error} title="Could not load this model" /></>;
   const m = model.data;
 
   const remove = async () => {
@@ -44,7 +45,7 @@ function ModelDetail() {
 
   return (
     <>
-      <p className="mb-2 text-sm"><Link href="/models/" className="link">← Models</Link></p>
+      {back}
       <PageHeader
         title={m.name}
         actions={

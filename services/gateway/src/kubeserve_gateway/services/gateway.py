@@ -51,6 +51,10 @@ class UpstreamResolver(Protocol):
     """Where a matched request goes: base URLs to try in order. One for the internal services;
     the ready replicas of the deployment in `match` for predictions."""
 
+    # True when candidates are interchangeable replicas: a refused connection moves on to the
+    # next one (the body is buffered for that) and finally re-asks for fresh candidates.
+    failover: bool
+
     async def candidates(self, match: RouteMatch, principal: Principal | None) -> list[str]: ...
 
     def forget(self, key: str) -> None:
@@ -59,6 +63,8 @@ class UpstreamResolver(Protocol):
 
 
 class StaticUpstream:
+    failover = False
+
     def __init__(self, base_url: str) -> None:
         self.url = base_url.rstrip("/")
 
@@ -134,20 +140,30 @@ class GatewayService:
             scheme=request.scheme,
             forward_credentials=match.route.forward_credentials,
         )
-        if len(bases) == 1:
+        if not resolver.failover:
             return await self.client.send(
                 match.route.upstream, request.method, bases[0] + suffix, headers, request.body
             )
         # Several replicas: keep the (size-limited) body so it can be replayed on the next
         # replica when one refuses the connection - it never reached that one.
         body = await _buffer(request.body)
-        for base in bases:
-            try:
-                return await self.client.send(
-                    match.route.upstream, request.method, base + suffix, headers, _replay(body)
-                )
-            except UpstreamUnavailable:
+        tried: set[str] = set()
+        for fresh in (False, True):
+            if fresh:
+                # Every cached replica refused: the deployment may have moved or gone. Ask
+                # again (a deleted deployment becomes a 404 here) and try what is new.
                 resolver.forget(match.deployment_id or "")
+                bases = await resolver.candidates(match, principal)
+            for base in bases:
+                if base in tried:
+                    continue
+                tried.add(base)
+                try:
+                    return await self.client.send(
+                        match.route.upstream, request.method, base + suffix, headers, _replay(body)
+                    )
+                except UpstreamUnavailable:
+                    continue
         raise UpstreamUnavailable(
             "no replica of this deployment accepted the request; retry shortly",
             headers={"Retry-After": "2"},

@@ -19,6 +19,8 @@ RETRY_AFTER = {"Retry-After": "2"}
 
 
 class ReplicaResolver:
+    failover = True
+
     def __init__(
         self, deployer: DeployerPort, *, ttl: float = 1.0, max_entries: int = 10_000
     ) -> None:
