@@ -260,3 +260,20 @@ async def test_internal_route_authentication(idle: Deployer, seeder: Seeder) -> 
         "endpoints": [],
     }
     _error(await idle.route(uuid.uuid4()), 404, "not_found")
+
+
+async def test_listing_is_paginated_newest_first(idle: Deployer, seeder: Seeder) -> None:
+    owner = uuid.uuid4()
+    version = await _ready(idle, seeder, owner)
+    async with idle.client(owner) as api:
+        ids = []
+        for i in range(3):
+            created = await api.post(
+                "/deployments", json={"version_id": str(version.version_id), "name": f"d{i}"}
+            )
+            ids.append(created.json()["id"])
+        first = (await api.get("/deployments?limit=2")).json()
+        second = (await api.get("/deployments?limit=2&offset=2")).json()
+    assert first["total"] == second["total"] == 3
+    assert [d["id"] for d in first["items"] + second["items"]] == ids[::-1]
+    assert (first["limit"], first["offset"], second["offset"]) == (2, 0, 2)
