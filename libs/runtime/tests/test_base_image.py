@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 import httpx
+import pytest
 from kubeserve_common.testing.servers import free_port
 from kubeserve_runtime.requirements import make_plan, parse_requirements, read_frozen
 from packaging.requirements import Requirement
@@ -45,9 +47,18 @@ def test_runtime_dependencies_are_satisfied_by_the_image_and_never_common() -> N
     assert plan.to_install == [], plan.summary()
 
 
+def _can_make_root_read_only() -> bool:
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
+
+
+@pytest.mark.parametrize("read_only_root", [False, True], ids=["writable", "read-only-root"])
 def test_start_sh_installs_missing_packages_from_the_wheelhouse_and_serves(
-    tmp_path, make_wheel
+    tmp_path, make_wheel, read_only_root
 ) -> None:
+    """With read_only_root, everything but a tmpfs is read-only, as in the Kubernetes pod
+    (readOnlyRootFilesystem + an emptyDir): the install and the server must cope."""
+    if read_only_root and not _can_make_root_read_only():
+        pytest.skip("needs root and unshare(1) to mount a read-only root in a namespace")
     # The model's class lives in a package the image lacks: loading it proves the package
     # was installed from the wheelhouse and put on the path before the server started.
     code = (
@@ -76,7 +87,9 @@ def test_start_sh_installs_missing_packages_from_the_wheelhouse_and_serves(
     make_wheel(model_dir / "wheelhouse", "doublerpkg", "1.0", code=code)
 
     port = free_port()
-    packages = tmp_path / "packages"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    packages = scratch / "packages"
     env = {
         **os.environ,
         "PYTHON": sys.executable,
@@ -85,10 +98,24 @@ def test_start_sh_installs_missing_packages_from_the_wheelhouse_and_serves(
         "KUBESERVE_HOST": "127.0.0.1",
         "KUBESERVE_PORT": str(port),
         "KUBESERVE_PACKAGES_DIR": str(packages),
+        "TMPDIR": str(scratch),
+        "HOME": str(scratch),
+        "PIP_NO_CACHE_DIR": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
     }
     env.pop("PYTHONPATH", None)
+    command = ["sh", str(BASE / "start.sh"), "--log-level", "warning"]
+    if read_only_root:
+        # A private mount namespace: remount / read-only there, with a tmpfs as the only
+        # writable place; every step execs, so the server is this process.
+        setup = (
+            "mount --make-rprivate / && mount -o remount,bind,ro / && "
+            'mount -t tmpfs -o size=256m tmpfs "$SCRATCH" && exec "$@"'
+        )
+        env["SCRATCH"] = str(scratch)
+        command = ["unshare", "-m", "--propagation", "private", "sh", "-c", setup, "sh", *command]
     proc = subprocess.Popen(
-        ["sh", str(BASE / "start.sh"), "--log-level", "warning"],
+        command,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -113,5 +140,8 @@ def test_start_sh_installs_missing_packages_from_the_wheelhouse_and_serves(
     log = proc.stdout.read().decode()
     assert "missing     doublerpkg==1.0" in log
     assert "installed: doublerpkg==1.0" in log
-    assert (packages / "doublerpkg" / "__init__.py").exists()
-    assert not list(packages.glob("numpy*"))  # the image's numpy satisfied the requirement
+    if not read_only_root:  # (the tmpfs is gone with its namespace)
+        assert (packages / "doublerpkg" / "__init__.py").exists()
+        assert not list(packages.glob("numpy*"))  # the image's numpy satisfied the requirement
+    else:
+        assert not list(scratch.iterdir())  # nothing leaked out of the tmpfs

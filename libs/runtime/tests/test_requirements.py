@@ -57,8 +57,7 @@ def test_every_bad_line_is_reported_with_its_number() -> None:
 
 
 def test_comments_continuations_markers_extras_and_hashes() -> None:
-    text = """\
-# a comment
+    text = """\ufeff# a comment
 scikit-learn==1.5.2  # trailing comment
 tinypkg>=1.0 \\
     --hash=sha256:0123abcd

@@ -175,7 +175,8 @@ def parse_requirements(text: str, source: str = "requirements.txt") -> list[Requ
     parsed: list[RequirementLine] = []
     errors: list[LineError] = []
     seen: dict[str, int] = {}
-    for number, line in _logical_lines(text):
+    # Editors on Windows save UTF-8 with a byte-order mark; it is not part of the first name.
+    for number, line in _logical_lines(text.removeprefix("\ufeff")):
         result = _parse_line(number, line)
         if isinstance(result, LineError):
             errors.append(result)
