@@ -55,6 +55,6 @@ def configure_logging(level: str = "INFO", json_logs: bool = True) -> None:
     )
     root.addHandler(handler)
     root.setLevel(level.upper())
-    # aio-pika / aiormq are chatty at INFO about reconnects; keep them at WARNING.
-    for noisy in ("aiormq", "aio_pika"):
+    # aio-pika / aiormq (reconnects) and httpx (one line per internal call) are chatty at INFO.
+    for noisy in ("aiormq", "aio_pika", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -282,6 +282,12 @@ class Client:
     def scale(self, deployment_id: str, replicas: int) -> dict[str, Any]:
         return self.request("PATCH", f"/deployments/{deployment_id}", json={"replicas": replicas})
 
+    def update(self, deployment_id: str, *, version_id: str) -> dict[str, Any]:
+        """Move a deployment to another Ready version of the same model (a new revision)."""
+        return self.request(
+            "PATCH", f"/deployments/{deployment_id}", json={"version_id": version_id}
+        )
+
     def rollback(self, deployment_id: str, revision: int | None = None) -> dict[str, Any]:
         body = {"revision": revision} if revision is not None else {}
         return self.request("POST", f"/deployments/{deployment_id}/rollback", json=body)
