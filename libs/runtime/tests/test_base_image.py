@@ -145,3 +145,72 @@ def test_start_sh_installs_missing_packages_from_the_wheelhouse_and_serves(
         assert not list(packages.glob("numpy*"))  # the image's numpy satisfied the requirement
     else:
         assert not list(scratch.iterdir())  # nothing leaked out of the tmpfs
+
+
+def test_start_sh_fetches_an_s3_artifact_with_its_wheelhouse(tmp_path, make_wheel, iris_pipeline):
+    import boto3
+    import joblib
+    from moto.server import ThreadedMotoServer
+
+    s3_port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=s3_port)
+    server.start()
+    proc = None
+    try:
+        endpoint = f"http://127.0.0.1:{s3_port}"
+        creds = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        s3.create_bucket(Bucket="artifacts")
+        joblib.dump(iris_pipeline, tmp_path / "model.joblib")
+        wheel = make_wheel(tmp_path, "tinypkg", "1.0")
+        prefix = "models/u1/m1/v2/"
+        s3.upload_file(str(tmp_path / "model.joblib"), "artifacts", prefix + "model.joblib")
+        s3.upload_file(str(wheel), "artifacts", prefix + "wheelhouse/" + wheel.name)
+        s3.put_object(Bucket="artifacts", Key=prefix + "requirements.txt", Body=b"tinypkg==1.0\n")
+
+        port = free_port()
+        env = {
+            **os.environ,
+            **creds,
+            "AWS_REGION": "us-east-1",
+            "KUBESERVE_S3_ENDPOINT_URL": endpoint,
+            "PYTHON": sys.executable,
+            "KUBESERVE_MODEL_URI": f"s3://artifacts/{prefix}",
+            "MODEL_DIR": str(tmp_path / "fetched"),
+            "KUBESERVE_PACKAGES_DIR": str(tmp_path / "packages"),
+            "KUBESERVE_MODEL_NAME": "iris",
+            "KUBESERVE_HOST": "127.0.0.1",
+            "KUBESERVE_PORT": str(port),
+        }
+        env.pop("PYTHONPATH", None)
+        proc = subprocess.Popen(
+            ["sh", str(BASE / "start.sh"), "--log-level", "warning"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "start.sh did not bring the runtime up"
+            time.sleep(0.2)
+        body = httpx.post(f"{url}/predict", json={"instances": [[5.1, 3.5, 1.4, 0.2]]}).json()
+        assert body["predictions"] == [0]
+        assert (tmp_path / "packages" / "tinypkg" / "__init__.py").exists()
+    finally:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(30)
+        server.stop()

@@ -126,6 +126,8 @@ def test_invalid_json_is_400(serve, iris_pipeline) -> None:
         response = client.post("/v2/models/iris/infer", content=b"{not json")
         assert response.status_code == 400
         assert "not valid JSON" in response.json()["error"]
+        deep = client.post("/predict", content=b"[" * 100_000 + b"]" * 100_000)
+        assert deep.status_code == 400
 
 
 def test_content_type_pd_uses_feature_names(serve, frame_model, iris) -> None:

@@ -183,6 +183,8 @@ def _parse_json(raw: bytes) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise HttpError(400, f"request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise HttpError(400, "request body is nested too deeply") from exc
 
 
 # -- OIP V2 inference --------------------------------------------------------------------------
