@@ -112,6 +112,7 @@ def distributed(
 @contextlib.contextmanager
 def embedded(home: Path) -> Iterator[Platform]:
     port = free_port()
+    home.mkdir(parents=True, exist_ok=True)
     log = home / "kubeserve-up.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubeserve_cli", "up", "--port", str(port), "--home", str(home)],

@@ -1,0 +1,104 @@
+"""The `kubeserve` CLI as a user types it, against the embedded platform: register, create a
+model, push (progress, wait for the build), deploy (wait, URL), predict from an argument, a
+file and stdin, API keys, clear errors with non-zero exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import joblib
+import pytest
+from sklearn.datasets import load_iris
+from sklearn.linear_model import LogisticRegression
+
+from tests.e2e.platform import Platform, embedded
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[Platform]:
+    with embedded(tmp_path / "home") as running:
+        yield running
+
+
+def kubeserve(
+    platform: Platform, config: Path, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBESERVE_")}
+    env.update(XDG_CONFIG_HOME=str(config), KUBESERVE_URL=platform.url)
+    return subprocess.run(
+        [sys.executable, "-m", "kubeserve_cli", *args],
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_from_register_to_predict(platform: Platform, tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    X, y = load_iris(return_X_y=True)
+    model_file = tmp_path / "iris.joblib"
+    joblib.dump(LogisticRegression(max_iter=500).fit(X, y), model_file)
+
+    done = kubeserve(
+        platform, config, "register", "cli@example.com", "--password", "a cli passphrase 1"
+    )
+    assert done.returncode == 0, done.stderr
+    credentials = config / "kubeserve" / "credentials.json"
+    assert credentials.stat().st_mode & 0o777 == 0o600
+    assert "access_token" in json.loads(credentials.read_text())
+
+    assert kubeserve(platform, config, "models", "create", "iris").returncode == 0
+    pushed = kubeserve(platform, config, "push", "iris", str(model_file))
+    assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+    assert "v1 is Ready" in pushed.stdout
+    assert "signature" in pushed.stdout
+
+    deployed = kubeserve(platform, config, "deploy", "iris:v1")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    url_line = next(line for line in deployed.stdout.splitlines() if "URL:" in line)
+    deployment_id = url_line.rstrip("/").rsplit("/", 1)[-1]
+
+    request = {"instances": [[5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]]}
+    by_arg = kubeserve(platform, config, "predict", deployment_id, json.dumps(request))
+    assert by_arg.returncode == 0, by_arg.stderr
+    assert json.loads(by_arg.stdout)["predictions"] == [0, 2]
+    request_file = tmp_path / "request.json"
+    request_file.write_text(json.dumps(request))
+    by_file = kubeserve(platform, config, "predict", deployment_id, "-f", str(request_file))
+    assert json.loads(by_file.stdout)["predictions"] == [0, 2]
+    by_stdin = kubeserve(platform, config, "predict", deployment_id, stdin=json.dumps(request))
+    assert json.loads(by_stdin.stdout)["predictions"] == [0, 2]
+
+    listed = kubeserve(platform, config, "deployments", "list")
+    assert deployment_id in listed.stdout and "Running" in listed.stdout
+
+    key = kubeserve(platform, config, "api-keys", "create", "ci", "--deployment", deployment_id)
+    assert key.returncode == 0
+    secret = key.stdout.strip().splitlines()[-1]
+    assert secret.startswith("ks_")
+    keys = kubeserve(platform, config, "api-keys", "list")
+    assert "ci" in keys.stdout and secret not in keys.stdout
+
+    # Errors: a clear message on stderr and a non-zero exit code.
+    bad_json = kubeserve(platform, config, "predict", deployment_id, "{not json")
+    assert bad_json.returncode == 2 and "not valid JSON" in bad_json.stderr
+    wrong_shape = kubeserve(platform, config, "predict", deployment_id, '{"instances": [[1, 2]]}')
+    assert wrong_shape.returncode == 1 and "4" in wrong_shape.stderr
+    unknown = kubeserve(platform, config, "models", "show", "no-such-model")
+    assert unknown.returncode == 1 and "no model named" in unknown.stderr
+    missing = kubeserve(platform, config, "push", "iris", str(tmp_path / "missing.joblib"))
+    assert missing.returncode == 2 and "is not a file" in missing.stderr
+
+    deleted = kubeserve(platform, config, "deployments", "delete", deployment_id)
+    assert deleted.returncode == 0
+    assert kubeserve(platform, config, "logout").returncode == 0
+    assert not credentials.exists()
+    after = kubeserve(platform, config, "models", "list")
+    assert after.returncode == 1 and "kubeserve login" in after.stderr
