@@ -101,11 +101,11 @@ async def start_deployer(
     containers: list[DeployerContainer] = []
     stopped: set[int] = set()
 
-    async def start(*, backend: Any = None, **overrides: Any) -> Deployer:
+    async def start(*, backend: Any = None, consume: bool = True, **overrides: Any) -> Deployer:
         settings = deployer_settings.model_copy(update=overrides)
         container = bootstrap(settings, backend=backend)
         containers.append(container)
-        await container.start()
+        await container.start(consume=consume)
         return Deployer(container, settings, stopped)
 
     try:

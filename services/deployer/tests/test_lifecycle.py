@@ -4,6 +4,9 @@ predict, scale to 2, move to v2, roll back to v1, delete."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import httpx
 from deployer_helpers import Deployer, Events, Seeder, pid_alive, predict, runtime_processes
@@ -118,3 +121,35 @@ async def test_deploy_scale_update_rollback_delete(
         )
         assert again.status_code == 202, again.text
         await api.delete(f"/deployments/{again.json()['id']}")
+
+
+async def test_api_and_worker_in_separate_processes(
+    start_deployer: Callable[..., Any], seeder: Seeder, runtime_dir: Path
+) -> None:
+    """`serve --no-consume` beside `worker`: the API only writes and publishes; the worker's
+    consumers and reconcile loop do the rest, woken by the events."""
+    worker: Deployer = await start_deployer()
+    api_only: Deployer = await start_deployer(consume=False)
+    owner = uuid.uuid4()
+    model_id = await seeder.model(owner)
+    v1 = await seeder.version(owner, model_id)
+    await worker.wait_version(owner, v1.version_id)
+    async with api_only.client(owner) as api:
+        created = await api.post(
+            "/deployments", json={"version_id": str(v1.version_id), "replicas": 2}
+        )
+        assert created.status_code == 202, created.text
+        dep = created.json()["id"]
+        await api_only.wait_status(owner, dep, "Running")
+        assert len(await api_only.wait_route(dep, 2)) == 2
+        assert len(runtime_processes(runtime_dir)) == 2
+        assert (await api.patch(f"/deployments/{dep}", json={"replicas": 1})).status_code == 202
+        await wait_until(lambda: len(runtime_processes(runtime_dir)) == 1, message="scaled down")
+        assert (await api.delete(f"/deployments/{dep}")).status_code == 202
+
+        async def gone() -> bool:
+            return (await api.get(f"/deployments/{dep}")).status_code == 404
+
+        await wait_until(gone, timeout=30, message="deleted by the worker")
+        assert runtime_processes(runtime_dir) == set()
+    assert not api_only.container.backend.active  # the API process never drove replicas
