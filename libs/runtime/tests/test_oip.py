@@ -105,7 +105,7 @@ def test_outputs_selection(serve, iris_pipeline, iris) -> None:
         ([tensor([1.0, 2.0, 3.0, 4.0], [4])], "expected a 2-D input of shape [N, 4]"),
         ([tensor([1.0, 2.0, 3.0], [1, 4])], "shape [1, 4] needs 4 values, got 3"),
         ([tensor(["a", "b", "c", "d"], [1, 4], "FP32")], "datatype FP32 expects numbers"),
-        ([tensor([1.5, 2, 3, 4], [1, 4], "INT64")], "datatype INT64 expects integers"),
+        ([tensor([1, 2.5, 3, 4], [1, 4], "INT64")], "datatype INT64 expects integers, got 2.5"),
         ([tensor([1, 2, 3, 4], [1, 4], "FP128")], "unsupported datatype 'FP128'"),
         ([tensor([[1, 2], [3]], [2, 2])], "ragged"),
         ([{"name": "input-0", "datatype": "FP32", "data": [1]}], "'shape' must be a list"),

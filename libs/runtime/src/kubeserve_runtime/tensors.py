@@ -138,13 +138,16 @@ def decode_tensor(tensor: Any, binary: bytes | None = None) -> np.ndarray:
             if not isinstance(value, str | bytes):
                 raise TensorError(f"{where}: BYTES data must be strings, element {i} is {value!r}")
         return flat.reshape(shape)
+    if family in ("INT", "UINT") and arr.dtype.kind == "f":
+        flat = arr.reshape(-1)
+        fractional = flat[np.mod(flat, 1) != 0]
+        shown = fractional[0] if fractional.size else flat[0]
+        raise TensorError(f"{where}: datatype {datatype} expects integers, got {shown.item()!r}")
     if arr.dtype.kind not in _KINDS[family] or (arr.size and arr.dtype == object):
         expected = {"BOOL": "booleans", "INT": "integers", "UINT": "integers"}.get(
             family, "numbers"
         )
         raise TensorError(f"{where}: datatype {datatype} expects {expected}, got {_sample(arr)}")
-    if family in ("INT", "UINT") and arr.dtype.kind == "f":
-        raise TensorError(f"{where}: datatype {datatype} expects integers, got {_sample(arr)}")
     if family == "UINT" and arr.size and arr.min() < 0:
         raise TensorError(f"{where}: datatype {datatype} expects non-negative integers")
     return arr.astype(dtype, copy=False).reshape(shape)
@@ -153,8 +156,9 @@ def decode_tensor(tensor: Any, binary: bytes | None = None) -> np.ndarray:
 def _sample(arr: np.ndarray) -> str:
     flat = arr.reshape(-1)
     for value in flat[:1000]:
-        if not isinstance(value, bool | int | float) or isinstance(value, bool):
-            return f"{type(value).__name__} {value!r}"
+        plain = value.item() if isinstance(value, np.generic) else value
+        if not isinstance(plain, int | float) or isinstance(plain, bool):
+            return f"{type(plain).__name__} {plain!r}"
     return f"{arr.dtype.name} values"
 
 
