@@ -15,6 +15,9 @@ export default function config(phase: string): NextConfig {
     const gateway = (process.env.KUBESERVE_GATEWAY_URL ?? "http://127.0.0.1:8080").replace(/\/$/, "");
     return {
       ...base,
+      // The API has no trailing slashes; in dev, Next would redirect /api/v1/x to /api/v1/x/
+      // before proxying it.
+      trailingSlash: false,
       async rewrites() {
         return [{ source: "/api/v1/:path*", destination: `${gateway}/api/v1/:path*` }];
       },

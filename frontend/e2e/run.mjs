@@ -254,6 +254,24 @@ async function scenario(browser, base, modelPath) {
   await page.getByRole("button", { name: "Python · OIP V2" }).click();
   await shot(page, "deployment-playground");
 
+  log("a failing build shows its stage and reason");
+  await page.getByRole("link", { name: "model", exact: true }).click();
+  await page.waitForURL(/\/models\/detail\/\?id=/);
+  await page.getByRole("link", { name: "New version" }).click();
+  await page.waitForURL(/\/upload\/\?model=/);
+  const broken = await page.evaluateHandle(() => {
+    const dt = new DataTransfer();
+    dt.items.add(new File([new TextEncoder().encode("this is not a model")], "broken.joblib"));
+    dt.items.add(new File([new TextEncoder().encode("numpy\n")], "requirements.txt", { type: "text/plain" }));
+    return dt;
+  });
+  await page.getByTestId("dropzone").dispatchEvent("drop", { dataTransfer: broken });
+  await page.getByTestId("file-requirements").waitFor();
+  await page.getByRole("button", { name: "Upload", exact: true }).click();
+  await page.locator('[data-testid="build-progress"][data-status="Failed"]').waitFor({ timeout: 120_000 });
+  await expectText(page.getByTestId("failure"), /Build failed at stage/, "the failure stage");
+  await shot(page, "build-failed");
+
   log("deployments list");
   await page.getByRole("link", { name: "Deployments" }).first().click();
   await page.getByTestId("deployment-row").first().waitFor();

@@ -49,7 +49,8 @@ export function AppShell({ children }: { children: ReactNode }) {
           </Link>
           <nav aria-label="Main" className="order-3 -mx-1 flex w-full flex-wrap gap-1 sm:order-none sm:w-auto">
             {NAV.map(({ href, label, icon: Icon }) => {
-              const active = pathname === href || pathname.startsWith(href);
+              const here = pathname.endsWith("/") ? pathname : `${pathname}/`;
+              const active = here.startsWith(href);
               return (
                 <Link key={href} href={href} aria-current={active ? "page" : undefined}
                   className={`flex items-center gap-1.5 whitespace-nowrap rounded-md px-3 py-1.5 text-sm font-medium ${active ? "bg-indigo-50 text-indigo-700" : "text-slate-600 hover:bg-slate-100"}`}>

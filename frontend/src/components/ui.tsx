@@ -138,7 +138,7 @@ export function ConfirmButton({ label, title, body, confirmLabel, onConfirm, dan
   return (
     <>
       <button type="button" className={danger ? "btn btn-danger" : "btn"} onClick={open}>{label}</button>
-      <dialog ref={ref} aria-labelledby={`${title}-title`} className="m-auto w-[min(28rem,92vw)] rounded-lg p-0 shadow-xl backdrop:bg-slate-900/40">
+      <dialog ref={ref} aria-labelledby={`${title}-title`} className="m-auto w-[min(28rem,92vw)] rounded-lg p-0 text-left shadow-xl backdrop:bg-slate-900/40">
         <div className="space-y-3 p-5">
           <h2 id={`${title}-title`} className="text-lg font-semibold">{title}</h2>
           <div className="text-sm text-slate-600">{body}</div>
