@@ -251,6 +251,12 @@ def pid_alive(pid: int) -> bool:
     return stat[stat.rindex(")") + 2] not in "ZX"
 
 
+def environ_of(pid: int) -> bytes:
+    """The environment a process was started with (/proc/PID/environ)."""
+    with open(f"/proc/{pid}/environ", "rb") as fh:
+        return fh.read()
+
+
 def runtime_processes(runtime_dir: Path, *, include_pool: bool = False) -> set[int]:
     """Live processes writing their output under `runtime_dir`: the test's replicas (their
     stdout is `{runtime_dir}/logs/...`) and, with `include_pool`, its warm pool. Found from

@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from deployer_helpers import Deployer, Events, Seeder, pid_alive, predict, runtime_processes
+import pytest
+from deployer_helpers import (
+    Deployer,
+    Events,
+    Seeder,
+    environ_of,
+    pid_alive,
+    predict,
+    runtime_processes,
+)
 from kubeserve_common.testing.waiting import wait_until
 
 
@@ -277,3 +286,24 @@ async def test_deploys_survive_a_dead_warm_pool(deployer: Deployer, seeder: Seed
     [url] = await deployer.wait_route(dep, 1)
     assert await predict(url) == seeder.models.v1_expected
     assert pool.ready and pool.pid != old_pid  # relaunched for the next deploys
+
+
+@pytest.mark.parametrize("pool", [True, False])
+async def test_replicas_never_see_the_deployers_secrets(
+    start_deployer: Callable[..., Any],
+    seeder: Seeder,
+    runtime_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    pool: bool,
+) -> None:
+    monkeypatch.setenv("KUBESERVE_INTERNAL_SECRET", "canary-internal-secret")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "canary-aws-secret")
+    monkeypatch.setenv("KUBESERVE_MAX_BATCH_SIZE", "8")  # a runtime tunable does pass
+    deployer: Deployer = await start_deployer(use_warm_pool=pool)
+    await _running(deployer, seeder, replicas=1)
+    [pid] = runtime_processes(runtime_dir)
+    pids = [pid, *([deployer.container.backend.pool.pid] if pool else [])]  # type: ignore[attr-defined]
+    for p in pids:
+        environ = environ_of(p)
+        assert b"canary" not in environ
+        assert b"KUBESERVE_MAX_BATCH_SIZE=8" in environ

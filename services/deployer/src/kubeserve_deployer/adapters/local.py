@@ -197,6 +197,35 @@ async def _wait_dead(pid: int, start_time: int | None, timeout: float) -> None: 
         await asyncio.sleep(0.02)
 
 
+# What a runtime process may inherit from the deployer's environment. An allowlist: the
+# deployer's own settings (internal secret, database URL, S3 credentials) must never reach a
+# process that runs a tenant's pickle.
+_ENV_ALLOWED = {"PATH", "HOME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV"}
+_ENV_ALLOWED_PREFIXES = ("LC_",)
+_ENV_ALLOWED_SUFFIXES = ("_NUM_THREADS",)  # OMP/OPENBLAS/MKL thread counts
+RUNTIME_TUNABLES = (
+    "KUBESERVE_MAX_BATCH_SIZE",
+    "KUBESERVE_MAX_BATCH_WAIT_MS",
+    "KUBESERVE_MODEL_THREADS",
+    "KUBESERVE_MAX_REQUEST_BYTES",
+)
+
+
+def runtime_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment of the warm pool and of runtime processes: the allowlisted part of ours
+    plus `extra`."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key in _ENV_ALLOWED
+        or key in RUNTIME_TUNABLES
+        or key.startswith(_ENV_ALLOWED_PREFIXES)
+        or key.endswith(_ENV_ALLOWED_SUFFIXES)
+    }
+    env["PYTHONUNBUFFERED"] = "1"
+    return {**env, **(extra or {})}
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -242,6 +271,7 @@ class LocalBackend:
             WarmPool(
                 config.python,
                 self.dir / "pool.log",
+                env=runtime_environment(),
                 start_timeout=config.pool_start_timeout,
                 request_timeout=config.pool_request_timeout,
             )
@@ -637,7 +667,7 @@ class LocalBackend:
                 stdout=out,
                 stderr=out,
                 start_new_session=True,
-                env={**os.environ, **env},
+                env=runtime_environment(env),
             )
         return proc.pid, "process"
 

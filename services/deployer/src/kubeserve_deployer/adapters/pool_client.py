@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -36,11 +35,13 @@ class WarmPool:
         python: str,
         log_path: Path,
         *,
+        env: dict[str, str],
         start_timeout: float,
         request_timeout: float,
     ) -> None:
         self.python = python
         self.log_path = log_path
+        self.env = env  # the pool's children inherit it: never the deployer's secrets
         self.start_timeout = start_timeout
         self.request_timeout = request_timeout
         self._proc: asyncio.subprocess.Process | None = None
@@ -100,7 +101,7 @@ class WarmPool:
                 # Its own session: a Ctrl-C meant for `kubeserve up` reaches the deployer, which
                 # then closes the pool in order; replicas are in sessions of their own anyway.
                 start_new_session=True,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=self.env,
             )
         try:
             line = await asyncio.wait_for(self._proc.stdout.readline(), self.start_timeout)  # type: ignore[union-attr]
