@@ -277,3 +277,22 @@ async def test_listing_is_paginated_newest_first(idle: Deployer, seeder: Seeder)
     assert first["total"] == second["total"] == 3
     assert [d["id"] for d in first["items"] + second["items"]] == ids[::-1]
     assert (first["limit"], first["offset"], second["offset"]) == (2, 0, 2)
+
+
+async def test_api_key_scoped_to_one_deployment(idle: Deployer, seeder: Seeder) -> None:
+    owner = uuid.uuid4()
+    version = await _ready(idle, seeder, owner)
+    async with idle.client(owner) as api:
+        one = (await api.post("/deployments", json={"version_id": str(version.version_id)})).json()
+        two = (await api.post("/deployments", json={"version_id": str(version.version_id)})).json()
+    key = Principal(user_id=owner, auth="api_key", deployment_scope=frozenset({one["id"]}))
+    headers = {PRINCIPAL_HEADER: encode_principal(key, idle.secret, 60)}
+    async with idle.client() as api:
+        listed = (await api.get("/deployments", headers=headers)).json()
+        assert [d["id"] for d in listed["items"]] == [one["id"]] and listed["total"] == 1
+        assert (await api.get(f"/deployments/{one['id']}", headers=headers)).status_code == 200
+        _error(await api.get(f"/deployments/{two['id']}", headers=headers), 404, "not_found")
+        response = await api.post(
+            "/deployments", json={"version_id": str(version.version_id)}, headers=headers
+        )
+        _error(response, 403, "forbidden")

@@ -95,9 +95,19 @@ async def create_deployment(
 async def list_deployments(
     caller: Caller, deployments: Deployments, limit: Limit = 20, offset: Offset = 0
 ) -> Page[DeploymentRead]:
-    views, total = await deployments.list(caller.user_id, limit=limit, offset=offset)
-    items = [to_read(v) for v in views if caller.can_use_deployment(v.deployment.id)]
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    only = None
+    if caller.deployment_scope is not None:
+        only = [UUID(d) for d in caller.deployment_scope if _is_uuid(d)]
+    views, total = await deployments.list(caller.user_id, limit=limit, offset=offset, only=only)
+    return Page(items=[to_read(v) for v in views], total=total, limit=limit, offset=offset)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        UUID(text)
+    except ValueError:
+        return False
+    return True
 
 
 @router.get("/{deployment_id}", response_model=DeploymentRead, summary="One deployment")

@@ -32,9 +32,11 @@ class DeploymentRepository(OwnedRepository[DeploymentRecord]):
         return (await self.session.execute(stmt.with_for_update())).scalar_one_or_none()
 
     async def page(
-        self, owner_id: UUID, limit: int, offset: int
+        self, owner_id: UUID, limit: int, offset: int, *, only: Sequence[UUID] | None = None
     ) -> tuple[list[DeploymentRecord], int]:
         base = self.for_owner(owner_id)
+        if only is not None:  # an API key limited to some deployments
+            base = base.where(DeploymentRecord.id.in_(list(only)))
         total = (
             await self.session.execute(select(func.count()).select_from(base.subquery()))
         ).scalar_one()

@@ -4,7 +4,7 @@ event share the transaction (outbox). The worker does the slow part (see `reconc
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from uuid import UUID, uuid4
 
@@ -93,10 +93,12 @@ class DeploymentService:
 
     # -- reads ---------------------------------------------------------------------------------
     async def list(
-        self, owner_id: UUID, *, limit: int, offset: int
+        self, owner_id: UUID, *, limit: int, offset: int, only: Sequence[UUID] | None = None
     ) -> tuple[list[DeploymentView], int]:
         async with reading(self.uow) as uow:
-            rows, total = await DeploymentRepository(uow.session).page(owner_id, limit, offset)
+            rows, total = await DeploymentRepository(uow.session).page(
+                owner_id, limit, offset, only=only
+            )
             views = [await self._view(uow, d, with_history=False) for d in rows]
         return views, total
 
