@@ -272,6 +272,28 @@ async function scenario(browser, base, modelPath) {
   await expectText(page.getByTestId("failure"), /Build failed at stage/, "the failure stage");
   await shot(page, "build-failed");
 
+  log("a second good version: roll out, scale, roll back");
+  await page.getByRole("button", { name: "Upload another" }).click();
+  await page.getByTestId("dropzone").dispatchEvent("drop", { dataTransfer: transfer });
+  await page.getByTestId("file-model").waitFor();
+  await page.getByRole("button", { name: "Upload", exact: true }).click();
+  await page.locator('[data-testid="build-progress"][data-status="Ready"]').waitFor({ timeout: 120_000 });
+  await page.goto(`/deployments/detail/?id=${deploymentId}`);
+  const summary = page.getByTestId("deployment-summary");
+  await expectText(summary, /version v1 · revision 1 · 1\/1 replicas ready/, "v1 serving");
+  await page.getByLabel("Serve version").selectOption({ label: "v3" });
+  await page.getByRole("button", { name: "Roll out" }).click();
+  await expectText(summary, /version v3 · revision 2 · 1\/1 replicas ready/, "v3 rolled out");
+  await page.getByLabel("Replicas").fill("2");
+  await page.getByRole("button", { name: "Scale" }).click();
+  await expectText(summary, /revision 2 · 2\/2 replicas ready/, "scaled to 2");
+  await page.getByRole("button", { name: "Roll back" }).click();
+  await expectText(summary, /version v1 · revision 3 · \d\/\d replicas ready/, "rolled back to v1");
+  await page.locator('[data-status="Running"]').first().waitFor({ timeout: 120_000 });
+  await page.getByRole("button", { name: "Send prediction" }).click();
+  await expectText(page.getByTestId("prediction-result"), /^0$/, "class 0 after the rollback");
+  await shot(page, "deployment-rolled-back");
+
   log("deployments list");
   await page.getByRole("link", { name: "Deployments" }).first().click();
   await page.getByTestId("deployment-row").first().waitFor();

@@ -9,7 +9,7 @@ import { SpinnerIcon } from "@/components/icons";
 import { BuiltInMetrics, GrafanaPanels } from "@/components/metrics";
 import { Card, CodeBlock, ConfirmButton, CopyButton, ErrorAlert, Spinner, StatusBadge, formatTime, useDocumentTitle } from "@/components/ui";
 import { api } from "@/lib/client";
-import { useClientConfig, useDeployment, useVersion } from "@/lib/queries";
+import { useClientConfig, useDeployment, useVersion, useVersions } from "@/lib/queries";
 import { curlOip, curlSimple, exampleBody, oipBody, prettyJson, pythonOip, pythonSimple } from "@/lib/snippets";
 import type { Deployment, Signature } from "@/lib/types";
 
@@ -42,8 +42,10 @@ function DeploymentView() {
     <>
       {back}
       <PageHeader title={d.name} actions={<StatusBadge status={d.status} />}>
-        version <span className="font-mono">{d.version_tag ?? "?"}</span> · revision {d.revision}
-        {d.serving_revision && d.serving_revision !== d.revision ? ` (serving ${d.serving_revision})` : ""} · {d.replicas.ready}/{d.replicas.desired} replicas ready ·{" "}
+        <span data-testid="deployment-summary">
+          version <span className="font-mono">{d.version_tag ?? "?"}</span> · revision {d.revision}
+          {d.serving_revision && d.serving_revision !== d.revision ? ` (serving ${d.serving_revision})` : ""} · {d.replicas.ready}/{d.replicas.desired} replicas ready
+        </span>{" "}·{" "}
         <Link className="link" href={`/models/detail/?id=${d.model_id}`}>model</Link>
       </PageHeader>
       <div className="space-y-4">
@@ -196,6 +198,9 @@ function Manage({ deployment }: { deployment: Deployment }) {
   const queryClient = useQueryClient();
   const [replicas, setReplicas] = useState(deployment.replicas.desired);
   const [revision, setRevision] = useState<string>("");
+  const [target, setTarget] = useState<string>("");
+  const versions = useVersions(deployment.model_id, 0);
+  const candidates = versions.data?.items.filter((v) => v.status === "Ready" && v.id !== deployment.version_id) ?? [];
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState<string | null>(null);
   const others = deployment.revisions.filter((r) => r.revision !== deployment.revision);
@@ -227,6 +232,20 @@ function Manage({ deployment }: { deployment: Deployment }) {
           <button type="submit" className="btn" disabled={busy !== null || replicas === deployment.replicas.desired}>
             {busy === "scale" && <SpinnerIcon />} Scale
           </button>
+        </form>
+        <form className="flex items-end gap-2" aria-label="Change version"
+          onSubmit={(e) => {
+            e.preventDefault();
+            const chosen = target || candidates[0]?.id;
+            if (chosen) void run("version", () => api.patch(`/deployments/${deployment.id}`, { version_id: chosen }));
+          }}>
+          <div>
+            <label htmlFor={`${id}-version`} className="label">Serve version</label>
+            <select id={`${id}-version`} className="input w-44" value={target} onChange={(e) => setTarget(e.target.value)} disabled={!candidates.length}>
+              {candidates.length ? candidates.map((v) => <option key={v.id} value={v.id}>{v.version_tag}</option>) : <option value="">no other Ready version</option>}
+            </select>
+          </div>
+          <button type="submit" className="btn" disabled={busy !== null || !candidates.length}>{busy === "version" && <SpinnerIcon />} Roll out</button>
         </form>
         <form className="flex items-end gap-2" aria-label="Roll back"
           onSubmit={(e) => {
