@@ -28,7 +28,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -285,6 +285,10 @@ class LocalBackend:
         self._events: dict[UUID, list[tuple[str, str]]] = {}
         self._lock_fh: Any = None
         self._waiting = False
+        self._pidfds: dict[str, int] = {}
+        # Called when a watched replica process exits (the reconciler's wake-up), so a crash is
+        # handled at once instead of at the next health check.
+        self.on_change: Callable[[], None] | None = None
         self._http: httpx.AsyncClient | None = None
         self._op = asyncio.Lock()
 
@@ -306,6 +310,8 @@ class LocalBackend:
             # The desired state stays in the database: the next deployer starts them again.
             async with self._op:
                 await self._stop_many(list(self.replicas.values()))
+        for key in list(self._pidfds):
+            self._unwatch(key)
         if self.pool is not None:
             await self.pool.close()
         if self._http is not None:
@@ -336,6 +342,8 @@ class LocalBackend:
 
     def _adopt(self) -> None:
         """Load what a previous deployer recorded; the next pass health-checks it."""
+        for key in list(self._pidfds):
+            self._unwatch(key)
         self.replicas.clear()
         recorded: set[int] = set()
         for path in sorted(self.state_dir.glob("*.json")):
@@ -353,6 +361,7 @@ class LocalBackend:
             if is_alive(replica.pid, replica.start_time):
                 replica.status = ReplicaStatus.STARTING  # Ready again once its health answers
                 recorded.add(int(replica.pid or 0))
+                self._watch(replica)
             else:
                 replica.status = ReplicaStatus.CRASHED
                 replica.next_restart = 0.0
@@ -603,6 +612,7 @@ class LocalBackend:
             return
         r.timings["spawn_ms"] = (time.perf_counter() - spawn_started) * 1000
         r.start_time = proc_start_time(r.pid)
+        self._watch(r)
         r.status = ReplicaStatus.STARTING
         r.started_mono = time.monotonic()
         r.health_failures = 0
@@ -671,6 +681,35 @@ class LocalBackend:
             )
         return proc.pid, "process"
 
+    # -- exit notifications ----------------------------------------------------------------
+    def _watch(self, r: _Replica) -> None:
+        """Get told when the replica's process exits (a pidfd works for any process, not only
+        our children - adopted replicas and the pool's children included)."""
+        self._unwatch(r.key)
+        if not r.pid or not hasattr(os, "pidfd_open"):
+            return
+        try:
+            fd = os.pidfd_open(r.pid)
+        except OSError:
+            return  # already gone: the next pass notices
+        self._pidfds[r.key] = fd
+        asyncio.get_running_loop().add_reader(fd, self._exited, r.key, fd)
+
+    def _exited(self, key: str, fd: int) -> None:
+        if self._pidfds.get(key) == fd:
+            self._unwatch(key)
+        if self.on_change is not None:
+            self.on_change()
+
+    def _unwatch(self, key: str) -> None:
+        fd = self._pidfds.pop(key, None)
+        if fd is None:
+            return
+        with contextlib.suppress(Exception):
+            asyncio.get_running_loop().remove_reader(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
     # -- stopping ----------------------------------------------------------------------------
     async def _stop_many(self, replicas: Sequence[_Replica]) -> None:
         await asyncio.gather(*(self._stop(r) for r in replicas))
@@ -682,6 +721,7 @@ class LocalBackend:
             if is_alive(r.pid, r.start_time):
                 _signal(r.pid, signal.SIGKILL)
                 await _wait_dead(r.pid, r.start_time, 5.0)
+        self._unwatch(r.key)
         r.status = ReplicaStatus.STOPPED
         self.replicas.pop(r.key, None)
         for suffix in (".json", ".pid", ".timings.json"):

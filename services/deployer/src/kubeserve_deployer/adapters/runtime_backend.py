@@ -6,6 +6,10 @@ deployer's reconcile service is the only caller: it reads the desired state from
 hands it to the backend and records what the backend observed. Backends are level-triggered -
 every method may be called again with the same arguments, and `reconcile()` converges
 everything (including after a deployer restart) - so a lost call is repaired by the next pass.
+
+A backend may also expose `on_change: Callable[[], None] | None`; the reconcile service sets it
+to its wake-up, so the backend can ask for a pass at once (the local backend does when a
+replica process exits).
 """
 
 from __future__ import annotations

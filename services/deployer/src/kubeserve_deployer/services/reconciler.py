@@ -68,6 +68,8 @@ class ReconcileService:
         self._wake.set()
 
     async def start(self) -> None:
+        if hasattr(self.backend, "on_change"):
+            self.backend.on_change = self.wake  # e.g. a replica process exited
         await self.backend.start()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="reconciler")
 
