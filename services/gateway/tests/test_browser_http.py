@@ -292,6 +292,7 @@ async def test_dashboard_is_served_with_caching_and_fallback(tmp_path: Path) -> 
     (out / "_next" / "static" / "chunks").mkdir(parents=True)
     (out / "index.html").write_text("<html>home</html>")
     (out / "models" / "index.html").write_text("<html>models</html>")
+    (out / "404.html").write_text("<html>404</html>")
     (out / "_next" / "static" / "chunks" / "app-1234.js").write_text("console.log(1)")
     with gateway(tmp_path, dashboard_dir=out, grafana_url="https://grafana.example.com") as gw:
         async with httpx.AsyncClient(base_url=gw.url, timeout=10) as client:
@@ -309,7 +310,14 @@ async def test_dashboard_is_served_with_caching_and_fallback(tmp_path: Path) -> 
             asset = await client.get("/_next/static/chunks/app-1234.js")
             assert asset.headers["cache-control"] == "public, max-age=31536000, immutable"
             assert "javascript" in asset.headers["content-type"]
-            assert (await client.get("/deployments/detail/")).text == "<html>home</html>"
+            deep = await client.get("/models/some/client/route")
+            assert deep.status_code == 200 and deep.text == "<html>models</html>"
+            page = {"accept": "text/html,application/xhtml+xml"}
+            unknown = await client.get("/no-such-page", headers=page)
+            assert unknown.status_code == 404 and unknown.text == "<html>404</html>"
+            unknown = await client.get("/no-such-page")  # not a browser: the JSON error
+            assert unknown.status_code == 404
+            assert unknown.json()["error"]["code"] == "not_found"
             assert (await client.get("/_next/static/chunks/gone.js")).status_code == 404
             assert (await client.get("/%2e%2e/gw.db")).status_code in (400, 404)
             # never in the way of the API, docs and probes

@@ -166,15 +166,19 @@ def test_stats_forget_old_buckets_and_bound_deployments() -> None:
 
 
 def test_dashboard_resolution(tmp_path: Path) -> None:
-    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "detail").mkdir(parents=True)
     (tmp_path / "index.html").write_text("home")
+    (tmp_path / "404.html").write_text("not found")
     (tmp_path / "models" / "index.html").write_text("models")
     (tmp_path.parent / "secret.txt").write_text("no")
     dashboard = Dashboard(tmp_path)
-    assert dashboard.resolve("") == tmp_path / "index.html"
-    assert dashboard.resolve("models/") == (tmp_path / "models" / "index.html").resolve()
-    assert dashboard.resolve("somewhere/client-route") == tmp_path / "index.html"
-    assert dashboard.resolve("_next/static/missing.js") is None
-    assert dashboard.resolve("favicon.ico") is None
-    assert dashboard.resolve("../secret.txt") is None
+    models = (tmp_path / "models" / "index.html").resolve()
+    assert dashboard.resolve("") == (tmp_path / "index.html", 200)
+    assert dashboard.resolve("models/") == (models, 200)
+    assert dashboard.resolve("models/detail/some-id") == (models, 200)  # SPA fallback
+    assert dashboard.resolve("no-such-route") == ((tmp_path / "404.html"), 404)
+    assert dashboard.resolve("_next/static/missing.js") == (None, 404)
+    assert dashboard.resolve("favicon.ico") == (None, 404)
+    assert dashboard.resolve("../secret.txt") == (None, 404)
+    assert dashboard.resolve("../../etc/passwd/x")[1] == 404
     assert not Dashboard(tmp_path / "absent").built

@@ -1,7 +1,8 @@
 """Serves the dashboard's static export (`frontend/out`, or `KUBESERVE_DASHBOARD_DIR`) at `/`:
-files as they are, `/a/b` from `a/b/index.html` or `a/b.html`, client routes without a file
-fall back to `index.html`. Hashed assets under `/_next/static/` are cached for a year, pages are
-revalidated on every load (ETag). API, docs, health and metrics paths are never served here."""
+files as they are, `/a/b` from `a/b/index.html` or `a/b.html`, client routes below a page fall
+back to that page, other paths get the export's 404 page. Hashed assets under `/_next/static/`
+are cached for a year, pages are revalidated on every load (ETag). API, docs, health and
+metrics paths are never served here."""
 
 from __future__ import annotations
 
@@ -61,27 +62,41 @@ class Dashboard:
     def built(self) -> bool:
         return self.root is not None and (self.root / "index.html").is_file()
 
-    def resolve(self, path: str) -> Path | None:
-        """The file for a URL path (the SPA fallback for a client route; None: a 404)."""
+    def resolve(self, path: str) -> tuple[Path | None, int]:
+        """The file for a URL path and the status to answer it with.
+
+        An existing file (or directory index) is served as is. A client route below a page of
+        the export (`/models/anything`) gets the nearest page above it (the SPA fallback); a
+        path no page covers gets the export's 404 page with a 404, and a missing asset (a name
+        with a dot, or anything under `_next/`) a bare 404 - never an HTML page."""
         assert self.root is not None
         relative = path.strip("/")
         if not relative:
-            return self.root / "index.html"
+            return self.root / "index.html", 200
         for candidate in (
             self.root / relative,
             self.root / relative / "index.html",
             self.root / f"{relative}.html",
         ):
-            try:
-                resolved = candidate.resolve()
-            except (OSError, RuntimeError):
-                continue
-            if resolved.is_relative_to(self.root) and resolved.is_file():
-                return resolved
-        last = relative.rsplit("/", 1)[-1]
-        if relative.startswith("_next/") or "." in last:
-            return None  # a missing asset is a 404, never an HTML page
-        return self.root / "index.html"
+            found = self._inside(candidate)
+            if found is not None and found.is_file():
+                return found, 200
+        segments = relative.split("/")
+        if relative.startswith("_next/") or "." in segments[-1]:
+            return None, 404
+        for depth in range(len(segments) - 1, 0, -1):
+            page = self._inside(self.root.joinpath(*segments[:depth], "index.html"))
+            if page is not None and page.is_file():
+                return page, 200
+        not_found = self.root / "404.html"
+        return (not_found if not_found.is_file() else None), 404
+
+    def _inside(self, candidate: Path) -> Path | None:
+        try:
+            resolved = candidate.resolve()
+        except (OSError, RuntimeError):
+            return None
+        return resolved if resolved.is_relative_to(self.root) else None  # type: ignore[arg-type]
 
     def headers_for(self, file: Path, url_path: str) -> dict[str, str]:
         headers = security_headers()
@@ -103,31 +118,38 @@ def _etag(file: Path) -> str:
 def dashboard_router(dashboard: Dashboard) -> APIRouter:
     router = APIRouter(include_in_schema=False)
 
+    def not_found(path: str) -> JSONResponse:
+        return JSONResponse(
+            {"error": {"code": "not_found", "message": f"no such route: /{path}"}},
+            status_code=404,
+        )
+
     @router.api_route("/{path:path}", methods=["GET", "HEAD"])
     async def serve(request: Request, path: str) -> Response:
+        # Programs get the platform's JSON error; only a browser asking for a page gets HTML.
+        wants_html = "text/html" in request.headers.get("accept", "")
         if path.split("/", 1)[0] in _RESERVED:
-            return JSONResponse(
-                {"error": {"code": "not_found", "message": f"no such route: /{path}"}},
-                status_code=404,
-            )
+            return not_found(path)
         if not dashboard.built:
+            if path.strip("/") and not wants_html:
+                return not_found(path)
             return HTMLResponse(
                 NOT_BUILT,
                 status_code=200 if not path.strip("/") else 404,
                 headers={"cache-control": "no-store", **security_headers()},
             )
-        file = dashboard.resolve(path)
-        if file is None:
-            return Response("not found", status_code=404, media_type="text/plain")
+        file, status = dashboard.resolve(path)
+        if file is None or (status == 404 and not wants_html):
+            return not_found(path)
         headers = dashboard.headers_for(file, "/" + path)
         etag = _etag(file)
         headers["etag"] = etag
-        if request.headers.get("if-none-match") == etag:
+        if status == 200 and request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)
         media_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
         if media_type.startswith("text/") or media_type == "application/javascript":
             media_type += "; charset=utf-8"
-        return FileResponse(file, media_type=media_type, headers=headers)
+        return FileResponse(file, status_code=status, media_type=media_type, headers=headers)
 
     return router
 
