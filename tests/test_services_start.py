@@ -47,7 +47,7 @@ async def test_service_starts_migrated_and_healthy(
                     f'kubeserve_http_requests_total{{method="GET",route="/readyz",service="{service}",status="200"}}'
                     in metrics.text
                 )
-                missing = await client.get("/no-such-route")
+                missing = await client.get("/api/v1/no-such-route")
                 assert missing.status_code == 404
                 assert missing.json()["error"]["code"] == "not_found"
                 assert missing.headers["x-request-id"]

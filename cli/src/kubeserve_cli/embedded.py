@@ -105,6 +105,9 @@ async def run(
 ) -> None:
     """Run until `stop` is set (or SIGINT/SIGTERM); `on_ready` gets the public URL."""
     _check_port_free(host, port)
+    # One process on a laptop: Ctrl+C stops the model replicas too (the next `kubeserve up`
+    # starts them again from the recorded desired state).
+    overrides = {"stop_replicas_on_exit": True, **(overrides or {})}
     bus, services = build(home, host, port, overrides)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
