@@ -5,13 +5,19 @@ import { useDeploymentMetrics } from "@/lib/queries";
 import { ErrorAlert, Spinner } from "./ui";
 
 export function GrafanaPanels({ grafana, deploymentId }: { grafana: NonNullable<ClientConfig["grafana"]>; deploymentId: string }) {
+  const full = `${grafana.url}/d/${encodeURIComponent(grafana.dashboard_uid)}/kubeserve?orgId=1&var-deployment=${encodeURIComponent(deploymentId)}`;
   return (
+    <div>
     <div className="grid gap-3 md:grid-cols-2">
       {grafana.panels.map((panel) => {
-        const src = `${grafana.url}/d-solo/${encodeURIComponent(grafana.dashboard_uid)}/?orgId=1&panelId=${panel}` +
+        const src = `${grafana.url}/d-solo/${encodeURIComponent(grafana.dashboard_uid)}/kubeserve?orgId=1&panelId=${panel}` +
           `&var-deployment=${encodeURIComponent(deploymentId)}&from=now-1h&to=now&refresh=30s&theme=light`;
         return <iframe key={panel} src={src} title={`Grafana panel ${panel}`} className="h-64 w-full rounded-md border border-slate-200" loading="lazy" />;
       })}
+    </div>
+    <p className="mt-2 text-xs text-slate-500">
+      Panels from Grafana. <a className="link" href={full} target="_blank" rel="noopener noreferrer">Open the dashboard</a> for more.
+    </p>
     </div>
   );
 }

@@ -92,11 +92,15 @@ class Dashboard:
         return (not_found if not_found.is_file() else None), 404
 
     def _inside(self, candidate: Path) -> Path | None:
+        """`candidate` resolved (symlinks, `..`), or None when that leaves the export."""
+        root = self.root
+        if root is None:
+            return None
         try:
             resolved = candidate.resolve()
         except (OSError, RuntimeError):
             return None
-        return resolved if resolved.is_relative_to(self.root) else None  # type: ignore[arg-type]
+        return resolved if resolved.is_relative_to(root) else None
 
     def headers_for(self, file: Path, url_path: str) -> dict[str, str]:
         headers = security_headers()
