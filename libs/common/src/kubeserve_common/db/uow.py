@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from types import TracebackType
 
 from sqlalchemy import insert
@@ -103,3 +104,14 @@ class UnitOfWorkFactory:
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.on_commit)
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[UnitOfWork]:
+        """A read-only unit of work whose loaded rows stay usable after the block: leaving a
+        UnitOfWork without commit rolls back, which expires every loaded row, so they are
+        detached first."""
+        async with self() as uow:
+            try:
+                yield uow
+            finally:
+                uow.session.expunge_all()

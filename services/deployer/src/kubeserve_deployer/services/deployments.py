@@ -39,7 +39,6 @@ from kubeserve_deployer.repositories.orm import (
     VersionProjection,
 )
 from kubeserve_deployer.repositories.versions import ModelRepository, VersionRepository
-from kubeserve_deployer.services._reading import reading
 
 SERVICE = "deployer"
 
@@ -95,7 +94,7 @@ class DeploymentService:
     async def list(
         self, owner_id: UUID, *, limit: int, offset: int, only: Sequence[UUID] | None = None
     ) -> tuple[list[DeploymentView], int]:
-        async with reading(self.uow) as uow:
+        async with self.uow.reading() as uow:
             rows, total = await DeploymentRepository(uow.session).page(
                 owner_id, limit, offset, only=only
             )
@@ -103,7 +102,7 @@ class DeploymentService:
         return views, total
 
     async def get(self, owner_id: UUID, deployment_id: UUID) -> DeploymentView:
-        async with reading(self.uow) as uow:
+        async with self.uow.reading() as uow:
             return await self._view(uow, await self._owned(uow, owner_id, deployment_id))
 
     async def route(self, deployment_id: UUID) -> Route:

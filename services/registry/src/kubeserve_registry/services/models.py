@@ -20,7 +20,6 @@ from kubeserve_registry.repositories.deployments import DeploymentRepository
 from kubeserve_registry.repositories.models import ModelRepository, ModelSort
 from kubeserve_registry.repositories.orm import ModelRecord, VersionRecord
 from kubeserve_registry.repositories.versions import VersionRepository
-from kubeserve_registry.services._reading import reading
 
 log = logging.getLogger(__name__)
 SERVICE = "registry"
@@ -73,7 +72,7 @@ class ModelService:
         return ModelView(record, None)
 
     async def get(self, owner_id: UUID, model_id: UUID) -> ModelView:
-        async with reading(self.uow) as uow:
+        async with self.uow.reading() as uow:
             record = await ModelRepository(uow.session).get_owned(owner_id, model_id)
             if record is None:
                 raise NotFound(f"model {model_id} not found", code="model_not_found")
@@ -83,7 +82,7 @@ class ModelService:
     async def list(
         self, owner_id: UUID, *, limit: int, offset: int, sort: ModelSort
     ) -> tuple[Sequence[ModelView], int]:
-        async with reading(self.uow) as uow:
+        async with self.uow.reading() as uow:
             records, total = await ModelRepository(uow.session).page(
                 owner_id, limit=limit, offset=offset, sort=sort
             )

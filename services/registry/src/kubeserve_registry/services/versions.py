@@ -52,7 +52,6 @@ from kubeserve_registry.repositories.deployments import DeploymentRepository
 from kubeserve_registry.repositories.models import ModelRepository
 from kubeserve_registry.repositories.orm import ModelRecord, VersionRecord
 from kubeserve_registry.repositories.versions import VersionRepository, VersionSort
-from kubeserve_registry.services._reading import reading
 
 log = logging.getLogger(__name__)
 SERVICE = "registry"
@@ -113,7 +112,7 @@ class VersionService:
     async def _upload(
         self, owner_id: UUID, model_id: UUID, parts: AsyncIterator[IncomingPart]
     ) -> VersionRecord:
-        async with reading(self.uow) as uow:
+        async with self.uow.reading() as uow:
             model = await ModelRepository(uow.session).get_owned(owner_id, model_id)
         if model is None:
             raise _model_not_found(model_id)
@@ -261,7 +260,7 @@ class VersionService:
 
     async def _exists(self, owner_id: UUID, version_id: UUID) -> bool:
         try:
-            async with reading(self.uow) as uow:
+            async with self.uow.reading() as uow:
                 found = await VersionRepository(uow.session).get_owned(owner_id, version_id)
             return found is not None
         except Exception:
@@ -271,7 +270,7 @@ class VersionService:
     async def list(
         self, owner_id: UUID, model_id: UUID, *, limit: int, offset: int, sort: VersionSort
     ) -> tuple[Sequence[VersionRecord], int]:
-        async with reading(self.uow) as uow:
+        async with self.uow.reading() as uow:
             if await ModelRepository(uow.session).get_owned(owner_id, model_id) is None:
                 raise _model_not_found(model_id)
             return await VersionRepository(uow.session).page(
@@ -279,7 +278,7 @@ class VersionService:
             )
 
     async def get(self, owner_id: UUID, model_id: UUID, ref: str) -> VersionRecord:
-        async with reading(self.uow) as uow:
+        async with self.uow.reading() as uow:
             return await self._get(uow, owner_id, model_id, ref)
 
     async def _get(
