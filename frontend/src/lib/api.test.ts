@@ -168,6 +168,30 @@ describe("401 handling", () => {
   });
 });
 
+describe("renewal", () => {
+  it("renews the access token a minute before it expires", async () => {
+    vi.useFakeTimers();
+    try {
+      let n = 1;
+      const { api, calls } = client({
+        ...login,
+        "POST /auth/refresh": () => json(200, { access_token: `access-${++n}`, expires_in: 900 }),
+      });
+      await api.login("a@example.com", "pw");
+      await vi.advanceTimersByTimeAsync(839_000);
+      expect(calls.filter((c) => c.url.endsWith("/auth/refresh"))).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(calls.filter((c) => c.url.endsWith("/auth/refresh"))).toHaveLength(1);
+      expect(api.token).toBe("access-2");
+      await api.logout().catch(() => undefined);
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      expect(calls.filter((c) => c.url.endsWith("/auth/refresh"))).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
+
 describe("logout", () => {
   it("asks the gateway to end the cookie session and forgets the token", async () => {
     const { api, calls, onSignedOut } = client({ ...login, "POST /auth/logout": () => new Response(null, { status: 204 }) });

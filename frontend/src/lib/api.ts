@@ -109,6 +109,7 @@ export class ApiClient {
   private readonly onSignedOut?: () => void;
   private accessToken: string | null = null;
   private refreshing: Promise<boolean> | null = null;
+  private renewTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(options: ApiClientOptions = {}) {
     this.baseUrl = (options.baseUrl ?? "").replace(/\/$/, "");
@@ -203,9 +204,23 @@ export class ApiClient {
       this.endSession();
       return false;
     }
-    const data = (await response.json()) as LoginResult;
-    this.accessToken = data.access_token;
+    this.accept((await response.json()) as LoginResult);
     return true;
+  }
+
+  /** Keep the new access token and renew it a minute before it expires, so an open page
+   * rarely meets a 401 (the 401 path stays the safety net, e.g. after a laptop sleeps). */
+  private accept(data: LoginResult): void {
+    this.accessToken = data.access_token;
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    const seconds = Number(data.expires_in);
+    if (Number.isFinite(seconds) && seconds > 90) {
+      const token = data.access_token;
+      this.renewTimer = setTimeout(() => {
+        this.renewTimer = null;
+        if (this.accessToken === token) void this.refresh();
+      }, (seconds - 60) * 1000);
+    }
   }
 
   /** On page load: is there a session (a refresh cookie)? Quietly false when not. */
@@ -220,7 +235,7 @@ export class ApiClient {
       headers: { [SESSION_HEADER]: "cookie" },
       auth: false,
     });
-    this.accessToken = data.access_token;
+    this.accept(data);
   }
 
   async register(email: string, password: string): Promise<void> {
@@ -242,6 +257,8 @@ export class ApiClient {
 
   private endSession(): void {
     this.accessToken = null;
+    if (this.renewTimer) clearTimeout(this.renewTimer);
+    this.renewTimer = null;
     this.onSignedOut?.();
   }
 
