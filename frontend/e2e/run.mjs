@@ -170,7 +170,8 @@ async function scenario(browser, base, modelPath) {
   await page.getByLabel("Email").fill(alice.email);
   await page.getByLabel("Password").fill("wrong password");
   await page.getByRole("button", { name: "Log in" }).click();
-  await page.getByRole("alert").waitFor();
+  // (Next's route announcer is a role=alert too: wait for ours, by its text.)
+  await expectText(page.getByRole("alert").filter({ hasText: /password/i }), /invalid|incorrect|wrong/i, "a readable login error");
   await shot(page, "login-error");
   await page.getByLabel("Password").fill(alice.password);
   await page.getByRole("button", { name: "Log in" }).click();
@@ -341,8 +342,9 @@ async function scenario(browser, base, modelPath) {
   await page2.waitForURL(/\/models\/$/);
   await page2.getByText("No models yet").waitFor();
   if (await page2.locator('[data-testid="model-row"]').count()) fail("the second user sees models");
+  await shot(page2, "second-user-models");
   await page2.goto(`/deployments/detail/?id=${deploymentId}`);
-  await page2.getByRole("alert").waitFor();
+  await expectText(page2.getByRole("alert").filter({ hasText: "Could not load" }), /not found/i, "another user's deployment is a 404");
   await shot(page2, "second-user-no-access");
   await page2.goto("/deployments/");
   await page2.getByText("Nothing deployed yet").waitFor();
