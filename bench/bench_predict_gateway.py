@@ -1,0 +1,170 @@
+"""Prediction throughput and latency through the gateway versus straight at the runtime.
+
+Starts the embedded platform (`kubeserve up` in its own process, rate limits off so the bench
+measures the proxy and not the limiter), deploys a tiny iris model with one replica, then at
+concurrency 1 / 8 / 32 sends the same `POST /predict` either to
+  - gateway: `/api/v1/predict/{id}` with a bearer token (authentication, rate-limit bookkeeping,
+             route lookup, proxying), or
+  - direct:  the replica's own `/predict` on 127.0.0.1,
+in interleaved rounds, and prints requests/s, p50 and p99 of each, their ratio and the p50 the
+gateway adds. Goal (issue 6): the gateway adds <= 0.5 ms p50 at concurrency 1. Asserts nothing.
+
+    uv run python bench/bench_predict_gateway.py            # 3 rounds x 1500 calls per cell
+    uv run python bench/bench_predict_gateway.py --quick    # 2 rounds x 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "libs" / "sdk" / "src"))
+
+from kubeserve_sdk import Client  # noqa: E402
+
+BODY = {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+async def run(
+    url: str, headers: dict[str, str], concurrency: int, total: int
+) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        headers=headers, limits=limits, timeout=30, trust_env=False
+    ) as client:
+        for _ in range(min(20, total)):  # warm the connections
+            (await client.post(url, json=BODY)).raise_for_status()
+        remaining = total
+
+        async def worker() -> None:
+            nonlocal remaining
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                response = await client.post(url, json=BODY)
+                latencies.append((time.perf_counter() - started) * 1000)
+                response.raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return total / elapsed, latencies
+
+
+def replica_url(home: Path, deployment_id: str) -> str:
+    for path in (home / "runtime" / "replicas").glob("*.json"):
+        if path.name.endswith(".timings.json"):
+            continue
+        data = json.loads(path.read_text())
+        if data.get("deployment_id") == deployment_id and data.get("port"):
+            return f"http://127.0.0.1:{data['port']}"
+    raise RuntimeError("no replica state file found")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    rounds, total = (2, 300) if args.quick else (3, 1500)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp) / "home"
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KUBESERVE_")}
+        env.update(KUBESERVE_RATE_LIMIT_ENABLED="false", KUBESERVE_STOP_REPLICAS_ON_EXIT="true")
+        log = (Path(tmp) / "up.log").open("wb")
+        proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [sys.executable, "-m", "kubeserve_cli", "up", "--port", str(port), "--home", str(home)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("the platform did not start; see its log")
+                time.sleep(0.2)
+            client = Client(base)
+            client.register("bench@example.com", "a bench passphrase 9")
+            client.login("bench@example.com", "a bench passphrase 9")
+            import joblib
+            from sklearn.datasets import load_iris
+            from sklearn.linear_model import LogisticRegression
+
+            model_path = Path(tmp) / "iris.joblib"
+            x, y = load_iris(return_X_y=True)
+            joblib.dump(LogisticRegression(max_iter=500).fit(x, y), model_path)
+            model = client.create_model("iris")
+            version = client.wait_for_version(
+                model["id"], client.push(model["id"], model_path)["id"]
+            )
+            deployment = client.wait_for_deployment(client.deploy(version["id"])["id"])
+            assert deployment["status"] == "Running", deployment
+            targets = {
+                "gateway": (
+                    f"{base}/api/v1/predict/{deployment['id']}",
+                    {"authorization": f"Bearer {client.credentials.access_token}"},
+                ),
+                "direct": (f"{replica_url(home, deployment['id'])}/predict", {}),
+            }
+            print(f"{'c':>3} {'target':<8} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8}")
+            for concurrency in (1, 8, 32):
+                cells: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
+                for _ in range(rounds):
+                    for name, (url, headers) in targets.items():
+                        rps, lat = asyncio.run(run(url, headers, concurrency, total))
+                        cells[name].append((rps, pct(lat, 0.5), pct(lat, 0.99)))
+                summary = {
+                    name: tuple(statistics.median(v[i] for v in values) for i in range(3))
+                    for name, values in cells.items()
+                }
+                for name, (rps, p50, p99) in summary.items():
+                    print(f"{concurrency:>3} {name:<8} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f}")
+                g, d = summary["gateway"], summary["direct"]
+                print(
+                    f"    gateway/direct throughput {g[0] / d[0]:.2f}x, "
+                    f"p50 added {g[1] - d[1]:+.2f} ms, p99 added {g[2] - d[2]:+.2f} ms"
+                )
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+if __name__ == "__main__":
+    main()
