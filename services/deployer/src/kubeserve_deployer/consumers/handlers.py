@@ -1,6 +1,7 @@
-"""The deployer's consumers: the version projection (registry and builder events) and the
-worker's deployment intents. Each runs inside `idempotent()` (inbox claim + effect in one
-transaction); the services add state checks."""
+"""The deployer's consumers: the version projection (registry and builder events), the
+worker's deployment intents and, on the kubernetes backend, tenant provisioning. Each runs
+inside `idempotent()` (inbox claim + effect in one transaction); the services add state
+checks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kubeserve_common.events.catalog import (
     DeployRequested,
     ModelCreated,
     UndeployRequested,
+    UserRegistered,
     VersionBuildFailed,
     VersionBuilt,
     VersionUploaded,
@@ -20,6 +22,7 @@ from kubeserve_common.events.catalog import (
 from kubeserve_common.events.envelope import CloudEvent
 
 from kubeserve_deployer.services.projection import VersionProjectionService
+from kubeserve_deployer.services.tenants import TenantService
 from kubeserve_deployer.services.worker import WorkerService
 
 Effect = Callable[[CloudEvent, UnitOfWork], Awaitable[None]]
@@ -35,6 +38,8 @@ DEPLOYMENTS = (
     DeploymentScaled.event_type(),
     UndeployRequested.event_type(),
 )
+
+USERS = (UserRegistered.event_type(),)
 
 
 def versions_handler(projection: VersionProjectionService) -> Effect:
@@ -65,5 +70,15 @@ def deployments_handler(worker: WorkerService) -> Effect:
             await worker.undeploy_requested(uow, payload)
         else:
             raise PermanentError(f"unexpected event type {event.type}")
+
+    return effect
+
+
+def users_handler(tenants: TenantService) -> Effect:
+    async def effect(event: CloudEvent, uow: UnitOfWork) -> None:
+        payload = event.payload()
+        if not isinstance(payload, UserRegistered):
+            raise PermanentError(f"unexpected event type {event.type}")
+        await tenants.user_registered(uow, payload)
 
     return effect

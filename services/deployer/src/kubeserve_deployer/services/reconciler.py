@@ -270,11 +270,14 @@ class ReconcileService:
         if d.status != DeploymentStatus.RUNNING.value and d.serving_revision:
             if obs.endpoints(d.serving_revision) or d.status == DeploymentStatus.FAILED.value:
                 revision = d.serving_revision
-        endpoints = obs.endpoints(revision)
-        if endpoints == list(d.endpoints) and len(endpoints) == d.ready_replicas:
+        # Replicas may share an endpoint (the kubernetes backend's pods sit behind one Service
+        # URL): the route gets each endpoint once, the count stays the number of ready replicas.
+        endpoints = list(dict.fromkeys(obs.endpoints(revision)))
+        ready = len(obs.ready(revision))
+        if endpoints == list(d.endpoints) and ready == d.ready_replicas:
             return False
         d.endpoints = endpoints
-        d.ready_replicas = len(endpoints)
+        d.ready_replicas = ready
         return True
 
     async def _publish_ready(self, uow: UnitOfWork, d: DeploymentRecord) -> None:

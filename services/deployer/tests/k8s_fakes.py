@@ -1,0 +1,324 @@
+"""Fakes of the deployer's cluster ports (no Kubernetes API server or helm CLI can run here):
+`FakeKubernetes` (an in-memory `KubernetesPort`: applied objects with server-side-apply
+semantics, a Deployment and pods simulated from the Helm release's values) and `FakeHelm` (an
+in-memory `HelmPort`). Both share one `FakeCluster`, so a new backend instance built on the same
+cluster sees what a previous one left - like a deployer restarting against a real cluster.
+
+Failures are injected per call (`fail_next`) or per model version tag (`cluster.modes`):
+`ready`, `crashloop`, `oom`, `imagepull`, `quota`, `unschedulable`, `slow` (pods appear but never
+get ready)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubeserve_deployer.adapters.helm import HelmError, HelmRelease
+from kubeserve_deployer.adapters.kubernetes import ClusterError, object_path
+from kubeserve_deployer.domain.release import (
+    REVISION_LABEL,
+    ClusterEvent,
+    ContainerProblem,
+    PodState,
+    WorkloadState,
+)
+
+
+@dataclass
+class FakeRelease:
+    name: str
+    namespace: str
+    values: dict[str, Any]
+    revision: int = 1
+    status: str = "deployed"
+    history: list[dict[str, Any]] = field(default_factory=list)  # values of each helm revision
+
+
+@dataclass
+class FakeCluster:
+    """The state a real cluster would hold."""
+
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # API path -> object
+    releases: dict[tuple[str, str], FakeRelease] = field(default_factory=dict)
+    modes: dict[str, str] = field(default_factory=dict)  # model version tag -> behaviour
+    # Per release: KubeServe revisions whose pods were all ready once (they keep serving while a
+    # newer revision fails to roll out: maxUnavailable 0).
+    served: dict[tuple[str, str], int] = field(default_factory=dict)
+    restarts: dict[tuple[str, str, int], int] = field(default_factory=lambda: defaultdict(int))
+    deleted_namespaces: list[str] = field(default_factory=list)
+
+    def namespaces(self) -> set[str]:
+        return {o["metadata"]["name"] for o in self.objects.values() if o["kind"] == "Namespace"}
+
+    def in_namespace(self, namespace: str) -> list[dict[str, Any]]:
+        return [
+            o
+            for o in self.objects.values()
+            if o["metadata"].get("namespace") == namespace
+            or (o["kind"] == "Namespace" and o["metadata"]["name"] == namespace)
+        ]
+
+
+class _Failures:
+    def __init__(self) -> None:
+        self._next: dict[str, list[Exception]] = defaultdict(list)
+        self.calls: list[tuple[str, Any]] = []
+
+    def fail_next(self, method: str, error: Exception, times: int = 1) -> None:
+        self._next[method].extend([error] * times)
+
+    def _check(self, method: str, args: Any) -> None:
+        self.calls.append((method, args))
+        if self._next[method]:
+            raise self._next[method].pop(0)
+
+    def count(self, method: str) -> int:
+        return sum(1 for m, _ in self.calls if m == method)
+
+
+class FakeKubernetes(_Failures):
+    """An in-memory `KubernetesPort`. `apply` has server-side-apply semantics (create or
+    update, identical content is no change); `changes` counts real changes."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.changes = 0
+        self.started = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def close(self) -> None:
+        self.started = False
+
+    async def apply(self, objects: list[dict[str, Any]]) -> None:
+        for obj in objects:
+            self._check("apply", (obj["kind"], obj["metadata"]["name"]))
+            namespace = obj["metadata"].get("namespace")
+            if namespace is not None and namespace not in self.cluster.namespaces():
+                raise ClusterError(
+                    f"namespaces {namespace!r} not found", status=404, transient=False
+                )
+            path = object_path(obj)
+            snapshot = json.loads(json.dumps(obj))
+            if self.cluster.objects.get(path) != snapshot:
+                self.cluster.objects[path] = snapshot
+                self.changes += 1
+
+    async def delete_namespace(self, name: str) -> None:
+        self._check("delete_namespace", name)
+        for path in [
+            p for p, o in self.cluster.objects.items() if o in self.cluster.in_namespace(name)
+        ]:
+            del self.cluster.objects[path]
+        for key in [k for k in self.cluster.releases if k[0] == name]:
+            del self.cluster.releases[key]
+        self.cluster.deleted_namespaces.append(name)
+
+    # -- the simulated workload of a release ---------------------------------------------------
+    def _release(self, namespace: str, name: str) -> FakeRelease | None:
+        return self.cluster.releases.get((namespace, name))
+
+    async def read_deployment(self, namespace: str, name: str) -> WorkloadState | None:
+        self._check("read_deployment", (namespace, name))
+        release = self._release(namespace, name)
+        if release is None:
+            return None
+        replicas = int(release.values["replicaCount"])
+        ready = sum(1 for p in self._pods(release) if p.ready)
+        conditions: tuple[tuple[str, str, str, str], ...] = ()
+        if self._mode(release) == "quota":
+            conditions = (("ReplicaFailure", "True", "FailedCreate", self._quota_message()),)
+        return WorkloadState(
+            generation=release.revision,
+            observed_generation=release.revision,
+            replicas=replicas,
+            updated_replicas=replicas,
+            ready_replicas=ready,
+            available_replicas=ready,
+            conditions=conditions,
+        )
+
+    async def list_pods(self, namespace: str, selector: str) -> list[PodState]:
+        self._check("list_pods", (namespace, selector))
+        name = selector.split("=", 1)[1]
+        release = self._release(namespace, name)
+        return [] if release is None else self._pods(release, tick=True)
+
+    async def list_warning_events(self, namespace: str, name_prefix: str) -> list[ClusterEvent]:
+        self._check("list_warning_events", (namespace, name_prefix))
+        release = self._release(namespace, name_prefix)
+        if release is None:
+            return []
+        mode = self._mode(release)
+        rs = f"{release.name}-5d8f7c9b6"
+        if mode == "quota":
+            return [ClusterEvent("ReplicaSet", rs, "FailedCreate", self._quota_message(), 4)]
+        if mode == "unschedulable":
+            return [
+                ClusterEvent(
+                    "Pod",
+                    f"{rs}-x1",
+                    "FailedScheduling",
+                    "0/1 nodes are available: 1 Insufficient cpu.",
+                )
+            ]
+        if mode == "imagepull":
+            return [ClusterEvent("Pod", f"{rs}-x1", "Failed", "Failed to pull image: not found")]
+        return []
+
+    @staticmethod
+    def _quota_message() -> str:
+        return (
+            'pods "x" is forbidden: exceeded quota: tenant-quota, requested: pods=1, '
+            "used: pods=5, limited: pods=5"
+        )
+
+    def _mode(self, release: FakeRelease) -> str:
+        return self.cluster.modes.get(release.values["model"]["version"], "ready")
+
+    def _pods(self, release: FakeRelease, *, tick: bool = False) -> list[PodState]:
+        key = (release.namespace, release.name)
+        revision = int(release.values["podLabels"][REVISION_LABEL])
+        replicas = int(release.values["replicaCount"])
+        mode = self._mode(release)
+        base = {
+            "app.kubernetes.io/instance": release.name,
+            "kubeserve.io/deployment-id": release.values["deploymentId"],
+        }
+        pods: list[PodState] = []
+        if mode == "ready":
+            self.cluster.served[key] = revision
+        else:
+            old = self.cluster.served.get(key)
+            if old is not None and old != revision:
+                # Rolling update with maxUnavailable 0: the last good pods keep serving.
+                pods += [
+                    PodState(
+                        f"{release.name}-old-{i}",
+                        {**base, REVISION_LABEL: str(old)},
+                        "Running",
+                        True,
+                    )
+                    for i in range(replicas)
+                ]
+        labels = {**base, REVISION_LABEL: str(revision)}
+        for i in range(replicas):
+            name = f"{release.name}-r{revision}-{i}"
+            restarts_key = (release.namespace, release.name, revision)
+            if mode == "ready":
+                pods.append(PodState(name, labels, "Running", True))
+            elif mode in ("crashloop", "oom"):
+                if tick and i == 0:
+                    self.cluster.restarts[restarts_key] += 1
+                last = (
+                    ContainerProblem("terminated", "OOMKilled", "", 137)
+                    if mode == "oom"
+                    else ContainerProblem("terminated", "Error", "ModuleNotFoundError: xgboost", 1)
+                )
+                pods.append(
+                    PodState(
+                        name,
+                        labels,
+                        "Running",
+                        False,
+                        restarts=self.cluster.restarts[restarts_key],
+                        problem=ContainerProblem(
+                            "waiting",
+                            "CrashLoopBackOff",
+                            "back-off 40s restarting failed container",
+                        ),
+                        last_termination=last,
+                    )
+                )
+            elif mode == "imagepull":
+                pods.append(
+                    PodState(
+                        name,
+                        labels,
+                        "Pending",
+                        False,
+                        problem=ContainerProblem(
+                            "waiting", "ImagePullBackOff", 'Back-off pulling image "bad:tag"'
+                        ),
+                    )
+                )
+            elif mode == "unschedulable":
+                pods.append(
+                    PodState(
+                        name,
+                        labels,
+                        "Pending",
+                        False,
+                        unschedulable=(
+                            "Unschedulable",
+                            "0/1 nodes are available: 1 Insufficient cpu.",
+                        ),
+                    )
+                )
+            elif mode == "slow":
+                pods.append(PodState(name, labels, "Running", False))
+            # quota: the ReplicaSet cannot create pods at all
+        return pods
+
+
+class FakeHelm(_Failures):
+    """An in-memory `HelmPort`: releases with their values and helm revision history."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        super().__init__()
+        self.cluster = cluster
+        self.started = False
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def install_or_upgrade(
+        self, name: str, namespace: str, values: dict[str, Any], *, description: str = ""
+    ) -> HelmRelease:
+        self._check("install_or_upgrade", (name, namespace, copy.deepcopy(values)))
+        if namespace not in self.cluster.namespaces():
+            raise HelmError(f'create: namespaces "{namespace}" not found', transient=False)
+        key = (namespace, name)
+        release = self.cluster.releases.get(key)
+        if release is None:
+            release = FakeRelease(name, namespace, copy.deepcopy(values))
+        else:
+            release.revision += 1
+            release.values = copy.deepcopy(values)
+            release.status = "deployed"
+        release.history.append(copy.deepcopy(values))
+        self.cluster.releases[key] = release
+        return HelmRelease(name, namespace, release.revision, "deployed", values, description)
+
+    async def rollback(self, name: str, namespace: str, revision: int | None = None) -> None:
+        self._check("rollback", (name, namespace, revision))
+        release = self.cluster.releases[(namespace, name)]
+        target = release.history[(revision or len(release.history) - 1) - 1]
+        release.revision += 1
+        release.values = copy.deepcopy(target)
+        release.history.append(copy.deepcopy(target))
+        release.status = "deployed"
+
+    async def uninstall(self, name: str, namespace: str) -> None:
+        self._check("uninstall", (name, namespace))
+        self.cluster.releases.pop((namespace, name), None)
+        self.cluster.served.pop((namespace, name), None)
+
+    async def list_releases(self) -> list[HelmRelease]:
+        self._check("list_releases", None)
+        return [
+            HelmRelease(r.name, r.namespace, r.revision, r.status)
+            for r in self.cluster.releases.values()
+        ]
+
+    async def status(self, name: str, namespace: str) -> HelmRelease | None:
+        self._check("status", (name, namespace))
+        r = self.cluster.releases.get((namespace, name))
+        if r is None:
+            return None
+        return HelmRelease(r.name, r.namespace, r.revision, r.status, copy.deepcopy(r.values))
