@@ -4,6 +4,7 @@
 //   npm run build && npm run e2e
 //
 // Env: CHROMIUM (default /usr/bin/chromium), E2E_HEADED=1, E2E_KEEP=1 (keep the platform's home).
+// Needs the synced uv workspace of this repository (`make install`).
 
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -20,6 +21,8 @@ const shots = join(here, "screenshots");
 const out = join(frontend, "out");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const STEP_TIMEOUT = 60_000;
+// `uv`, or `python3 -m uv` where only the module is installed (as the Makefile allows).
+const UV = spawnSync("uv", ["--version"]).status === 0 ? ["uv"] : ["python3", "-m", "uv"];
 
 let step = 0;
 const log = (msg) => console.log(`[e2e ${new Date().toISOString().slice(11, 19)}] ${msg}`);
@@ -69,13 +72,13 @@ async function main() {
   const home = mkdtempSync(join(tmpdir(), "kubeserve-e2e-"));
   const model = join(home, "iris.joblib");
   log("training the iris model");
-  const train = spawnSync("uv", ["run", "--no-sync", "python", join(here, "train_iris.py"), model], { cwd: repo, stdio: "inherit" });
+  const train = spawnSync(UV[0], [...UV.slice(1), "run", "--no-sync", "python", join(here, "train_iris.py"), model], { cwd: repo, stdio: "inherit" });
   if (train.status !== 0) fail("training the iris model failed");
 
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   log(`starting the embedded platform on ${base}`);
-  const platform = spawn("uv", ["run", "--no-sync", "kubeserve", "up", "--port", String(port), "--home", join(home, "ks")], {
+  const platform = spawn(UV[0], [...UV.slice(1), "run", "--no-sync", "kubeserve", "up", "--port", String(port), "--home", join(home, "ks")], {
     cwd: repo,
     detached: true, // its own process group, stopped as a whole below
     stdio: ["ignore", "pipe", "pipe"],
