@@ -182,3 +182,30 @@ def test_dashboard_resolution(tmp_path: Path) -> None:
     assert dashboard.resolve("../secret.txt") == (None, 404)
     assert dashboard.resolve("../../etc/passwd/x")[1] == 404
     assert not Dashboard(tmp_path / "absent").built
+
+
+async def test_stopping_the_process_ends_every_stream_and_keeps_the_old_handler() -> None:
+    import signal
+
+    from kubeserve_gateway.api import shutdown
+    from kubeserve_gateway.services.events import ShuttingDown
+
+    hub = EventHub()
+    conn = hub.connect(str(uuid.uuid4()))
+    await hub.handle(uploaded(conn.user_id))
+    calls: list[int] = []
+    original_int = signal.getsignal(signal.SIGINT)
+    original = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+    try:
+        shutdown.install_shutdown_hook(hub, asyncio.get_running_loop())
+        shutdown.install_shutdown_hook(hub, asyncio.get_running_loop())  # idempotent
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.sleep(0.05)
+    finally:
+        signal.signal(signal.SIGTERM, original)
+        signal.signal(signal.SIGINT, original_int)
+        shutdown._installed.clear()
+    assert calls == [signal.SIGTERM]  # the previous handler still ran, once
+    assert conn.queue.get_nowait() is None and not conn.overflowed  # "shutdown", queue cleared
+    with pytest.raises(ShuttingDown):
+        hub.connect(str(uuid.uuid4()))

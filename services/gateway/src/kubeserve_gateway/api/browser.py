@@ -12,15 +12,22 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from kubeserve_common.errors import Forbidden, NotFound, RateLimited, Unauthorized
+from kubeserve_common.errors import (
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from kubeserve_common.security.principal import Principal
 
 from kubeserve_gateway.adapters.deployer import DeployerUnavailable
+from kubeserve_gateway.api.shutdown import install_shutdown_hook
 from kubeserve_gateway.domain.errors import UpstreamUnavailable
 from kubeserve_gateway.domain.tickets import InvalidTicket
 from kubeserve_gateway.services.authenticator import extract_credential
 from kubeserve_gateway.services.browser import BrowserComponents
-from kubeserve_gateway.services.events import TooManyConnections
+from kubeserve_gateway.services.events import ShuttingDown, TooManyConnections
 from kubeserve_gateway.services.gateway import GatewayService, IncomingRequest
 from kubeserve_gateway.settings import GatewaySettings
 
@@ -99,10 +106,13 @@ def browser_router() -> APIRouter:
             principal = browser.tickets.redeem(ticket)
         except InvalidTicket as exc:
             raise Unauthorized(f"invalid events ticket: {exc}") from None
+        install_shutdown_hook(browser.hub, asyncio.get_running_loop())
         try:
             conn = browser.hub.connect(str(principal.user_id))
         except TooManyConnections as exc:
             raise RateLimited(str(exc), headers={"Retry-After": "10"}) from None
+        except ShuttingDown as exc:
+            raise ServiceUnavailable(str(exc), headers={"Retry-After": "5"}) from None
 
         heartbeat = settings.events_heartbeat
         deadline = time.monotonic() + settings.events_max_stream_seconds
@@ -124,8 +134,9 @@ def browser_router() -> APIRouter:
                     except TimeoutError:
                         yield ": keep-alive\n\n"
                         continue
-                    if message is None:
-                        yield "event: overflow\ndata: {}\n\n"
+                    if message is None:  # too slow, or the server is stopping
+                        name = "overflow" if conn.overflowed else "shutdown"
+                        yield f"event: {name}\ndata: {{}}\n\n"
                         return
                     yield f"data: {message}\n\n"
             finally:

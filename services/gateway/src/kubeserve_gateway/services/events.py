@@ -23,6 +23,10 @@ class TooManyConnections(Exception):
     pass
 
 
+class ShuttingDown(Exception):
+    pass
+
+
 @dataclass(eq=False)
 class Connection:
     user_id: str
@@ -55,12 +59,15 @@ class EventHub:
         self.max_total = max_total
         self._by_user: dict[str, set[Connection]] = {}
         self._total = 0
+        self.closing = False
 
     @property
     def connections(self) -> int:
         return self._total
 
     def connect(self, user_id: str) -> Connection:
+        if self.closing:
+            raise ShuttingDown("the server is shutting down")
         mine = self._by_user.setdefault(user_id, set())
         if len(mine) >= self.max_per_user or self._total >= self.max_total:
             if not mine:
@@ -81,6 +88,16 @@ class EventHub:
             if not mine:
                 del self._by_user[conn.user_id]
         self._total -= 1
+
+    def close_all(self) -> None:
+        """End every stream (the server is stopping): an open stream would otherwise hold the
+        server's graceful shutdown until its own timeout."""
+        self.closing = True
+        for conns in list(self._by_user.values()):
+            for conn in list(conns):
+                while not conn.queue.empty():
+                    conn.queue.get_nowait()
+                conn.queue.put_nowait(None)
 
     async def handle(self, event: CloudEvent) -> None:
         """The bus handler: never raises, never blocks."""
