@@ -10,7 +10,10 @@ cancelled). Failures become `HelmError`, transient or permanent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -92,6 +95,57 @@ def _release_from_status(status: dict[str, Any]) -> HelmRelease:
     )
 
 
+def _bounded_command_class() -> type:
+    """pyhelm3's Command, run without a shell in a process group of its own.
+
+    pyhelm3 starts `sh -c "helm ..."` and, when cancelled, terminates the shell and then waits
+    for the pipes to close - which a still-running helm child keeps open, so a hung helm would
+    outlive any timeout. This subclass keeps pyhelm3's argv building and error types but execs
+    helm directly and kills its whole group on cancellation, so `asyncio.wait_for` really bounds
+    each command."""
+    from pyhelm3 import Command, errors
+
+    class BoundedCommand(Command):  # type: ignore[misc]
+        async def run(self, command: list[Any], input: bytes | None = None) -> bytes:
+            argv = [self._executable, *(str(part) for part in command)]
+            if self._kubeconfig:
+                argv += ["--kubeconfig", str(self._kubeconfig)]
+            if self._kubecontext:
+                argv += ["--kube-context", self._kubecontext]
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+            )
+            try:
+                stdout, stderr = await proc.communicate(input)
+            except asyncio.CancelledError:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+                raise
+            if proc.returncode == 0:
+                return stdout
+            text = stderr.decode(errors="replace").lower()
+            if "context canceled" in text:
+                error_cls = errors.CommandCancelledError
+            elif "etcdserver" in text:
+                error_cls = errors.ConnectionError
+            elif "release: not found" in text:
+                error_cls = errors.ReleaseNotFoundError
+            elif "failed to render chart" in text or "execution error" in text:
+                error_cls = errors.FailedToRenderChartError
+            elif "is invalid" in text:
+                error_cls = errors.InvalidResourceError
+            else:
+                error_cls = errors.Error
+            raise error_cls(proc.returncode, stdout, stderr)
+
+    return BoundedCommand
+
+
 class Pyhelm3Helm:
     """`HelmPort` over pyhelm3 (the helm CLI)."""
 
@@ -128,9 +182,9 @@ class Pyhelm3Helm:
             raise HelmError(
                 f"no chart at {self.chart_path} (KUBESERVE_K8S_CHART_PATH)", transient=False
             )
-        from pyhelm3 import Client, Command  # asserts helm on PATH: only this backend needs it
+        from pyhelm3 import Client  # asserts helm on PATH: only this backend needs it
 
-        self._command = Command(
+        self._command = _bounded_command_class()(
             executable=self.executable,
             kubeconfig=self.kubeconfig,
             kubecontext=self.kubecontext,
