@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dashboard's checks, as `make test` runs them: install (npm ci), type-check, lint, build the
 # static export, unit tests (vitest) and the end-to-end test in Chromium against the embedded
-# platform. Installs Debian's Chromium when it is missing (root, apt). Needs Node.js 20+ and the
+# platform. Installs Debian's Node.js/npm and Chromium when they are missing (root, apt). Needs the
 # synced uv workspace (the e2e test runs `uv run --no-sync kubeserve up`).
 set -euo pipefail
 cd "$(dirname "$0")/../frontend"
@@ -9,9 +9,15 @@ cd "$(dirname "$0")/../frontend"
 export NEXT_TELEMETRY_DISABLED=1
 export CI="${CI:-true}"
 
-if ! command -v node >/dev/null 2>&1; then
-  echo "frontend-test: Node.js 20+ is required (apt-get install -y nodejs npm)" >&2
-  exit 1
+if ! command -v npm >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    echo "frontend-test: installing Node.js and npm (apt)"
+    apt-get install -y -q nodejs npm >/dev/null 2>&1 \
+      || { apt-get update -q >/dev/null && apt-get install -y -q nodejs npm >/dev/null; }
+  else
+    echo "frontend-test: Node.js 18.18+ and npm are required (apt-get install -y nodejs npm)" >&2
+    exit 1
+  fi
 fi
 
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"

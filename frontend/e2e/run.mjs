@@ -7,7 +7,7 @@
 // Needs the synced uv workspace of this repository (`make install`).
 
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -54,6 +54,43 @@ async function waitFor(url, timeoutMs) {
     await new Promise((r) => setTimeout(r, 300));
   }
   fail(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+/** Every process below `root` (model replicas and the warm pool start their own sessions, so
+ * stopping the platform's process group does not reach them). Linux /proc. */
+function descendants(root) {
+  const parent = new Map();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      parent.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const found = new Set([root]);
+  let grew = true;
+  while (grew) {
+    grew = false;
+    for (const [pid, ppid] of parent) {
+      if (!found.has(pid) && found.has(ppid)) {
+        found.add(pid);
+        grew = true;
+      }
+    }
+  }
+  found.delete(root);
+  return [...found];
+}
+
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function shot(page, name) {
@@ -104,6 +141,7 @@ async function main() {
     ok = true;
   } finally {
     await browser?.close().catch(() => {});
+    const children = descendants(platform.pid);
     try {
       process.kill(-platform.pid, "SIGTERM");
     } catch {
@@ -116,6 +154,12 @@ async function main() {
       }, 15_000);
       platform.once("exit", () => { clearTimeout(t); r(); });
     });
+    // Whatever the platform started and left behind (e.g. replicas kept for a restart).
+    const left = children.filter(alive);
+    for (const pid of left) {
+      try { process.kill(pid, "SIGTERM"); } catch { /* gone */ }
+    }
+    if (left.length) log(`stopped ${left.length} process(es) the platform left running`);
     if (!ok) {
       const tail = platformLog.join("").split("\n").slice(-60).join("\n");
       writeFileSync(join(shots, "platform.log"), platformLog.join(""));
@@ -333,6 +377,17 @@ async function scenario(browser, base, modelPath) {
     if (Date.now() > deadline) fail(`a revoked key still answers ${r.status}`);
     await new Promise((res) => setTimeout(res, 500));
   }
+
+  // -- delete the deployment (confirmed) -----------------------------------------------------
+  log("delete the deployment");
+  await page.goto(`/deployments/detail/?id=${deploymentId}`);
+  await page.getByRole("button", { name: "Delete deployment" }).click();
+  await page.getByRole("dialog").waitFor();
+  await shot(page, "deployment-delete-confirm");
+  await page.getByRole("dialog").getByRole("button", { name: "Delete", exact: true }).click();
+  await page.waitForURL(/\/deployments\/$/);
+  await page.getByText("Nothing deployed yet").waitFor();
+  await shot(page, "deployments-after-delete");
 
   // -- another user sees none of it -------------------------------------------------------
   log("second user");
