@@ -316,12 +316,14 @@ class TrialSandbox:
                     argv += ["--ro-bind", top, top]
             for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
                 argv += ["--ro-bind-try", etc, etc]
-            for path in self._read_only:
-                argv += ["--ro-bind", path, path]
             size = str(self.limits.max_file_bytes * 2)
             argv += ["--proc", "/proc", "--dev", "/dev"]
             tmp = "/tmp"  # noqa: S108 - a fresh tmpfs inside the sandbox, not the host's /tmp
             argv += ["--size", size, "--tmpfs", tmp, "--size", size, "--tmpfs", "/sandbox"]
+            # After the tmpfs mounts: an interpreter or virtualenv living under /tmp (a CI
+            # checkout, say) must stay visible instead of being hidden by the fresh /tmp.
+            for path in self._read_only:
+                argv += ["--ro-bind", path, path]
             if model is not None:
                 argv += ["--ro-bind", str(model), f"/model/{model.name}"]
             if deps is not None:
