@@ -346,7 +346,7 @@ class KubernetesBackend:
                         status=status,
                         endpoint=endpoint if pod.ready else None,
                         restarts=pod.restarts,
-                        launcher=f"pod/{pod.name}",
+                        launcher="kubernetes",  # the replicas table holds 16 characters
                         last_error=(
                             f"{problem.reason}: {problem.message}".rstrip(": ")[:500]
                             if problem is not None

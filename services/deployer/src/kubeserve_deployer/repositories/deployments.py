@@ -74,10 +74,14 @@ class DeploymentRepository(OwnedRepository[DeploymentRecord]):
     async def get_any(self, deployment_id: UUID) -> DeploymentRecord | None:
         return await self.session.get(DeploymentRecord, deployment_id)
 
-    async def get_live(self, deployment_id: UUID) -> DeploymentRecord | None:
+    async def get_live(
+        self, deployment_id: UUID, *, for_update: bool = False
+    ) -> DeploymentRecord | None:
         stmt = select(DeploymentRecord).where(
             DeploymentRecord.id == deployment_id, DeploymentRecord.deleted_at.is_(None)
         )
+        if for_update:
+            stmt = stmt.with_for_update()
         return (await self.session.execute(stmt)).scalar_one_or_none()
 
     async def live(self) -> list[DeploymentRecord]:

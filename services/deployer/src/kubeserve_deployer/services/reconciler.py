@@ -193,7 +193,11 @@ class ReconcileService:
         if not obs.events and self._fingerprints.get(spec.deployment_id) == fingerprint:
             return  # nothing new: no write (passes run every few ms while replicas start)
         async with self.uow() as uow:
-            d = await DeploymentRepository(uow.session).get_live(spec.deployment_id)
+            # Locked like the API's and the worker's writes, so a status decided here never
+            # overwrites a revision or status they committed meanwhile (or the reverse).
+            d = await DeploymentRepository(uow.session).get_live(
+                spec.deployment_id, for_update=True
+            )
             if d is None or d.deleting:
                 return
             events = EventRepository(uow.session)

@@ -19,7 +19,10 @@ from kubeserve_deployer.repositories.deployments import DeploymentRepository, Ev
 
 class WorkerService:
     async def deploy_requested(self, uow: UnitOfWork, event: DeployRequested) -> None:
-        d = await DeploymentRepository(uow.session).get_live(event.deployment_id)
+        # Locked: the reconcile loop may mark the revision Running meanwhile (a fast backend
+        # is ready before this event is consumed); reading it unlocked would overwrite that
+        # with Deploying, and the loop would never write it again.
+        d = await DeploymentRepository(uow.session).get_live(event.deployment_id, for_update=True)
         if d is None or d.owner_id != event.owner_id or d.deleting:
             return
         if event.revision != d.revision or d.status != DeploymentStatus.PENDING.value:
