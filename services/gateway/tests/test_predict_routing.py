@@ -175,3 +175,36 @@ async def test_scoped_api_keys_only_call_their_deployments(
             f"/api/v1/predict/{other}", json={"instances": [[1]]}, headers={"x-api-key": key}
         )
         assert refused.status_code == 403
+
+
+async def test_ingress_auth_check_for_predictions_served_by_the_ingress(
+    make_stack: Any, deployer: tuple[FakeDeployer, str], replicas: list[str]
+) -> None:
+    """nginx auth-url (charts/model-serving): 2xx with the tenant for the owner, 401 without
+    credentials, 403 for a key scoped elsewhere, 404 for another tenant's deployment."""
+    fake, url = deployer
+    async with make_stack(deployer_url=url) as stack:
+        mine = add_route(fake, stack.user_id, replicas)
+        theirs = add_route(fake, str(uuid.uuid4()), replicas)
+
+        async def check(uri: str, headers: dict[str, str]) -> Any:
+            return await stack.client.get(
+                "/internal/auth/predict", headers={"x-original-uri": uri, **headers}
+            )
+
+        ok = await check(f"/api/v1/predict/{mine}/v2/models/iris/infer", stack.bearer())
+        assert ok.status_code == 204
+        assert ok.headers["x-kubeserve-tenant"] == stack.user_id
+        assert (await check(f"/api/v1/predict/{mine}", {})).status_code == 401
+        assert (await check(f"/api/v1/predict/{theirs}", stack.bearer())).status_code == 404
+        assert (await check("/api/v1/models", stack.bearer())).status_code == 404
+        missing = await stack.client.get("/internal/auth/predict", headers=stack.bearer())
+        assert missing.status_code == 400
+        key = "ks_" + uuid.uuid4().hex
+        stack.auth.api_keys[key] = {
+            "user_id": stack.user_id,
+            "role": "user",
+            "api_key_id": str(uuid.uuid4()),
+            "deployment_ids": [theirs],
+        }
+        assert (await check(f"/api/v1/predict/{mine}", {"x-api-key": key})).status_code == 403

@@ -11,6 +11,7 @@ from starlette.middleware import Middleware
 
 from kubeserve_gateway.api.browser import browser_router
 from kubeserve_gateway.api.dashboard import Dashboard, dashboard_router, default_dashboard_dir
+from kubeserve_gateway.api.ingress_auth import ingress_auth_router
 from kubeserve_gateway.api.middleware import RouteBodyLimitMiddleware
 from kubeserve_gateway.api.prediction_stats import PredictionStatsMiddleware
 from kubeserve_gateway.api.routes import public_router, remove_default_docs
@@ -43,7 +44,7 @@ def create_app(
     settings = components.settings
     app = create_service_app(
         container,
-        [browser_router(), public_router()],
+        [browser_router(), ingress_auth_router(), public_router()],
         title="KubeServe gateway",
         consume=consume,
         manage_container=manage_container,

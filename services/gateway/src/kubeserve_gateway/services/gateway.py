@@ -182,6 +182,27 @@ class GatewayService:
         self._principal_tokens[principal] = (now + _PRINCIPAL_TTL / 2, token)
         return token
 
+    async def authorize_prediction(self, request: IncomingRequest, original_uri: str) -> Principal:
+        """For an ingress that serves predictions itself (nginx auth-url): may the caller of
+        `original_uri` call that deployment? The same checks as a proxied prediction - rate
+        limits, credentials, API-key scope, ownership (404 for another tenant's) - without
+        forwarding anything."""
+        ip = self.client_ip(request)
+        self._limit(self.limits.per_ip, f"ip:{ip}", "ip")
+        path = original_uri.split("?", 1)[0]
+        match = self.routes.match("POST", path) or self.routes.match("GET", path)
+        if match is None or match.route.upstream != "runtime" or not safe_path(path):
+            raise NotFound(f"not a prediction path: {path[:200]}")
+        principal = await self.principal_for(request, match)
+        assert principal is not None  # prediction routes are never public
+        self._limit(self.limits.per_principal, f"user:{principal.user_id}", "principal")
+        resolver = self.upstreams.get("runtime")
+        if resolver is None:
+            raise UpstreamUnavailable("predictions are not configured on this gateway")
+        # 404 for another tenant's deployment, 503 + Retry-After while none is ready.
+        await resolver.candidates(match, principal)
+        return principal
+
     async def principal_for(self, request: IncomingRequest, match: RouteMatch) -> Principal | None:
         """The verified caller of `request` on `match` (None on a public route without valid
         credentials), after the route's access and deployment-scope rules. Raises 401/403."""
