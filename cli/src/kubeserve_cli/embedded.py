@@ -127,7 +127,15 @@ async def run(
             started.append(svc)
             bind = host if svc.name == "gateway" else "127.0.0.1"
             server = _QuietServer(
-                uvicorn.Config(svc.app, host=bind, port=svc.port, log_config=None, access_log=False)
+                uvicorn.Config(
+                    svc.app,
+                    host=bind,
+                    port=svc.port,
+                    log_config=None,
+                    access_log=False,
+                    # Long-lived responses (event streams) must not hold a Ctrl+C forever.
+                    timeout_graceful_shutdown=10,
+                )
             )
             task = asyncio.create_task(server.serve(), name=f"http-{svc.name}")
             servers.append((server, task))

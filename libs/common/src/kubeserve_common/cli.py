@@ -51,4 +51,12 @@ def service_main(
         app = create_app(container, consume=not args.no_consume)
     else:
         app = create_service_app(container, title=f"KubeServe {name} worker")
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        access_log=False,
+        # Long-lived responses (event streams) must not hold a SIGTERM forever.
+        timeout_graceful_shutdown=10,
+    )
