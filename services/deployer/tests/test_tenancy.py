@@ -325,9 +325,12 @@ def _deployer_env(objects: list[dict[str, Any]]) -> dict[str, str]:
         for o in objects
         if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-deployer")
     )
-    env = {}
+    env = {}  # secret references read as `<secret:NAME/KEY>`
     for var in deployer["spec"]["template"]["spec"]["containers"][0]["env"]:
-        if "value" in var:
+        ref = var.get("valueFrom", {}).get("secretKeyRef")
+        if ref:
+            env[var["name"]] = f"<secret:{ref['name']}/{ref['key']}>"
+        elif "value" in var:
             env[var["name"]] = var["value"]
         elif var.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.namespace":
             env[var["name"]] = "kubeserve"
@@ -340,17 +343,23 @@ def test_the_platform_charts_env_is_what_the_deployer_reads(
     """Every KUBESERVE_K8S_* variable the chart passes is a deployer setting (none silently
     ignored), and the RoleBinding provisioning writes binds the chart's tenant ClusterRole to
     the chart's deployer service account, which may bind exactly that role."""
-    objects = _render_platform({"deployer": {"kubernetes": {"objectStoreNamespace": "minio"}}})
+    objects = _render_platform(
+        {"deployer": {"kubernetes": {"objectStoreNamespace": "minio", "tenantS3Secret": "s3-ro"}}}
+    )
     env = _deployer_env(objects)
+    assert env["KUBESERVE_K8S_TENANT_S3_ACCESS_KEY_ID"] == "<secret:s3-ro/access-key-id>"
+    assert env["KUBESERVE_K8S_GATEWAY_NAMESPACE"] == "kubeserve"
     k8s_vars = {k for k in env if k.startswith("KUBESERVE_K8S_")}
     fields = {f"KUBESERVE_{name.upper()}" for name in DeployerSettings.model_fields}
     assert k8s_vars and k8s_vars <= fields, sorted(k8s_vars - fields)
     for key, value in env.items():
         if key.startswith("KUBESERVE_K8S_") or key == "KUBESERVE_RUNTIME_BACKEND":
-            monkeypatch.setenv(key, value)
+            monkeypatch.setenv(key, value)  # secret references stand in for the secrets
     settings = DeployerSettings(dev_mode=True)
     assert settings.runtime_backend == "kubernetes"
     config = tenancy_config(settings)
+    assert config.gateway_namespace == "kubeserve" and config.object_store_namespace == "minio"
+    assert config.s3_secret_name == "kubeserve-s3-read" and config.s3_access_key_id
     binding = by_kind_name(tenant_objects(USER, config))[("RoleBinding", "kubeserve-deployer")]
     roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterRole"}
     assert binding["roleRef"]["name"] in roles
