@@ -1,7 +1,8 @@
 """The runtime-backend port: where a deployment's replicas run.
 
-Adapters: `local.LocalBackend` (runtime processes on 127.0.0.1, the embedded default); a
-`kubernetes` adapter (Helm release per deployment) is planned behind the same port. The
+Adapters: `local.LocalBackend` (runtime processes on 127.0.0.1, the embedded default) and
+`kubernetes_backend.KubernetesBackend` (a Helm release of charts/model-serving per deployment in
+the owner's `user-{id}` namespace). The
 deployer's reconcile service is the only caller: it reads the desired state from its database,
 hands it to the backend and records what the backend observed. Backends are level-triggered -
 every method may be called again with the same arguments, and `reconcile()` converges
