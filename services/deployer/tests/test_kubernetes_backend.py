@@ -131,9 +131,15 @@ async def test_deploy_provisions_installs_and_reports_the_service_url(world: Wor
     assert kinds == ["release_applied", "rollout_ready"]
     assert "ingress http://kubeserve.example.com/api/v1/predict/" in obs.events[-1][1]
     assert "rollout_ms" in obs.cold_start[1]
-    # Level-triggered: the same desired state again changes nothing.
+    # Level-triggered: the same desired state again changes nothing, and a steady deployment
+    # is re-read only every observe_interval.
+    reads = world.kube.count("list_pods")
     again = await world.backend.reconcile([spec(d)])
-    assert len(installs(world)) == 1 and again[d].endpoints(1) == [url]
+    assert len(installs(world)) == 1 and again[d].endpoints(1) == [url] and not again[d].events
+    assert world.kube.count("list_pods") == reads
+    world.clock.now += world.config.observe_interval
+    again = await world.backend.reconcile([spec(d)])
+    assert world.kube.count("list_pods") == reads + 1 and again[d].endpoints(1) == [url]
     assert world.backend.next_pass_in(5.0) == 5.0  # nothing rolling out: idle period
 
 
@@ -246,7 +252,8 @@ async def test_transient_errors_retry_and_permanent_ones_fail(world: World) -> N
     assert [k for k, _ in first.events] == ["backend_retry"] and second.events == []  # once
     third = (await world.backend.reconcile([spec(d)]))[d]
     assert len(third.ready(1)) == 1
-    # A 5xx reading pods is transient too.
+    # A 5xx reading pods is transient too (read again once the observe interval passed).
+    world.clock.now += world.config.observe_interval
     world.kube.fail_next("list_pods", ClusterError("HTTP 503", status=503, transient=True))
     obs = (await world.backend.reconcile([spec(d)]))[d]
     assert "503" in obs.last_error[1] and not obs.fatal

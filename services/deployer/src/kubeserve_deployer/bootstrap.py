@@ -149,6 +149,7 @@ def create_kubernetes_backend(
             rollout_timeout=settings.k8s_rollout_timeout_seconds,
             poll_interval=settings.k8s_poll_interval,
             scan_interval=settings.k8s_release_scan_interval,
+            observe_interval=settings.k8s_observe_interval,
         ),
     )
     return backend, tenants

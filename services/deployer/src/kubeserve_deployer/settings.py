@@ -127,6 +127,11 @@ class DeployerSettings(ArtifactStoreSettings):
     k8s_poll_interval: float = Field(
         default=2.0, gt=0, description="Pass period while a rollout is in progress."
     )
+    k8s_observe_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Re-read a fully ready, unchanged deployment this often (not every pass).",
+    )
     k8s_release_scan_interval: float = Field(
         default=60.0, gt=0, description="Seconds between scans for missing/orphan releases."
     )

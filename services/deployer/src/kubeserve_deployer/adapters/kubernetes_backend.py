@@ -23,7 +23,7 @@ import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from uuid import UUID
 
 from kubeserve_deployer.adapters.helm import HelmError, HelmPort
@@ -62,6 +62,10 @@ class KubernetesBackendConfig:
     rollout_timeout: float = 300.0
     poll_interval: float = 2.0
     scan_interval: float = 60.0
+    # A deployment whose release is unchanged and fully ready is re-read this often, not on
+    # every pass: two API calls per deployment per pass would load a large cluster for nothing
+    # (routing does not depend on it - the endpoint is the Service, which follows its pods).
+    observe_interval: float = 10.0
 
 
 @dataclass
@@ -75,6 +79,8 @@ class _Release:
     ready: set[int] = field(default_factory=set)  # revisions seen fully ready
     fatal: dict[int, str] = field(default_factory=dict)
     last_error: str | None = None
+    steady: DeploymentObservation | None = None  # last observation while fully ready
+    steady_at: float = -math.inf
 
 
 class KubernetesBackend:
@@ -236,6 +242,7 @@ class KubernetesBackend:
         if rel.revision != target.revision:
             rel.rollout_started = self.clock()
         rel.digest, rel.revision = digest, target.revision
+        rel.steady = None  # the release changed: read it on this very pass
         self._event(
             spec.deployment_id,
             "release_applied",
@@ -267,6 +274,21 @@ class KubernetesBackend:
             )
 
     async def _observe(self, spec: DeploymentSpec, rel: _Release) -> DeploymentObservation:
+        target = spec.target
+        if (
+            rel.steady is not None
+            and self.clock() - rel.steady_at < self.config.observe_interval
+            and not self._events.get(spec.deployment_id)
+        ):
+            return replace(rel.steady, events=[])
+        obs = await self._read(spec, rel)
+        steady = target.revision in rel.ready and len(obs.ready(target.revision)) >= (
+            target.replicas
+        )
+        rel.steady, rel.steady_at = (obs, self.clock()) if steady else (None, -math.inf)
+        return obs
+
+    async def _read(self, spec: DeploymentSpec, rel: _Release) -> DeploymentObservation:
         name = release_name(spec.deployment_id)
         target = spec.target
         obs = DeploymentObservation(deployment_id=spec.deployment_id)
@@ -384,7 +406,7 @@ class KubernetesBackend:
                     f"release {release_name(deployment_id)} is gone from the cluster; "
                     "installing it again",
                 )
-                rel.digest = None
+                rel.digest, rel.steady = None, None
                 rel.ready.discard(spec.target.revision)
                 rel.rollout_started = self.clock()
 
