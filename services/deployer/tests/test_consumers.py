@@ -158,3 +158,74 @@ async def test_replayed_and_stale_deployment_events_change_nothing(
         body = (await api.get(f"/deployments/{dep['id']}")).json()
         assert body["status"] == "Deploying" and body["revision"] == 1
         assert [e["kind"] for e in body["events"]].count("deploying") == 1
+
+
+async def test_a_late_deploy_requested_never_overwrites_a_running_status(
+    idle: Deployer, seeder: Seeder
+) -> None:
+    """The reconcile loop may mark a revision Running before the worker consumes its
+    DeployRequested (a fast backend). The worker locks the row, so it sees Running and leaves it;
+    reading it unlocked, it would write Deploying over it and the loop would never correct it."""
+    import asyncio
+
+    from kubeserve_deployer.domain.model import DeploymentStatus
+    from kubeserve_deployer.repositories.deployments import DeploymentRepository
+    from kubeserve_deployer.services.worker import WorkerService
+    from sqlalchemy import text
+
+    owner = uuid.uuid4()
+    model_id = await seeder.model(owner)
+    version = await seeder.version(owner, model_id)
+    await idle.wait_version(owner, version.version_id)
+    async with idle.client(owner) as api:
+        created = (
+            await api.post("/deployments", json={"version_id": str(version.version_id)})
+        ).json()
+    d = uuid.UUID(created["id"])
+    await idle.wait_status(owner, d, "Deploying")  # the real event was handled
+
+    async def set_status(status: str) -> None:
+        async with idle.container.uow() as uow:
+            row = await DeploymentRepository(uow.session).get_live(d, for_update=True)
+            assert row is not None
+            row.status = status
+            await uow.commit()
+
+    await set_status(DeploymentStatus.PENDING.value)  # as if the event were still in flight
+    event = DeployRequested(
+        deployment_id=d,
+        owner_id=owner,
+        model_id=model_id,
+        version_id=version.version_id,
+        revision=1,
+        replicas=1,
+        artifact_uri="s3://unused/x",
+    )
+
+    async def worker() -> None:
+        async with idle.container.uow() as uow:
+            await WorkerService().deploy_requested(uow, event)
+            await uow.commit()
+
+    async def lock_waiters() -> int:
+        async with idle.container.uow() as uow:
+            result = await uow.session.execute(
+                text("SELECT count(*) FROM pg_locks WHERE NOT granted")
+            )
+            return int(result.scalar_one())
+
+    async with idle.container.uow() as loop_uow:  # the reconcile loop's transaction
+        row = await DeploymentRepository(loop_uow.session).get_live(d, for_update=True)
+        assert row is not None
+        row.status = DeploymentStatus.RUNNING.value
+        task = asyncio.create_task(worker())
+        # Until the worker is blocked on our row lock (it read before our commit, in any design).
+        await wait_until(lambda: _positive(lock_waiters()), message="worker waiting on the row")
+        await loop_uow.commit()
+    await task
+    async with idle.client(owner) as api:
+        assert (await api.get(f"/deployments/{d}")).json()["status"] == "Running"
+
+
+async def _positive(count: Any) -> bool:
+    return bool(await count > 0)
