@@ -265,6 +265,16 @@ async def test_transient_errors_retry_and_permanent_ones_fail(world: World) -> N
     )
     obs = (await world.backend.reconcile([spec(d), spec(other)]))[other]
     assert "forbidden" in obs.fatal[1]
+    # ...but a running revision is never failed by a refused change: reported, retried.
+    world.helm.fail_next(
+        "install_or_upgrade",
+        HelmError("Error: deployments.apps is forbidden: cannot patch", transient=False),
+    )
+    obs = (await world.backend.reconcile([spec(d, replicas=2)]))[d]
+    assert not obs.fatal and "forbidden" in obs.last_error[1]
+    assert [k for k, _ in obs.events] == ["backend_refused"]
+    obs = (await world.backend.reconcile([spec(d, replicas=2)]))[d]
+    assert installs(world)[-1]["replicaCount"] == 2 and len(obs.ready(1)) == 2
 
 
 async def test_full_quota_rolls_one_pod_at_a_time(world: World) -> None:

@@ -204,10 +204,13 @@ class KubernetesBackend:
         except BackendError as exc:
             obs = DeploymentObservation(deployment_id=spec.deployment_id)
             message = str(exc)
-            if exc.transient:
+            if exc.transient or revision in rel.ready:
                 # Retried by the next pass; reported once per distinct error, not every pass.
+                # A revision that already runs is never failed by a refused change (a scale
+                # forbidden until an operator fixes RBAC): it keeps serving and is retried.
                 if message != rel.last_error:
-                    self._event(spec.deployment_id, "backend_retry", message[:500])
+                    kind = "backend_retry" if exc.transient else "backend_refused"
+                    self._event(spec.deployment_id, kind, message[:500])
                 rel.last_error = message
                 obs.last_error[revision] = message
             else:
