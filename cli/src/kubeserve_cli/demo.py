@@ -73,4 +73,4 @@ def run(client: Client, timeout: float = 300) -> None:
         f"curl -s -X POST {url} -H 'Authorization: Bearer <token or API key>' "
         f"-H 'Content-Type: application/json' -d '{{\"instances\": [[5.1, 3.5, 1.4, 0.2]]}}'"
     )
-    output.info(f"demo user: {email} / {password}")
+    output.info(f"demo user: {email} / {password} (log in to the dashboard at {client.base_url}/)")

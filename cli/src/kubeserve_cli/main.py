@@ -269,11 +269,12 @@ def cmd_up(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(
             f"\nKubeServe is running (embedded mode)\n"
-            f"  API:      {url}/api/v1\n"
-            f"  API docs: {url}/docs\n"
-            f"  health:   {url}/readyz\n"
-            f"  data:     {home}\n"
-            "Try it:   kubeserve demo   (in another terminal)\n"
+            f"  dashboard: {url}/\n"
+            f"  API:       {url}/api/v1\n"
+            f"  API docs:  {url}/docs\n"
+            f"  health:    {url}/readyz\n"
+            f"  data:      {home}\n"
+            "Try it:   uv run kubeserve demo   (in another terminal)\n"
             "Press Ctrl+C to stop.\n",
             flush=True,
         )
