@@ -110,13 +110,13 @@ def distributed(
 
 
 @contextlib.contextmanager
-def embedded(home: Path) -> Iterator[Platform]:
+def embedded(home: Path, env: dict[str, str] | None = None) -> Iterator[Platform]:
     port = free_port()
     home.mkdir(parents=True, exist_ok=True)
     log = home / "kubeserve-up.log"
     proc = subprocess.Popen(
         [sys.executable, "-m", "kubeserve_cli", "up", "--port", str(port), "--home", str(home)],
-        env={**_clean_env(), "KUBESERVE_STOP_REPLICAS_ON_EXIT": "true"},
+        env={**_clean_env(), "KUBESERVE_STOP_REPLICAS_ON_EXIT": "true", **(env or {})},
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
     )

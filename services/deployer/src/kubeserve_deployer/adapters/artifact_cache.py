@@ -1,5 +1,6 @@
 """Local cache of model artifacts for the local backend: bytes copied from the artifact store
-into `{runtime_dir}/cache/{sha256}/{filename}`, checked against the version's sha256.
+into `{runtime_dir}/cache/{sha256}/{filename}`, checked against the version's sha256, and the
+version's wheelhouse unpacked into `{runtime_dir}/cache/wheelhouse-{hash}/site/`.
 
 Bytes only: the deployer never opens a model; the runtime process loads the cached file.
 """
@@ -11,7 +12,9 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import uuid
+import zipfile
 from pathlib import Path
 
 from kubeserve_common.errors import PermanentError
@@ -52,6 +55,34 @@ class ArtifactCache:
             raise TimeoutError(f"fetching {uri} took longer than {self.timeout}s") from exc
         return path, False
 
+    async def fetch_wheelhouse(self, uri: str) -> Path:
+        """The version's wheels (the packages the runtime lacks, fetched by the builder),
+        unpacked into a directory to put first on the runtime's import path. Unpacking a wheel is
+        extracting a zip archive (pip does the same); nothing is imported here."""
+        site = self.root / f"wheelhouse-{hashlib.sha256(uri.encode()).hexdigest()[:32]}" / "site"
+        if await asyncio.to_thread((site / ".complete").is_file):
+            return site
+        try:
+            # The URI names a folder; keys cannot end in "/", so resolve a child and cut it off.
+            prefix = self.store.key_for(uri.rstrip("/") + "/x")[:-1]
+        except ValueError as exc:
+            raise ArtifactUnusable(f"wheelhouse {uri} is not in the configured store") from exc
+        wheels = [o for o in await self.store.list_objects(prefix) if o.key.endswith(".whl")]
+        staging = site.parent / f".{uuid.uuid4().hex}"
+        try:
+            for wheel in wheels:
+                local = staging / "wheels" / _SAFE_NAME.sub("_", wheel.key.rsplit("/", 1)[-1])
+                await asyncio.to_thread(local.parent.mkdir, parents=True, exist_ok=True)
+                await asyncio.wait_for(self._download(wheel.key, local, None), self.timeout)
+                await asyncio.to_thread(_unpack_wheel, local, staging / "site")
+            await asyncio.to_thread((staging / "site").mkdir, parents=True, exist_ok=True)
+            await asyncio.to_thread((staging / "site" / ".complete").write_text, uri)
+            if not await asyncio.to_thread(site.exists):
+                await asyncio.to_thread(os.replace, staging / "site", site)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, staging, True)
+        return site
+
     async def _download(self, key: str, path: Path, sha256: str | None) -> None:
         tmp_dir = self.root / ".tmp"
         await asyncio.to_thread(tmp_dir.mkdir, parents=True, exist_ok=True)
@@ -79,3 +110,27 @@ class ArtifactCache:
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         # Atomic: a concurrent reader sees either no file or the whole verified file.
         await asyncio.to_thread(os.replace, tmp, path)
+
+
+MAX_UNPACKED_BYTES = 2 * 1024**3
+
+
+def _unpack_wheel(wheel: Path, target: Path) -> None:
+    """Extract a wheel (a zip archive) refusing absolute or escaping member paths and archives
+    that expand beyond MAX_UNPACKED_BYTES."""
+    target.mkdir(parents=True, exist_ok=True)
+    root = target.resolve()
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            members = archive.infolist()
+            if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
+                raise ArtifactUnusable(f"wheel {wheel.name} expands beyond the limit")
+            for member in members:
+                destination = (root / member.filename).resolve()
+                if not destination.is_relative_to(root):
+                    raise ArtifactUnusable(
+                        f"wheel {wheel.name} has an unsafe path {member.filename!r}"
+                    )
+            archive.extractall(root)
+    except zipfile.BadZipFile as exc:
+        raise ArtifactUnusable(f"{wheel.name} is not a valid wheel") from exc

@@ -593,6 +593,22 @@ class LocalBackend:
             reason = f"artifact fetch failed: {type(exc).__name__}: {exc}"
             self._crash(r, reason, start_failure=False)
             return
+        site: Path | None = None
+        if rev.wheelhouse_uri:
+            try:
+                site = await self.cache.fetch_wheelhouse(rev.wheelhouse_uri)
+            except ArtifactUnusable as exc:
+                self._fatal[(spec.deployment_id, rev.revision)] = exc.message
+                self._event(spec.deployment_id, "artifact_unusable", exc.message)
+                self.replicas.pop(r.key, None)
+                return
+            except Exception as exc:
+                self.replicas[r.key] = r
+                r.pid = None
+                self._crash(
+                    r, f"wheelhouse fetch failed: {type(exc).__name__}: {exc}", start_failure=False
+                )
+                return
         r.fetch_failures = 0
         r.timings["fetch_ms"] = (time.perf_counter() - fetch_started) * 1000
         r.timings["cache_hit"] = 1.0 if hit else 0.0
@@ -604,7 +620,7 @@ class LocalBackend:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         spawn_started = time.perf_counter()
         try:
-            r.pid, r.launcher = await self._launch(spec, rev, r, model_path, log_path)
+            r.pid, r.launcher = await self._launch(spec, rev, r, model_path, log_path, site)
         except Exception as exc:
             self.replicas[r.key] = r
             r.pid = None
@@ -631,9 +647,14 @@ class LocalBackend:
         r: _Replica,
         model_path: Path,
         log_path: Path,
+        site: Path | None = None,
     ) -> tuple[int, str]:
         env = {"KUBESERVE_DEPLOYMENT_ID": str(spec.deployment_id)}
-        if self.pool is not None:
+        if site is not None:
+            # The version's own packages come first. A forked pool child has the pool's versions
+            # imported already, so such a replica starts as a plain process instead.
+            env["PYTHONPATH"] = str(site)
+        if self.pool is not None and site is None:
             self.pool.ensure_running()
             if not self.pool.ready:
                 # A fresh interpreter would spend about as long on imports as the pool still

@@ -327,14 +327,6 @@ class DeploymentService:
             f"revision {d.revision}: {reason}, version {version.version_tag}, "
             f"{d.desired_replicas} replica(s)",
         )
-        if version.requirements.strip() or version.wheelhouse_uri:
-            # The local backend runs replicas in the deployer's own Python environment.
-            await EventRepository(uow.session).record(
-                d.id,
-                "requirements_skipped",
-                "the local backend does not install requirements.txt or the wheelhouse; "
-                "the replica uses the packages of the deployer's environment",
-            )
         await uow.publish(
             event_for(
                 DeployRequested(
