@@ -16,6 +16,7 @@ from kubeserve_common.messaging.bus import EventBus, Handler
 from kubeserve_common.messaging.inbox import idempotent
 from kubeserve_common.service import ServiceContainer, build_container
 from kubeserve_common.storage import ArtifactStore, create_artifact_store
+from pydantic import SecretStr
 
 from kubeserve_deployer.adapters.artifact_cache import ArtifactCache
 from kubeserve_deployer.adapters.helm import HelmPort, Pyhelm3Helm
@@ -51,7 +52,7 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 @dataclass
 class DeployerContainer(ServiceContainer):
-    settings: DeployerSettings  # type: ignore[assignment]
+    settings: DeployerSettings
     store: ArtifactStore = None  # type: ignore[assignment]
     backend: RuntimeBackend = None  # type: ignore[assignment]
     deployments: DeploymentService = None  # type: ignore[assignment]
@@ -64,8 +65,8 @@ class DeployerContainer(ServiceContainer):
             await self.reconciler.start()
 
 
-def _secret(value: object) -> str:
-    return value.get_secret_value() if value is not None else ""  # type: ignore[attr-defined]
+def _secret(value: SecretStr | None) -> str:
+    return value.get_secret_value() if value is not None else ""
 
 
 def tenancy_config(settings: DeployerSettings) -> TenancyConfig:

@@ -103,7 +103,7 @@ def _bounded_command_class() -> type:
     outlive any timeout. This subclass keeps pyhelm3's argv building and error types but execs
     helm directly and kills its whole group on cancellation, so `asyncio.wait_for` really bounds
     each command."""
-    from pyhelm3 import Command, errors
+    from pyhelm3 import Command, errors  # type: ignore[import-untyped]
 
     class BoundedCommand(Command):  # type: ignore[misc]
         async def run(self, command: list[Any], input: bytes | None = None) -> bytes:

@@ -182,7 +182,10 @@ class KubernetesAsyncioCluster:
                 client_configuration=configuration,
             )
         else:
-            config.load_incluster_config(client_configuration=configuration)
+            # The pod's service-account token (refreshed as the kubelet rotates it).
+            config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration
+            )
         self._api = client.ApiClient(configuration=configuration)
 
     async def close(self) -> None:
@@ -198,8 +201,9 @@ class KubernetesAsyncioCluster:
             # (including connection setup) in case a layer ignores it.
             return await asyncio.wait_for(coro, self.timeout + 5)
         except ApiException as exc:
+            body = exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else exc.body
             raise ClusterError(
-                f"{what}: HTTP {exc.status} {exc.reason}: {(exc.body or '')[:500]}",
+                f"{what}: HTTP {exc.status} {exc.reason}: {str(body or '')[:500]}",
                 status=exc.status,
                 transient=classify_status(exc.status),
             ) from exc

@@ -29,7 +29,10 @@ class DeploymentRepository(OwnedRepository[DeploymentRecord]):
         self, owner_id: UUID, deployment_id: UUID
     ) -> DeploymentRecord | None:
         stmt = self.for_owner(owner_id).where(DeploymentRecord.id == deployment_id)
-        return (await self.session.execute(stmt.with_for_update())).scalar_one_or_none()
+        found: DeploymentRecord | None = (
+            await self.session.execute(stmt.with_for_update())
+        ).scalar_one_or_none()
+        return found
 
     async def page(
         self, owner_id: UUID, limit: int, offset: int, *, only: Sequence[UUID] | None = None
