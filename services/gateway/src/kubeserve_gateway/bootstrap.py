@@ -17,6 +17,7 @@ from kubeserve_common.service import ServiceContainer, build_container
 from kubeserve_gateway.adapters.auth import HttpAuthClient
 from kubeserve_gateway.adapters.deployer import HttpDeployerClient
 from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
+from kubeserve_gateway.adapters.replica_http import ReplicaPool
 from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
 from kubeserve_gateway.domain.routes import RouteTable, default_routes
 from kubeserve_gateway.domain.tickets import TicketIssuer
@@ -51,6 +52,7 @@ class GatewayComponents:
     browser: BrowserComponents
 
     async def close(self) -> None:
+        await self.service.client.aclose()
         await self.http.aclose()
 
 
@@ -99,7 +101,16 @@ def build_components(settings: GatewaySettings) -> GatewayComponents:
                 max_keys=settings.rate_limit_max_keys,
             ),
         )
-    upstream = UpstreamClient(http)
+    upstream = UpstreamClient(
+        http,
+        ReplicaPool(
+            connect_timeout=settings.upstream_connect_timeout,
+            read_timeout=settings.upstream_read_timeout,
+            pool_timeout=settings.upstream_pool_timeout,
+            max_connections=settings.upstream_max_connections,
+            max_keepalive=settings.upstream_max_keepalive,
+        ),
+    )
     deployer = HttpDeployerClient(
         http,
         settings.deployer_url,

@@ -20,7 +20,6 @@ log = logging.getLogger(__name__)
 
 PROXY_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 OPENAPI_PATH = "/api/v1/openapi.json"
-SMALL_BODY = 64 * 1024  # responses up to this size are relayed in one piece
 
 
 def _has_body(request: Request) -> bool:
@@ -28,13 +27,6 @@ def _has_body(request: Request) -> bool:
     if length is not None:
         return length.strip() != "0"
     return "transfer-encoding" in request.headers
-
-
-def _small(headers: list[tuple[str, str]]) -> bool:
-    for name, value in headers:
-        if name == "content-length":
-            return value.isdigit() and int(value) <= SMALL_BODY
-    return False
 
 
 def public_router() -> APIRouter:
@@ -70,19 +62,15 @@ def public_router() -> APIRouter:
             log.info("client disconnected during the request body")
             return Response(status_code=400)
         response: Response
-        if _small(upstream.headers):
-            # Known to be small: one read is cheaper than a streaming response's machinery.
-            body = b"".join([chunk async for chunk in upstream.body])
-            response = Response(body, status_code=upstream.status)
+        if upstream.content is not None:
+            response = Response(upstream.content, status_code=upstream.status)
         else:
             response = StreamingResponse(
                 upstream.body,
                 status_code=upstream.status,
                 background=BackgroundTask(upstream.close),
             )
-        response.raw_headers = [
-            (name.encode("latin-1"), value.encode("latin-1")) for name, value in upstream.headers
-        ]
+        response.raw_headers = upstream.raw_headers
         return response
 
     return router

@@ -4,7 +4,7 @@ route's access rule, and forward it to its upstream with the verified principal.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import quote
@@ -159,8 +159,8 @@ class GatewayService:
                     continue
                 tried.add(base)
                 try:
-                    return await self.client.send(
-                        match.route.upstream, request.method, base + suffix, headers, _replay(body)
+                    return await self.client.send_buffered(
+                        match.route.upstream, request.method, base + suffix, headers, body
                     )
                 except UpstreamUnavailable:
                     continue
@@ -241,16 +241,6 @@ async def _buffer(body: AsyncIterable[bytes] | None) -> bytes | None:
     if body is None:
         return None
     return b"".join([chunk async for chunk in body])
-
-
-def _replay(body: bytes | None) -> AsyncIterable[bytes] | None:
-    if body is None:
-        return None
-
-    async def once() -> AsyncIterator[bytes]:
-        yield body
-
-    return once()
 
 
 def safe_path(path: str) -> bool:

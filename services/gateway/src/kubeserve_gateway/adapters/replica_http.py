@@ -1,0 +1,346 @@
+"""A small pooled HTTP/1.1 client for the prediction hop (gateway -> model replica).
+
+Why not httpx here: a proxied prediction is a tiny, already-buffered request and a small
+response, and httpx + httpcore cost more CPU per call than the rest of the gateway together
+(request model, cookie jar, anyio streams, h11 state machine, lock and event objects per call;
+py-spy under `bench/bench_predict_gateway.py`). This client writes the request in one
+`transport.write`, parses the answer with httptools (the C parser uvicorn already uses) in an
+`asyncio.Protocol`, and keeps idle keep-alive connections per replica. It only does what the
+prediction hop needs: a buffered request body, a streamed or one-piece response, connect / read
+/ pool timeouts. Internal services keep the httpx client (streamed uploads, redirects off...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import httptools
+
+from kubeserve_gateway.domain.errors import BadGateway, UpstreamTimeout, UpstreamUnavailable
+
+RawHeaders = list[tuple[bytes, bytes]]
+
+_HIGH_WATER = 1024 * 1024  # buffered response bytes before we stop reading the socket
+_LOW_WATER = 256 * 1024
+_BODYLESS = frozenset({b"content-length", b"transfer-encoding", b"host"})
+
+
+class ReplicaConnectError(Exception):
+    """The replica could not be reached (refused, unreachable, connect timeout): nothing was
+    sent, so another replica may be tried."""
+
+
+class ReplicaProtocolError(Exception):
+    """The replica closed the connection or sent something that is not HTTP."""
+
+
+class ReplicaReadTimeout(Exception):
+    pass
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection; one request at a time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, key: tuple[str, int]) -> None:
+        self.loop = loop
+        self.key = key
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.idle_since = 0.0
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status = 0
+        self.headers: RawHeaders = []
+        self.headers_done = False
+        self.complete = False
+        self.chunks: collections.deque[bytes] = collections.deque()
+        self.buffered = 0
+        self.paused = False
+        self.error: Exception | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.keep_alive = False
+        self.head = False  # a HEAD request: the answer has no body whatever it declares
+        self.until_close = False  # the body ends with the connection (no length, not chunked)
+
+    # -- asyncio.Protocol ----------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # a TCP transport (uvloop too)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(ReplicaProtocolError("unexpected protocol upgrade"))
+        except httptools.HttpParserError as exc:
+            self._fail(ReplicaProtocolError(f"invalid response: {exc}"))
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.headers_done and self.until_close and exc is None and self.error is None:
+            self.complete = True  # the end of a response delimited by the connection's end
+            self._wake()
+        elif not self.complete:
+            self._fail(ReplicaProtocolError("the replica closed the connection"))
+
+    # -- httptools callbacks -------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.status = self.parser.get_status_code()
+        self.keep_alive = self.parser.should_keep_alive()
+        self.headers_done = True
+        if self.head:
+            # llhttp does not know the request was HEAD and would wait for the declared body.
+            self.complete, self.keep_alive = True, False
+        else:
+            names = {name for name, _ in self.headers}
+            self.until_close = (
+                b"content-length" not in names
+                and b"transfer-encoding" not in names
+                and self.status >= 200
+                and self.status not in (204, 304)
+            )
+            if self.until_close:
+                self.keep_alive = False
+        self._wake()
+
+    def on_body(self, body: bytes) -> None:
+        self.chunks.append(body)
+        self.buffered += len(body)
+        if self.buffered > _HIGH_WATER and not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+        self._wake()
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _fail(self, error: Exception) -> None:
+        if self.error is None:
+            self.error = error
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, seconds: float) -> None:
+        """Until the parser made progress (or failed); ReplicaReadTimeout after `seconds`. A
+        bare timer handle: cheaper than asyncio.timeout() on this per-request path."""
+        waiter = self.waiter = self.loop.create_future()
+        timer = self.loop.call_later(seconds, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self.waiter = None
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(ReplicaReadTimeout())
+
+
+class ReplicaResponse:
+    """Status, raw headers (names lower-cased) and the body, streamed or read at once."""
+
+    def __init__(self, pool: ReplicaPool, conn: _Connection, read_timeout: float) -> None:
+        self.pool = pool
+        self.conn = conn
+        self.read_timeout = read_timeout
+        self.status = conn.status
+        self.headers = conn.headers
+        self._done = False
+
+    async def read(self) -> bytes:
+        return b"".join([chunk async for chunk in self.stream()])
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        conn = self.conn
+        try:
+            while True:
+                while conn.chunks:
+                    chunk = conn.chunks.popleft()
+                    conn.buffered -= len(chunk)
+                    if conn.paused and conn.buffered < _LOW_WATER and conn.transport is not None:
+                        conn.paused = False
+                        conn.transport.resume_reading()
+                    yield chunk
+                if conn.complete:
+                    break
+                if conn.error is not None:
+                    raise conn.error
+                await conn.wait(self.read_timeout)
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        conn = self.conn
+        if conn.complete and conn.keep_alive and conn.error is None and not conn.closed:
+            self.pool.release(conn)
+        else:
+            conn.abort()
+            self.pool.discard(conn)
+
+
+class ReplicaPool:
+    def __init__(
+        self,
+        *,
+        connect_timeout: float,
+        read_timeout: float,
+        pool_timeout: float,
+        max_connections: int,
+        max_keepalive: int,
+        keepalive_expiry: float = 4.0,
+    ) -> None:
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.pool_timeout = pool_timeout
+        self.max_keepalive = max_keepalive
+        self.keepalive_expiry = keepalive_expiry
+        self._slots = asyncio.Semaphore(max_connections)
+        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._idle_count = 0
+        self._host_headers: dict[tuple[str, int], bytes] = {}
+        self._targets: dict[str, tuple[tuple[str, int], bytes]] = {}
+
+    def _target(self, url: str) -> tuple[tuple[str, int], bytes]:
+        """(host, port) and the request target of an http:// URL (cached per URL)."""
+        cached = self._targets.get(url)
+        if cached is None:
+            parts = urlsplit(url)
+            if parts.scheme != "http" or not parts.hostname:
+                raise ReplicaConnectError(f"unsupported replica URL: {url[:200]}")
+            key = (parts.hostname, parts.port or 80)
+            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            cached = (key, target.encode("latin-1"))
+            if len(self._targets) >= 10_000:
+                self._targets.clear()
+            self._targets[url] = cached
+            self._host_headers[key] = (
+                parts.hostname if key[1] == 80 else f"{parts.hostname}:{key[1]}"
+            ).encode("latin-1")
+        return cached
+
+    async def request(
+        self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> ReplicaResponse:
+        key, target = self._target(url)
+        head = [method.encode("latin-1"), b" ", target, b" HTTP/1.1\r\nhost: "]
+        head.append(self._host_headers[key])
+        head.append(b"\r\n")
+        for name, value in headers:
+            encoded = name.encode("latin-1")
+            if encoded in _BODYLESS:
+                continue
+            head += (encoded, b": ", value.encode("latin-1"), b"\r\n")
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            head += (b"content-length: ", str(len(body or b"")).encode(), b"\r\n")
+        head.append(b"\r\n")
+        if body:
+            head.append(body)
+        payload = b"".join(head)
+
+        await self._acquire_slot()
+        try:
+            conn = self._idle_connection(key) or await self._connect(key)
+            conn.head = method == "HEAD"
+            assert conn.transport is not None
+            conn.transport.write(payload)
+            while not conn.headers_done:
+                if conn.error is not None:
+                    raise conn.error
+                await conn.wait(self.read_timeout)
+        except BaseException:
+            self._slots.release()
+            if "conn" in locals():
+                conn.abort()
+            raise
+        return ReplicaResponse(self, conn, self.read_timeout)
+
+    async def _acquire_slot(self) -> None:
+        if not self._slots.locked():
+            await self._slots.acquire()
+            return
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.pool_timeout)
+        except TimeoutError:
+            raise ReplicaConnectError("no free connection to the replicas") from None
+
+    def _idle_connection(self, key: tuple[str, int]) -> _Connection | None:
+        idle = self._idle.get(key)
+        if not idle:
+            return None
+        now = time.monotonic()
+        while idle:
+            conn = idle.pop()
+            self._idle_count -= 1
+            if not conn.closed and now - conn.idle_since < self.keepalive_expiry:
+                conn._reset()
+                return conn
+            conn.abort()
+        return None
+
+    async def _connect(self, key: tuple[str, int]) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await loop.create_connection(
+                    lambda: _Connection(loop, key), key[0], key[1]
+                )
+        except (OSError, TimeoutError) as exc:
+            raise ReplicaConnectError(f"cannot connect to {key[0]}:{key[1]}: {exc}") from None
+        return conn
+
+    def release(self, conn: _Connection) -> None:
+        self._slots.release()
+        if self._idle_count >= self.max_keepalive:
+            conn.abort()
+            return
+        conn.idle_since = time.monotonic()
+        self._idle.setdefault(conn.key, []).append(conn)
+        self._idle_count += 1
+
+    def discard(self, conn: _Connection) -> None:
+        self._slots.release()
+
+    async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for conn in idle:
+                conn.abort()
+        self._idle.clear()
+        self._idle_count = 0
+
+
+def translate(exc: Exception, upstream: str) -> Exception:
+    """The gateway error for a failed replica call (the same ones the httpx path raises)."""
+    if isinstance(exc, ReplicaConnectError):
+        return UpstreamUnavailable(f"the {upstream} service is unavailable; try again shortly")
+    if isinstance(exc, ReplicaReadTimeout):
+        return UpstreamTimeout(f"the {upstream} service did not answer in time")
+    return BadGateway(f"the {upstream} service returned an invalid response")
