@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -40,6 +40,9 @@ from kubeserve_runtime.model import (
 )
 from kubeserve_runtime.tensors import TensorError, decode_tensor, encode_tensor
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger("kubeserve_runtime")
 
 SERVER_NAME = "kubeserve-runtime"
@@ -48,12 +51,12 @@ JSON = "application/json"
 
 def _env_int(name: str, default: int) -> int:
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    return int(value) if value else default  # unset or empty: the default
 
 
 def _env_float(name: str, default: float) -> float:
     value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+    return float(value) if value else default  # unset or empty: the default
 
 
 @dataclass
@@ -238,6 +241,7 @@ def _decode_infer_request(
         arrays.append((str(tensor.get("name")), decode_tensor(tensor, chunk)))
 
     content_type = parameters.get("content_type")
+    x: np.ndarray | pd.DataFrame
     if content_type == "pd" or len(arrays) > 1:
         columns = {name: _as_column(name, arr) for name, arr in arrays}
         lengths = {len(col) for col in columns.values()}

@@ -37,7 +37,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _finite(values: list[Any]) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for v in values:
         if isinstance(v, float) and not math.isfinite(v):
             out.append(str(v))

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import httpx
 
@@ -100,6 +100,12 @@ class Client:
                 response = self._send(method, path, auth, kwargs)
         return _decode(response)
 
+    def _object(
+        self, method: str, path: str, *, auth: bool = True, **kwargs: Any
+    ) -> dict[str, Any]:
+        """`request()` for the endpoints whose answer is a JSON object."""
+        return cast(dict[str, Any], self.request(method, path, auth=auth, **kwargs))
+
     def _send(self, method: str, path: str, auth: bool, kwargs: dict[str, Any]) -> httpx.Response:
         headers = {**(self._headers() if auth else {}), **kwargs.pop("headers", {})}
         try:
@@ -131,12 +137,12 @@ class Client:
 
     # -- auth --------------------------------------------------------------------------------
     def register(self, email: str, password: str) -> dict[str, Any]:
-        return self.request(
+        return self._object(
             "POST", "/auth/register", auth=False, json={"email": email, "password": password}
         )
 
     def login(self, email: str, password: str) -> dict[str, Any]:
-        tokens = self.request(
+        tokens = self._object(
             "POST", "/auth/login", auth=False, json={"email": email, "password": password}
         )
         self._store_tokens(tokens)
@@ -150,7 +156,7 @@ class Client:
         self.credentials.access_token = self.credentials.refresh_token = None
 
     def me(self) -> dict[str, Any]:
-        return self.request("GET", "/auth/me")
+        return self._object("GET", "/auth/me")
 
     def create_api_key(
         self, name: str, deployment_ids: list[str] | None = None, expires_in_days: int | None = None
@@ -160,7 +166,7 @@ class Client:
             body["deployment_ids"] = deployment_ids
         if expires_in_days:
             body["expires_in_days"] = expires_in_days
-        return self.request("POST", "/auth/api-keys", json=body)
+        return self._object("POST", "/auth/api-keys", json=body)
 
     def list_api_keys(self) -> list[dict[str, Any]]:
         return _items(self.request("GET", "/auth/api-keys"))
@@ -172,7 +178,7 @@ class Client:
     def create_model(
         self, name: str, framework: str = "sklearn", description: str = ""
     ) -> dict[str, Any]:
-        return self.request(
+        return self._object(
             "POST",
             "/models",
             json={"name": name, "framework": framework, "description": description},
@@ -190,7 +196,7 @@ class Client:
                 return
 
     def get_model(self, model_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/models/{model_id}")
+        return self._object("GET", f"/models/{model_id}")
 
     def find_model(self, name_or_id: str) -> dict[str, Any]:
         """A model by id, or by its name among the caller's models."""
@@ -227,7 +233,7 @@ class Client:
                     Path(requirements_path).read_bytes(),
                     "text/plain",
                 )
-            return self.request(
+            return self._object(
                 "POST", f"/models/{model_id}/versions", files=files, timeout=self.upload_timeout
             )
 
@@ -241,7 +247,7 @@ class Client:
         )
 
     def get_version(self, model_id: str, ref: str) -> dict[str, Any]:
-        return self.request("GET", f"/models/{model_id}/versions/{ref}")
+        return self._object("GET", f"/models/{model_id}/versions/{ref}")
 
     def wait_for_version(
         self,
@@ -258,7 +264,7 @@ class Client:
         body: dict[str, Any] = {"version_id": version_id, "replicas": replicas}
         if name:
             body["name"] = name
-        return self.request("POST", "/deployments", json=body)
+        return self._object("POST", "/deployments", json=body)
 
     def list_deployments(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         return _items(
@@ -266,7 +272,7 @@ class Client:
         )
 
     def get_deployment(self, deployment_id: str) -> dict[str, Any]:
-        return self.request("GET", f"/deployments/{deployment_id}")
+        return self._object("GET", f"/deployments/{deployment_id}")
 
     def wait_for_deployment(
         self,
@@ -280,17 +286,17 @@ class Client:
         )
 
     def scale(self, deployment_id: str, replicas: int) -> dict[str, Any]:
-        return self.request("PATCH", f"/deployments/{deployment_id}", json={"replicas": replicas})
+        return self._object("PATCH", f"/deployments/{deployment_id}", json={"replicas": replicas})
 
     def update(self, deployment_id: str, *, version_id: str) -> dict[str, Any]:
         """Move a deployment to another Ready version of the same model (a new revision)."""
-        return self.request(
+        return self._object(
             "PATCH", f"/deployments/{deployment_id}", json={"version_id": version_id}
         )
 
     def rollback(self, deployment_id: str, revision: int | None = None) -> dict[str, Any]:
         body = {"revision": revision} if revision is not None else {}
-        return self.request("POST", f"/deployments/{deployment_id}/rollback", json=body)
+        return self._object("POST", f"/deployments/{deployment_id}/rollback", json=body)
 
     def delete_deployment(self, deployment_id: str) -> None:
         self.request("DELETE", f"/deployments/{deployment_id}")
@@ -298,11 +304,11 @@ class Client:
     # -- predictions -------------------------------------------------------------------------
     def predict(self, deployment_id: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Simple JSON: `{"instances": [[...]]}` or `{"records": [{...}]}`."""
-        return self.request("POST", f"/predict/{deployment_id}", json=payload)
+        return self._object("POST", f"/predict/{deployment_id}", json=payload)
 
     def infer(self, deployment_id: str, model_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         """Open Inference Protocol V2."""
-        return self.request(
+        return self._object(
             "POST", f"/predict/{deployment_id}/v2/models/{model_name}/infer", json=payload
         )
 

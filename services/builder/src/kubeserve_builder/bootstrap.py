@@ -30,7 +30,7 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 @dataclass
 class BuilderContainer(ServiceContainer):
-    settings: BuilderSettings  # type: ignore[assignment]
+    settings: BuilderSettings
     store: ArtifactStore = None  # type: ignore[assignment]
     sandbox: TrialSandbox = None  # type: ignore[assignment]
     pipeline: BuildPipeline = None  # type: ignore[assignment]

@@ -29,7 +29,7 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 @dataclass
 class RegistryContainer(ServiceContainer):
-    settings: RegistrySettings  # type: ignore[assignment]
+    settings: RegistrySettings
     store: ArtifactStore = None  # type: ignore[assignment]
     models: ModelService = None  # type: ignore[assignment]
     versions: VersionService = None  # type: ignore[assignment]

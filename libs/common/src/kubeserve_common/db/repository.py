@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Select, select
@@ -29,7 +29,7 @@ class OwnedRepository(Repository[T]):
 
     owner_column = "owner_id"
 
-    def for_owner(self, owner_id: UUID) -> Select[Any]:
+    def for_owner(self, owner_id: UUID) -> Select[T]:
         return select(self.model).where(getattr(self.model, self.owner_column) == owner_id)
 
     async def get_owned(self, owner_id: UUID, object_id: UUID) -> T | None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.events.topology import Topology, topic_matches
@@ -62,8 +64,8 @@ class InMemoryBus(EventBus):
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         return list(self._queues[queue].dead) if queue in self._queues else []
 
-    def _spawn(self, coro: object) -> None:
-        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

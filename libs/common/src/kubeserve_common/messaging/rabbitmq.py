@@ -264,8 +264,19 @@ def _dead_letter(queue: str, message: AbstractIncomingMessage) -> DeadLetter:
         # Dead-lettered by the broker itself (the quorum queue's delivery limit).
         deaths = headers.get("x-death") or [{}]
         first = deaths[0] if isinstance(deaths, list) and deaths else {}
-        reason = f"broker: {first.get('reason', 'unknown')}" if isinstance(first, dict) else ""
-    return DeadLetter(queue, message.body, str(reason), _int(headers.get(ATTEMPT_HEADER), 1) - 1)
+        if isinstance(first, dict):
+            reason = f"broker: {_text(first.get('reason', 'unknown'))}"
+        else:
+            reason = ""
+    return DeadLetter(queue, message.body, _text(reason), _int(headers.get(ATTEMPT_HEADER), 1) - 1)
+
+
+def _text(value: object) -> str:
+    # AMQP long strings that are not valid UTF-8 arrive as bytes (pamqp): show their text, not
+    # the "b'...'" repr that str() or an f-string would give.
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
 
 
 def _int(value: Any, default: int) -> int:

@@ -154,7 +154,9 @@ def issue_access_token(
         "jti": uuid.uuid4().hex,
         "typ": ACCESS_TYP,
     }
-    return jwt.encode(body, key.private_pem, algorithm="ES256", headers={"kid": key.kid})
+    # jose is untyped: its results are typed where they enter our code.
+    token: str = jwt.encode(body, key.private_pem, algorithm="ES256", headers={"kid": key.kid})
+    return token
 
 
 def token_kid(token: str) -> str:
@@ -180,7 +182,7 @@ def verify_access_token(
     if key is None:
         raise InvalidToken("unknown key id")
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             dict(key),
             algorithms=ACCESS_ALGORITHMS,
@@ -211,12 +213,13 @@ def issue_internal_token(
         "exp": issued + ttl_seconds,
         "typ": INTERNAL_TYP,
     }
-    return jwt.encode(body, secret, algorithm="HS256")
+    token: str = jwt.encode(body, secret, algorithm="HS256")
+    return token
 
 
 def verify_internal_token(secret: str, token: str) -> dict[str, Any]:
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             token,
             secret,
             algorithms=INTERNAL_ALGORITHMS,

@@ -171,7 +171,9 @@ async def _drain(receive: Receive) -> None:
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", []):
+    # ASGI: headers are an iterable of [name, value] byte strings (the Scope type is loose).
+    headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
+    for key, value in headers:
         if key == name:
             return value.decode("latin-1")
     return None

@@ -141,7 +141,8 @@ class _Machine:
         count = 0
         try:
             for op, arg, at in pickletools.genops(self.fh):
-                pos = at
+                if at is not None:  # None only for a stream without tell(); ours have it
+                    pos = at
                 count += 1
                 if count > _MAX_OPS:
                     raise PickleScanError(f"more than {_MAX_OPS} opcodes")

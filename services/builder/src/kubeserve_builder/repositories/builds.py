@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from kubeserve_common.db.repository import OwnedRepository
-from sqlalchemy import or_, select, update
+from sqlalchemy import Table, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -23,7 +23,8 @@ class BuildRepository(OwnedRepository[BuildRecord]):
 
     async def add_if_absent(self, values: dict[str, Any]) -> bool:
         """Queue a build unless the version already has one; True when a row was added."""
-        table = BuildRecord.__table__
+        # __table__ is typed as any FromClause; a mapped class's is always its Table.
+        table = cast(Table, BuildRecord.__table__)
         insert = sqlite_insert if self._dialect() == "sqlite" else pg_insert
         stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["version_id"])
         result = await self.session.execute(stmt)

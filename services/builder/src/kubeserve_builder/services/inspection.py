@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from kubeserve_builder.domain.formats import COMPRESSED, Format, describe_head, detect
 from kubeserve_builder.domain.models import BuildFailure, Stage
@@ -42,7 +42,9 @@ def _fail(reason: str, **details: Any) -> BuildFailure:
 
 def _decompressor(fmt: Format, fh: IO[bytes]) -> IO[bytes]:
     if fmt is Format.JOBLIB_GZIP:
-        return gzip.GzipFile(fileobj=fh)
+        # A binary file object like the others; typeshed declares GzipFile a BufferedIOBase only
+        # (BZ2File and LZMAFile are also IO[bytes] there).
+        return cast(IO[bytes], gzip.GzipFile(fileobj=fh))
     if fmt is Format.JOBLIB_BZ2:
         return bz2.BZ2File(fh)
     if fmt in (Format.JOBLIB_XZ, Format.JOBLIB_LZMA):

@@ -20,11 +20,11 @@ import re
 import shutil
 import tempfile
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from email.parser import Parser
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from kubeserve_common.events.catalog import VersionBuildFailed, VersionBuilt, VersionUploaded
 from kubeserve_common.storage import ArtifactNotFound, ArtifactStore, StorageError
@@ -120,10 +120,10 @@ class BuildPipeline:
             report.sandbox = self.sandbox.current.to_dict()
         try:
             prefix = self._prefix(payload)
-        except BuildFailure as failure:
+        except BuildFailure as early:
             # No place of ours to put a report: the failure event carries the reason alone.
-            report.finish(failure)
-            return BuildOutcome(report.to_dict(), "", failed=self._failed(payload, failure, None))
+            report.finish(early)
+            return BuildOutcome(report.to_dict(), "", failed=self._failed(payload, early, None))
         result: dict[str, Any] = {}
         failure: BuildFailure | None = None
         with tempfile.TemporaryDirectory(prefix="kubeserve-build-") as tmp:
@@ -573,8 +573,9 @@ def _unpack_wheels(wheels: list[Path], dest: Path) -> Path:
 
 def _unmet_dependencies(wheels: list[Path], have: dict[str, str]) -> list[str]:
     """Requires-Dist of the wheels that `have` (image + wheels so far) does not satisfy."""
-    env = dict(default_environment())
-    env["extra"] = ""
+    # default_environment() is a TypedDict whose values are all str; Marker.evaluate() takes a
+    # plain mapping, which a TypedDict is not to mypy.
+    env: dict[str, str] = {**cast("Mapping[str, str]", default_environment()), "extra": ""}
     unmet: dict[str, str] = {}
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as archive:

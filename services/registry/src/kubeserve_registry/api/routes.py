@@ -24,6 +24,7 @@ from kubeserve_registry.api.schemas import (
     VersionRead,
     VersionSummary,
 )
+from kubeserve_registry.domain.models import Framework, VersionStatus
 from kubeserve_registry.services.models import ModelService, ModelView
 from kubeserve_registry.services.versions import VersionService
 
@@ -44,14 +45,14 @@ def to_model_read(view: ModelView) -> ModelRead:
     return ModelRead(
         id=m.id,
         name=m.name,
-        framework=m.framework,  # type: ignore[arg-type]
+        framework=Framework(m.framework),
         description=m.description,
         created_at=m.created_at,
         updated_at=m.updated_at,
         latest_version=VersionSummary(
             id=latest.id,
             version_tag=latest.version_tag,
-            status=latest.status,  # type: ignore[arg-type]
+            status=VersionStatus(latest.status),
             created_at=latest.created_at,
         )
         if latest is not None
@@ -65,7 +66,7 @@ def to_version_read(v: VersionRecord) -> VersionRead:
         model_id=v.model_id,
         version_tag=v.version_tag,
         number=v.number,
-        status=v.status,  # type: ignore[arg-type]
+        status=VersionStatus(v.status),
         artifact=ArtifactRead(
             filename=v.filename, size=v.size, sha256=v.sha256, uri=v.artifact_uri
         ),

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kubeserve_common.db.base import declarative_base, utcnow
+from kubeserve_common.db.base import UTCDateTime, new_metadata, utcnow
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -24,9 +24,17 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-Base = declarative_base()
+
+class Base(DeclarativeBase):
+    """What `kubeserve_common.db.base.declarative_base()` makes, spelt out as a class so type
+    checkers can follow the models (as in kubeserve_auth)."""
+
+    metadata = new_metadata()
+    type_annotation_map = {datetime: UTCDateTime}
+
+
 metadata = Base.metadata
 
 

@@ -17,7 +17,7 @@ VersionSort = Literal["version", "-version", "created_at", "-created_at"]
 class VersionRepository(OwnedRepository[VersionRecord]):
     model = VersionRecord
 
-    def _of_model(self, owner_id: UUID, model_id: UUID) -> Select[tuple[VersionRecord]]:
+    def _of_model(self, owner_id: UUID, model_id: UUID) -> Select[VersionRecord]:
         return self.for_owner(owner_id).where(VersionRecord.model_id == model_id)
 
     async def get_by_ref(
