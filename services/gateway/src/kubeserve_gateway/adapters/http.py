@@ -106,10 +106,8 @@ class UpstreamClient:
         try:
             response = await self.replicas.request(method, url, headers, body)
             if small_body(response.headers):
-                content = await response.read()
-                return UpstreamResponse(
-                    response.status, response.headers, _nothing(), _noop, content
-                )
+                data = await response.read()
+                return UpstreamResponse(response.status, response.headers, _nothing(), _noop, data)
         except Exception as exc:
             if isinstance(exc, UpstreamUnavailable | UpstreamTimeout | BadGateway):
                 raise
