@@ -1,10 +1,19 @@
 """Which replica serves a prediction: the deployment's ready endpoints from the deployer, cached
 for a short TTL, owner-checked, handed out round-robin (the gateway tries the next one when a
-replica refuses the connection)."""
+replica refuses the connection).
+
+Lookups are single-flight per deployment (concurrent misses share one call to the deployer:
+without that, every request arriving while a lookup is slow under load asks again, and the
+lookups pile up), and an entry past half its TTL is refreshed in the background while requests
+keep using it - so requests rarely wait for the deployer, and never use an answer older than
+the TTL."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import itertools
+import logging
 import time
 from uuid import UUID
 
@@ -17,6 +26,8 @@ from kubeserve_gateway.domain.routes import RouteMatch
 
 RETRY_AFTER = {"Retry-After": "2"}
 
+log = logging.getLogger(__name__)
+
 
 class ReplicaResolver:
     failover = True
@@ -28,6 +39,7 @@ class ReplicaResolver:
         self.ttl = ttl
         self.max_entries = max_entries
         self._routes: dict[str, tuple[float, DeploymentRoute | None]] = {}
+        self._inflight: dict[str, asyncio.Task[DeploymentRoute | None]] = {}
         self._turn = itertools.count()
 
     async def candidates(self, match: RouteMatch, principal: Principal | None) -> list[str]:
@@ -50,6 +62,8 @@ class ReplicaResolver:
     def forget(self, deployment_id: str) -> None:
         """After a replica refused a connection: look the route up afresh next time."""
         self._routes.pop(deployment_id, None)
+        # A lookup already under way may predate the refusal: the next request starts afresh.
+        self._inflight.pop(deployment_id, None)
 
     async def _route(self, deployment_id: str) -> DeploymentRoute | None:
         try:
@@ -59,14 +73,44 @@ class ReplicaResolver:
         now = time.monotonic()
         cached = self._routes.get(deployment_id)
         if cached is not None and cached[0] > now:
+            if cached[0] - now < self.ttl / 2 and deployment_id not in self._inflight:
+                self._lookup(deployment_id).add_done_callback(_consume)  # refresh ahead
             return cached[1]
+        return await asyncio.shield(self._lookup(deployment_id))
+
+    def _lookup(self, deployment_id: str) -> asyncio.Task[DeploymentRoute | None]:
+        task = self._inflight.get(deployment_id)
+        if task is None:
+            task = asyncio.ensure_future(self._fetch(deployment_id))
+            self._inflight[deployment_id] = task
+
+            def done(_: object, task: asyncio.Task[DeploymentRoute | None] = task) -> None:
+                if self._inflight.get(deployment_id) is task:
+                    del self._inflight[deployment_id]
+
+            task.add_done_callback(done)
+        return task
+
+    async def _fetch(self, deployment_id: str) -> DeploymentRoute | None:
+        started = time.monotonic()
         try:
             route = await self.deployer.route(deployment_id)
         except DeployerUnavailable as exc:
             raise UpstreamUnavailable(
                 "the deployer is unavailable; try again shortly", headers=RETRY_AFTER
             ) from exc
+        if self._inflight.get(deployment_id) is not asyncio.current_task():
+            return route  # forgotten meanwhile (a replica refused): do not cache this answer
         if len(self._routes) >= self.max_entries:
             self._routes.clear()
-        self._routes[deployment_id] = (now + self.ttl, route)
+        # Valid for `ttl` from when it was asked, like an answer fetched in the request.
+        self._routes[deployment_id] = (started + self.ttl, route)
         return route
+
+
+def _consume(task: asyncio.Task[object]) -> None:
+    """A background refresh that failed: the cached entry serves until it expires, then a
+    request's own lookup reports the error."""
+    if not task.cancelled() and task.exception() is not None:
+        with contextlib.suppress(Exception):
+            log.info("background route refresh failed", extra={"error": str(task.exception())})
