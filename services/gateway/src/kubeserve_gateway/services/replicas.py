@@ -81,14 +81,15 @@ class ReplicaResolver:
     def _lookup(self, deployment_id: str) -> asyncio.Task[DeploymentRoute | None]:
         task = self._inflight.get(deployment_id)
         if task is None:
-            task = asyncio.ensure_future(self._fetch(deployment_id))
-            self._inflight[deployment_id] = task
+            fresh = asyncio.ensure_future(self._fetch(deployment_id))
+            self._inflight[deployment_id] = fresh
 
-            def done(_: object, task: asyncio.Task[DeploymentRoute | None] = task) -> None:
-                if self._inflight.get(deployment_id) is task:
+            def done(_: object, fresh: asyncio.Task[DeploymentRoute | None] = fresh) -> None:
+                if self._inflight.get(deployment_id) is fresh:
                     del self._inflight[deployment_id]
 
-            task.add_done_callback(done)
+            fresh.add_done_callback(done)
+            return fresh
         return task
 
     async def _fetch(self, deployment_id: str) -> DeploymentRoute | None:
