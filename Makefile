@@ -29,6 +29,7 @@ services:
 test: install services
 	$(UV) run --no-sync lint-imports
 	$(UV) run --no-sync ruff check .
+	UV="$(UV)" ./scripts/typecheck.sh
 	./scripts/frontend-test.sh
 	$(UV) run --no-sync pytest
 
@@ -38,3 +39,4 @@ frontend-test: install
 lint: install
 	$(UV) run --no-sync lint-imports
 	$(UV) run --no-sync ruff check .
+	UV="$(UV)" ./scripts/typecheck.sh

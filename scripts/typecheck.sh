@@ -4,8 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The one list of checked packages. kubeserve_deployer joins once it passes (it is being
-# rewritten; add `kubeserve_deployer` here and a py.typed beside its __init__.py).
+# The one list of checked packages: every package of the workspace.
 PACKAGES=(
   kubeserve_common
   kubeserve_runtime
@@ -15,6 +14,7 @@ PACKAGES=(
   kubeserve_auth
   kubeserve_registry
   kubeserve_builder
+  kubeserve_deployer
 )
 
 args=()
