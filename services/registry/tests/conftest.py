@@ -7,15 +7,12 @@ import contextlib
 import sys
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from kubeserve_common.events.topology import Topology
-from kubeserve_common.security.principal import PRINCIPAL_HEADER, Principal, encode_principal
 from kubeserve_common.storage.s3 import S3ArtifactStore
 from kubeserve_common.testing.plugin import delete_topology
 from kubeserve_common.testing.servers import serve_app
@@ -26,20 +23,7 @@ from kubeserve_registry.settings import RegistrySettings
 # Test modules import their helpers (`registry_helpers`) from this folder.
 sys.path.insert(0, str(Path(__file__).parent))
 
-
-@dataclass
-class Registry:
-    url: str
-    container: RegistryContainer
-    settings: RegistrySettings
-
-    def auth(self, user_id: uuid.UUID) -> dict[str, str]:
-        secret = self.settings.internal_secret.get_secret_value()
-        return {PRINCIPAL_HEADER: encode_principal(Principal(user_id=user_id), secret, 3600)}
-
-    def client(self, user_id: uuid.UUID | None = None, **kw: Any) -> httpx.AsyncClient:
-        headers = self.auth(user_id) if user_id else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=60, **kw)
+from registry_helpers import Registry
 
 
 @pytest.fixture

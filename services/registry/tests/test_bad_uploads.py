@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from conftest import Registry
 from kubeserve_common.storage.s3 import S3ArtifactStore
 from kubeserve_common.testing.waiting import wait_until
 from registry_helpers import (
+    Registry,
     connect,
     model_files,
     payload_bytes,

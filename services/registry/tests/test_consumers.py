@@ -10,7 +10,6 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from conftest import Registry
 from kubeserve_common.events import CloudEvent
 from kubeserve_common.events.catalog import (
     DeploymentDeleted,
@@ -22,7 +21,7 @@ from kubeserve_common.events.catalog import (
 from kubeserve_common.messaging.rabbitmq import RabbitMQBus
 from kubeserve_common.storage.s3 import S3ArtifactStore
 from kubeserve_common.testing.waiting import wait_until
-from registry_helpers import model_files
+from registry_helpers import Registry, model_files
 
 SIGNATURE = {"inputs": [{"name": "input", "datatype": "FP64", "shape": [-1, 4]}]}
 PLAN = {"install": ["lightgbm==4.5.0"], "preinstalled": ["numpy"]}

@@ -6,8 +6,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from conftest import Registry
-from registry_helpers import model_files, payload_bytes
+from registry_helpers import Registry, model_files, payload_bytes
 
 
 def assert_error(resp: object, status: int, code: str | None = None, mentions: str = "") -> None:

@@ -9,14 +9,13 @@ import uuid
 from collections.abc import Callable
 
 import httpx
-from conftest import Registry
 from kubeserve_common.events import CloudEvent
 from kubeserve_common.events.catalog import VersionUploaded
 from kubeserve_common.messaging.bus import Subscription
 from kubeserve_common.messaging.rabbitmq import RabbitMQBus
 from kubeserve_common.storage.s3 import S3ArtifactStore
 from kubeserve_common.testing.waiting import wait_until
-from registry_helpers import model_files, payload_bytes
+from registry_helpers import Registry, model_files, payload_bytes
 
 MIB = 1024 * 1024
 
