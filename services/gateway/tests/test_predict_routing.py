@@ -208,3 +208,28 @@ async def test_ingress_auth_check_for_predictions_served_by_the_ingress(
             "deployment_ids": [theirs],
         }
         assert (await check(f"/api/v1/predict/{mine}", {"x-api-key": key})).status_code == 403
+
+
+async def test_predictions_take_the_fast_path_and_keep_the_route_label(
+    make_stack: Any, deployer: tuple[FakeDeployer, str], replicas: list[str]
+) -> None:
+    from kubeserve_common.metrics import HTTP_REQUESTS
+
+    fake, url = deployer
+    async with make_stack(deployer_url=url) as stack:
+        deployment = add_route(fake, stack.user_id, replicas[:1])
+        labels = ("gateway", "POST", "/api/v1/{path:path}", "200")
+        before = HTTP_REQUESTS.labels(*labels)._value.get()
+        response = await stack.client.post(
+            f"/api/v1/predict/{deployment}", json={"instances": [[1]]}, headers=stack.bearer()
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["path"] == "/predict"
+        assert response.headers["x-request-id"]
+        assert HTTP_REQUESTS.labels(*labels)._value.get() == before + 1
+        # An error inside the fast path is the same JSON error as anywhere else.
+        response = await stack.client.post(
+            f"/api/v1/predict/{deployment}", json={}, headers={"authorization": "Basic x"}
+        )
+        assert response.status_code == 401
+        assert response.json()["error"]["code"] == "unauthorized"

@@ -14,7 +14,13 @@ from kubeserve_gateway.api.dashboard import Dashboard, dashboard_router, default
 from kubeserve_gateway.api.ingress_auth import ingress_auth_router
 from kubeserve_gateway.api.middleware import RouteBodyLimitMiddleware
 from kubeserve_gateway.api.prediction_stats import PredictionStatsMiddleware
-from kubeserve_gateway.api.routes import public_router, remove_default_docs
+from kubeserve_gateway.api.routes import (
+    PROXY_PATH,
+    PredictionFastPath,
+    find_route,
+    public_router,
+    remove_default_docs,
+)
 from kubeserve_gateway.api.session import BrowserSessionMiddleware
 from kubeserve_gateway.bootstrap import (
     GatewayComponents,
@@ -81,6 +87,10 @@ def create_app(
     )
     app.user_middleware.append(
         Middleware(PredictionStatsMiddleware, stats=components.browser.stats)
+    )
+    # Innermost: predictions skip FastAPI's routing (see PredictionFastPath).
+    app.user_middleware.append(
+        Middleware(PredictionFastPath, route=find_route(app.router.routes, PROXY_PATH))
     )
     if settings.cors_origins:
         wildcard = "*" in settings.cors_origins
