@@ -9,6 +9,11 @@ concurrency 1 / 8 / 32 sends the same `POST /predict` either to
 in interleaved rounds, and prints requests/s, p50 and p99 of each, their ratio and the p50 the
 gateway adds. Goal (issue 6): the gateway adds <= 0.5 ms p50 at concurrency 1. Asserts nothing.
 
+On Linux it also prints the platform process's CPU time per request (`cpu us/req`, from
+/proc, the model replica excluded): for `direct` that is the idle background of the embedded
+services, for `gateway` that plus the gateway's own cost. Much steadier than latencies on a
+noisy machine, so the number to compare when changing the gateway.
+
     uv run python bench/bench_predict_gateway.py            # 3 rounds x 1500 calls per cell
     uv run python bench/bench_predict_gateway.py --quick    # 2 rounds x 300
 """
@@ -77,6 +82,15 @@ async def run(
     return total / elapsed, latencies
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process `pid` (not its children), None off Linux."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def replica_url(home: Path, deployment_id: str) -> str:
     for path in (home / "runtime" / "replicas").glob("*.json"):
         if path.name.endswith(".timings.json"):
@@ -140,23 +154,34 @@ def main() -> None:
                 ),
                 "direct": (f"{replica_url(home, deployment['id'])}/predict", {}),
             }
-            print(f"{'c':>3} {'target':<8} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8}")
+            print(
+                f"{'c':>3} {'target':<8} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>10}"
+            )
             for concurrency in (1, 8, 32):
-                cells: dict[str, list[tuple[float, float, float]]] = {name: [] for name in targets}
+                cells: dict[str, list[tuple[float, ...]]] = {name: [] for name in targets}
                 for _ in range(rounds):
                     for name, (url, headers) in targets.items():
+                        cpu_before = cpu_seconds(proc.pid)
                         rps, lat = asyncio.run(run(url, headers, concurrency, total))
-                        cells[name].append((rps, pct(lat, 0.5), pct(lat, 0.99)))
+                        cpu_after = cpu_seconds(proc.pid)
+                        cpu = (
+                            (cpu_after - cpu_before) / (total + min(20, total)) * 1e6
+                            if cpu_before is not None and cpu_after is not None
+                            else float("nan")
+                        )
+                        cells[name].append((rps, pct(lat, 0.5), pct(lat, 0.99), cpu))
                 summary = {
-                    name: tuple(statistics.median(v[i] for v in values) for i in range(3))
+                    name: tuple(statistics.median(v[i] for v in values) for i in range(4))
                     for name, values in cells.items()
                 }
-                for name, (rps, p50, p99) in summary.items():
-                    print(f"{concurrency:>3} {name:<8} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f}")
+                for name, (rps, p50, p99, cpu) in summary.items():
+                    row = f"{concurrency:>3} {name:<8} {rps:>8.0f} {p50:>8.2f} {p99:>8.2f}"
+                    print(f"{row} {cpu:>10.0f}")
                 g, d = summary["gateway"], summary["direct"]
                 print(
                     f"    gateway/direct throughput {g[0] / d[0]:.2f}x, "
-                    f"p50 added {g[1] - d[1]:+.2f} ms, p99 added {g[2] - d[2]:+.2f} ms"
+                    f"p50 added {g[1] - d[1]:+.2f} ms, p99 added {g[2] - d[2]:+.2f} ms, "
+                    f"gateway cpu ~{g[3] - d[3]:.0f} us/req"
                 )
         finally:
             proc.send_signal(signal.SIGINT)

@@ -101,10 +101,27 @@ class RouteMatch:
 class RouteTable:
     """First match wins, so specific routes come before the broad ones of the same prefix."""
 
+    _MEMO_SIZE = 4096
+
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes: tuple[Route, ...] = tuple(routes)
+        # (method, path) -> match: a request is matched twice (body limit, then the proxy) and
+        # a client calls the same paths again and again. Bounded; a match is never mutated.
+        self._memo: dict[tuple[str, str], RouteMatch | None] = {}
 
     def match(self, method: str, path: str) -> RouteMatch | None:
+        key = (method, path)
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        found = self._match(method, path)
+        if len(self._memo) >= self._MEMO_SIZE:
+            self._memo.clear()
+        self._memo[key] = found
+        return found
+
+    def _match(self, method: str, path: str) -> RouteMatch | None:
         for route in self.routes:
             found = route.match(method, path)
             if found is not None:

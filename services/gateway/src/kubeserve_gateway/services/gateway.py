@@ -3,6 +3,7 @@ route's access rule, and forward it to its upstream with the verified principal.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
@@ -243,10 +244,12 @@ async def _buffer(body: AsyncIterable[bytes] | None) -> bytes | None:
     return b"".join([chunk async for chunk in body])
 
 
+# A control character anywhere, or a path segment that is exactly `.` or `..`.
+_UNSAFE_PATH = re.compile(r"[\x00-\x1f\x7f]|(?:^|/)\.\.?(?:/|$)")
+
+
 def safe_path(path: str) -> bool:
-    if any(ord(c) < 0x20 or c == "\x7f" for c in path):
-        return False
-    return not any(segment in (".", "..") for segment in path.split("/"))
+    return _UNSAFE_PATH.search(path) is None
 
 
 def check_deployment_scope(principal: Principal, match: RouteMatch, method: str) -> None:
