@@ -29,6 +29,10 @@ CREDENTIAL_HEADERS = frozenset({"authorization", "x-api-key", "cookie"})
 _RESPONSE_OWN = frozenset({"date", "server", "x-request-id"})
 
 
+_DROP_WITH_CREDENTIALS = HOP_BY_HOP | {"host", "x-request-id"}  # precomputed: per request
+_DROP = _DROP_WITH_CREDENTIALS | CREDENTIAL_HEADERS
+
+
 def _connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
     tokens: set[str] = set()
     for name, value in headers:
@@ -49,9 +53,9 @@ def upstream_request_headers(
     """Client headers minus hop-by-hop, Host and every `x-kubeserve-*` header (the client's
     principal header above all), plus the verified principal, request id and X-Forwarded-*."""
     incoming = list(incoming)
-    drop = HOP_BY_HOP | _connection_tokens(incoming) | {"host", "x-request-id"}
-    if not forward_credentials:
-        drop |= CREDENTIAL_HEADERS
+    drop = _DROP_WITH_CREDENTIALS if forward_credentials else _DROP
+    if any(name.lower() == "connection" for name, _ in incoming):
+        drop = drop | _connection_tokens(incoming)
     out: Headers = []
     forwarded_for: str | None = None
     host: str | None = None

@@ -4,9 +4,9 @@ replica refuses the connection).
 
 Lookups are single-flight per deployment (concurrent misses share one call to the deployer:
 without that, every request arriving while a lookup is slow under load asks again, and the
-lookups pile up), and an entry past half its TTL is refreshed in the background while requests
-keep using it - so requests rarely wait for the deployer, and never use an answer older than
-the TTL."""
+lookups pile up), and an entry in the last quarter of its TTL is refreshed in the background
+while requests keep using it - so requests rarely wait for the deployer, and never use an
+answer older than the TTL."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ class ReplicaResolver:
         now = time.monotonic()
         cached = self._routes.get(deployment_id)
         if cached is not None and cached[0] > now:
-            if cached[0] - now < self.ttl / 2 and deployment_id not in self._inflight:
+            if cached[0] - now < self.ttl / 4 and deployment_id not in self._inflight:
                 self._lookup(deployment_id).add_done_callback(_consume)  # refresh ahead
             return cached[1]
         return await asyncio.shield(self._lookup(deployment_id))
