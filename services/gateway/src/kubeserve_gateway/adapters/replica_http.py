@@ -174,7 +174,26 @@ class ReplicaResponse:
         self._done = False
 
     async def read(self) -> bytes:
-        return b"".join([chunk async for chunk in self.stream()])
+        """The whole body (what `stream` yields, without an async generator per call)."""
+        conn = self.conn
+        parts: list[bytes] = []
+        try:
+            while True:
+                if conn.chunks:
+                    parts.extend(conn.chunks)
+                    conn.chunks.clear()
+                    conn.buffered = 0
+                    if conn.paused and conn.transport is not None:
+                        conn.paused = False
+                        conn.transport.resume_reading()
+                if conn.complete:
+                    break
+                if conn.error is not None:
+                    raise conn.error
+                await conn.wait(self.read_timeout)
+        finally:
+            await self.close()
+        return b"".join(parts)
 
     async def stream(self) -> AsyncIterator[bytes]:
         conn = self.conn
