@@ -264,3 +264,35 @@ async def test_a_head_answer_has_no_body_whatever_it_declares(serve) -> None:
     response = await replicas.request("HEAD", f"{server.url}/v2/health/ready", [], None)
     assert response.status == 200 and await response.read() == b""
     assert b"content-length" not in server.requests[0]  # HEAD: no body, so no length
+
+
+async def test_a_connection_that_talks_while_idle_is_not_reused(serve) -> None:
+    async def chatty(_: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nstale")  # nobody asked
+        await writer.drain()
+        return True
+
+    server = await serve(chatty)
+    replicas = pool()
+    assert await (await replicas.request("GET", f"{server.url}/", [], None)).read() == b"ok"
+    await asyncio.sleep(0.2)
+    assert await (await replicas.request("GET", f"{server.url}/", [], None)).read() == b"ok"
+    assert server.connections == 2
+
+
+async def test_a_streamed_answer_abandoned_midway_gives_its_slot_back(serve) -> None:
+    import httpx
+
+    server = await serve(answer(b"y" * 3_000_000))
+    async with httpx.AsyncClient() as http:
+        client = UpstreamClient(http, pool(max_connections=1))
+        for _ in range(3):  # with one slot, a leaked one would block the next call
+            response = await client.send_buffered("runtime", "GET", f"{server.url}/", [], None)
+            assert response.content is None
+            body = response.body
+            await anext(body)
+            await body.aclose()  # type: ignore[attr-defined]
+        await client.aclose()

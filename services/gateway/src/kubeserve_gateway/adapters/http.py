@@ -134,6 +134,8 @@ class UpstreamClient:
                 extra={"upstream": upstream, "error": type(exc).__name__},
             )
             raise
+        finally:
+            await response.close()  # idempotent; gives the connection slot back in any case
 
     async def send(
         self,

@@ -51,6 +51,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.closed = False
+        self.busy = False  # a request is in flight
         self.idle_since = 0.0
         self._reset()
 
@@ -73,6 +74,12 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # a TCP transport (uvloop too)
 
     def data_received(self, data: bytes) -> None:
+        if not self.busy:
+            # Bytes on an idle keep-alive connection: nothing we asked for; never reuse it.
+            self.closed = True
+            if self.transport is not None:
+                self.transport.abort()
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -289,6 +296,7 @@ class ReplicaPool:
         try:
             conn = self._idle_connection(key) or await self._connect(key)
             conn.head = method == "HEAD"
+            conn.busy = True
             assert conn.transport is not None
             conn.transport.write(payload)
             while not conn.headers_done:
@@ -338,6 +346,7 @@ class ReplicaPool:
 
     def release(self, conn: _Connection) -> None:
         self._slots.release()
+        conn.busy = False
         if self._idle_count >= self.max_keepalive:
             conn.abort()
             return
