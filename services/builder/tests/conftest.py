@@ -42,36 +42,15 @@ def wheel_index(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 @pytest.fixture
-def bucket() -> str:
-    return f"builder-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def builder_settings(
-    database_url: str,
-    amqp_url: str,
-    bus_prefix: str,
-    s3_url: str,
-    bucket: str,
-    wheel_index: Any,
-) -> BuilderSettings:
+def builder_settings(real_services_settings: dict[str, Any], wheel_index: Any) -> BuilderSettings:
     return BuilderSettings(
-        dev_mode=True,
-        database_url=database_url,
-        broker_url=amqp_url,
-        bus_prefix=bus_prefix,
-        artifact_store_url=f"s3://{bucket}",
-        s3_endpoint_url=s3_url,
-        s3_access_key_id="testing",  # type: ignore[arg-type]
-        s3_secret_access_key="testing",  # type: ignore[arg-type]
-        outbox_poll_interval=0.2,
+        **real_services_settings,  # type: ignore[arg-type]
         build_poll_interval=0.2,
         build_retry_delay=0.5,
         build_lease_seconds=10,
         wheel_index_url=wheel_index[0],
         trial_cpu_seconds=10,
         trial_timeout_seconds=60,
-        log_json=False,
     )
 
 

@@ -9,7 +9,6 @@ import contextlib
 import os
 import signal
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -40,41 +39,21 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Models:
 
 
 @pytest.fixture
-def bucket() -> str:
-    return f"deployer-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
 def runtime_dir(tmp_path: Path) -> Path:
     return tmp_path / "rt"
 
 
 @pytest.fixture
 def deployer_settings(
-    database_url: str,
-    amqp_url: str,
-    bus_prefix: str,
-    s3_url: str,
-    bucket: str,
-    tmp_path: Path,
-    runtime_dir: Path,
+    real_services_settings: dict[str, Any], tmp_path: Path, runtime_dir: Path
 ) -> DeployerSettings:
     return DeployerSettings(
-        dev_mode=True,
+        **real_services_settings,  # type: ignore[arg-type]
         home=tmp_path / "home",
         runtime_dir=runtime_dir,
-        database_url=database_url,
-        broker_url=amqp_url,
-        bus_prefix=bus_prefix,
-        artifact_store_url=f"s3://{bucket}",
-        s3_endpoint_url=s3_url,
-        s3_access_key_id="testing",  # type: ignore[arg-type]
-        s3_secret_access_key="testing",  # type: ignore[arg-type]
-        outbox_poll_interval=0.2,
         health_interval=0.3,
         restart_backoff_base=0.2,
         stop_grace=3.0,
-        log_json=False,
     )
 
 

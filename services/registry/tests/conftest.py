@@ -27,26 +27,8 @@ from registry_helpers import Registry
 
 
 @pytest.fixture
-def bucket() -> str:
-    return f"registry-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def registry_settings(
-    database_url: str, amqp_url: str, bus_prefix: str, s3_url: str, bucket: str
-) -> RegistrySettings:
-    return RegistrySettings(
-        dev_mode=True,
-        database_url=database_url,
-        broker_url=amqp_url,
-        bus_prefix=bus_prefix,
-        artifact_store_url=f"s3://{bucket}",
-        s3_endpoint_url=s3_url,
-        s3_access_key_id="testing",  # type: ignore[arg-type]
-        s3_secret_access_key="testing",  # type: ignore[arg-type]
-        outbox_poll_interval=0.2,
-        log_json=False,
-    )
+def registry_settings(real_services_settings: dict[str, Any]) -> RegistrySettings:
+    return RegistrySettings(**real_services_settings)  # type: ignore[arg-type]
 
 
 @pytest.fixture

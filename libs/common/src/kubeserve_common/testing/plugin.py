@@ -240,3 +240,33 @@ def tcp_proxy() -> Iterator[Callable[[str, int], TcpProxy]]:
 def address_of(url: str, default_port: int) -> tuple[str, int]:
     parts = urlsplit(url)
     return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+# -- one service's settings on the real services ---------------------------------------------
+
+
+@pytest.fixture
+def bucket() -> str:
+    """A fresh bucket name on the S3 server for this test."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def real_services_settings(
+    database_url: str, amqp_url: str, bus_prefix: str, s3_url: str, bucket: str
+) -> dict[str, object]:
+    """Settings every service under test shares: dev mode on the run's PostgreSQL database,
+    RabbitMQ under the test's prefix, a fresh bucket on the S3 server, a quick outbox relay.
+    `MySettings(**real_services_settings, my_option=...)`."""
+    return {
+        "dev_mode": True,
+        "database_url": database_url,
+        "broker_url": amqp_url,
+        "bus_prefix": bus_prefix,
+        "artifact_store_url": f"s3://{bucket}",
+        "s3_endpoint_url": s3_url,
+        "s3_access_key_id": "testing",
+        "s3_secret_access_key": "testing",
+        "outbox_poll_interval": 0.2,
+        "log_json": False,
+    }
