@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from kubeserve_common.db.uow import UnitOfWork
-from kubeserve_common.errors import PermanentError
 from kubeserve_common.events.catalog import (
     DeploymentScaled,
     DeployRequested,
@@ -20,6 +19,7 @@ from kubeserve_common.events.catalog import (
     VersionUploaded,
 )
 from kubeserve_common.events.envelope import CloudEvent
+from kubeserve_common.messaging.inbox import EffectHandler, dispatch
 
 from kubeserve_deployer.services.projection import VersionProjectionService
 from kubeserve_deployer.services.tenants import TenantService
@@ -42,43 +42,26 @@ DEPLOYMENTS = (
 USERS = (UserRegistered.event_type(),)
 
 
-def versions_handler(projection: VersionProjectionService) -> Effect:
-    async def effect(event: CloudEvent, uow: UnitOfWork) -> None:
-        payload = event.payload()  # a payload that does not validate is dead-lettered
-        if isinstance(payload, ModelCreated):
-            await projection.model_created(uow, payload)
-        elif isinstance(payload, VersionUploaded):
-            await projection.version_uploaded(uow, payload)
-        elif isinstance(payload, VersionBuilt):
-            await projection.version_built(uow, payload)
-        elif isinstance(payload, VersionBuildFailed):
-            await projection.version_build_failed(uow, payload)
-        else:
-            raise PermanentError(f"unexpected event type {event.type}")
-
-    return effect
+def versions_handler(projection: VersionProjectionService) -> EffectHandler:
+    return dispatch(
+        {
+            ModelCreated: projection.model_created,
+            VersionUploaded: projection.version_uploaded,
+            VersionBuilt: projection.version_built,
+            VersionBuildFailed: projection.version_build_failed,
+        }
+    )
 
 
-def deployments_handler(worker: WorkerService) -> Effect:
-    async def effect(event: CloudEvent, uow: UnitOfWork) -> None:
-        payload = event.payload()
-        if isinstance(payload, DeployRequested):
-            await worker.deploy_requested(uow, payload)
-        elif isinstance(payload, DeploymentScaled):
-            await worker.scaled(uow, payload)
-        elif isinstance(payload, UndeployRequested):
-            await worker.undeploy_requested(uow, payload)
-        else:
-            raise PermanentError(f"unexpected event type {event.type}")
-
-    return effect
+def deployments_handler(worker: WorkerService) -> EffectHandler:
+    return dispatch(
+        {
+            DeployRequested: worker.deploy_requested,
+            DeploymentScaled: worker.scaled,
+            UndeployRequested: worker.undeploy_requested,
+        }
+    )
 
 
-def users_handler(tenants: TenantService) -> Effect:
-    async def effect(event: CloudEvent, uow: UnitOfWork) -> None:
-        payload = event.payload()
-        if not isinstance(payload, UserRegistered):
-            raise PermanentError(f"unexpected event type {event.type}")
-        await tenants.user_registered(uow, payload)
-
-    return effect
+def users_handler(tenants: TenantService) -> EffectHandler:
+    return dispatch({UserRegistered: tenants.user_registered})

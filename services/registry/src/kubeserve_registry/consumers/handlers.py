@@ -5,15 +5,13 @@ services add state checks (a result for a version no longer Building is ignored)
 
 from __future__ import annotations
 
-from kubeserve_common.db.uow import UnitOfWork
-from kubeserve_common.errors import PermanentError
 from kubeserve_common.events.catalog import (
     DeploymentDeleted,
     DeployRequested,
     VersionBuildFailed,
     VersionBuilt,
 )
-from kubeserve_common.events.envelope import CloudEvent
+from kubeserve_common.messaging.inbox import EffectHandler, dispatch
 
 from kubeserve_registry.services.deployments import DeploymentProjection
 from kubeserve_registry.services.versions import VersionService
@@ -22,27 +20,16 @@ BUILD_RESULTS = (VersionBuilt.event_type(), VersionBuildFailed.event_type())
 DEPLOYMENTS = (DeployRequested.event_type(), DeploymentDeleted.event_type())
 
 
-def build_results_handler(versions: VersionService):  # type: ignore[no-untyped-def]
-    async def effect(event: CloudEvent, uow: UnitOfWork) -> None:
-        payload = event.payload()  # a payload that does not validate is dead-lettered
-        if isinstance(payload, VersionBuilt):
-            await versions.apply_built(uow, payload)
-        elif isinstance(payload, VersionBuildFailed):
-            await versions.apply_build_failed(uow, payload)
-        else:
-            raise PermanentError(f"unexpected event type {event.type}")
-
-    return effect
+def build_results_handler(versions: VersionService) -> EffectHandler:
+    return dispatch(
+        {VersionBuilt: versions.apply_built, VersionBuildFailed: versions.apply_build_failed}
+    )
 
 
-def deployments_handler(projection: DeploymentProjection):  # type: ignore[no-untyped-def]
-    async def effect(event: CloudEvent, uow: UnitOfWork) -> None:
-        payload = event.payload()
-        if isinstance(payload, DeployRequested):
-            await projection.deploy_requested(uow, payload)
-        elif isinstance(payload, DeploymentDeleted):
-            await projection.deployment_deleted(uow, payload)
-        else:
-            raise PermanentError(f"unexpected event type {event.type}")
-
-    return effect
+def deployments_handler(projection: DeploymentProjection) -> EffectHandler:
+    return dispatch(
+        {
+            DeployRequested: projection.deploy_requested,
+            DeploymentDeleted: projection.deployment_deleted,
+        }
+    )
