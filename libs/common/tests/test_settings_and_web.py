@@ -18,18 +18,41 @@ from pydantic import BaseModel, SecretStr, ValidationError
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "gateway" / "migrations"
 
 
-def test_default_internal_secret_is_refused_outside_dev_mode(
-    monkeypatch: pytest.MonkeyPatch,
+def test_the_internal_secret_is_required_outside_dev_mode(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.delenv("KUBESERVE_DEV_MODE", raising=False)
     monkeypatch.delenv("KUBESERVE_INTERNAL_SECRET", raising=False)
-    with pytest.raises(ValidationError, match="KUBESERVE_INTERNAL_SECRET"):
-        CommonSettings()
-    assert CommonSettings(dev_mode=True).dev_mode
+    with pytest.raises(ValidationError, match="KUBESERVE_INTERNAL_SECRET is not set"):
+        CommonSettings(home=tmp_path)
+    assert not (tmp_path / "secrets").exists()  # nothing generated outside dev mode
     monkeypatch.setenv("KUBESERVE_INTERNAL_SECRET", "a-real-secret-from-the-environment")
     settings = CommonSettings()
     assert isinstance(settings.internal_secret, SecretStr)
     assert "a-real-secret" not in repr(settings)
+
+
+@pytest.mark.parametrize("dev_mode", [False, True])
+@pytest.mark.parametrize(
+    "published", ["dev-internal-secret-change-me", "compose-internal-secret-change-me", "short"]
+)
+def test_published_or_short_secrets_are_refused_in_every_mode(
+    dev_mode: bool, published: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ValidationError, match="KUBESERVE_INTERNAL_SECRET"):
+        CommonSettings(dev_mode=dev_mode, home=tmp_path, internal_secret=published)
+
+
+def test_dev_mode_generates_the_secret_once_private_and_reuses_it(tmp_path: Path) -> None:
+    first = CommonSettings(dev_mode=True, home=tmp_path).internal_secret.get_secret_value()
+    path = tmp_path / "secrets" / "internal-secret"
+    assert path.read_text() == first and len(first) >= 32
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.parent.stat().st_mode & 0o077 == 0  # nobody else may even list the directory
+    again = CommonSettings(dev_mode=True, home=tmp_path).internal_secret.get_secret_value()
+    assert again == first
+    other_home = CommonSettings(dev_mode=True, home=tmp_path / "other").internal_secret
+    assert other_home.get_secret_value() != first  # generated, never a constant
 
 
 class Item(BaseModel):

@@ -14,7 +14,7 @@ from kubeserve_auth.testing import (
     register,
 )
 from kubeserve_common.security.principal import Principal, encode_principal
-from kubeserve_common.settings import DEV_INTERNAL_SECRET
+from kubeserve_common.testing import TEST_INTERNAL_SECRET
 from kubeserve_common.testing.waiting import wait_until
 
 
@@ -161,7 +161,7 @@ async def test_resolve_is_for_services_only(client: httpx.AsyncClient) -> None:
     wrong_secret = gateway_headers(secret="another-secret-entirely")
     assert_error(await client.post(path, json=body, headers=wrong_secret), 401)
     # A user's principal token is signed with the same secret but is not a service identity.
-    user_token = encode_principal(Principal(user_id=uuid.UUID(user["id"])), DEV_INTERNAL_SECRET)
+    user_token = encode_principal(Principal(user_id=uuid.UUID(user["id"])), TEST_INTERNAL_SECRET)
     as_user = {"authorization": f"Bearer {user_token}"}
     assert_error(await client.post(path, json=body, headers=as_user), 401)
     for bogus in ("ks_" + "a" * 43, "not-a-key", "ks_", "ks_" + "b" * 500):

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kubeserve_common.testing import TEST_INTERNAL_SECRET
 from kubeserve_common.testing.servers import serve_app
 from kubeserve_gateway.bootstrap import GatewayComponents, bootstrap
 from kubeserve_gateway.main import create_app
@@ -35,6 +36,7 @@ class Stack:
 def gateway_settings(tmp_path: Path, upstream: str, **overrides: Any) -> GatewaySettings:
     values: dict[str, Any] = {
         "dev_mode": True,
+        "internal_secret": TEST_INTERNAL_SECRET,
         "home": tmp_path,
         "database_url": f"sqlite+aiosqlite:///{tmp_path}/gateway.db",
         "broker_url": "memory://",

@@ -11,12 +11,13 @@ import pytest
 from kubeserve_common.errors import Forbidden
 from kubeserve_common.security.principal import PRINCIPAL_HEADER, decode_principal
 from kubeserve_common.security.tokens import SigningKey, issue_access_token
+from kubeserve_common.testing import TEST_INTERNAL_SECRET
 from kubeserve_common.testing.servers import free_port
 from kubeserve_common.testing.waiting import wait_until
 from kubeserve_gateway.services.authenticator import extract_credential
 from kubeserve_gateway.services.gateway import IncomingRequest
 
-SECRET = "dev-internal-secret-change-me"
+SECRET = TEST_INTERNAL_SECRET
 API_KEY = "ks_" + "a" * 40
 
 

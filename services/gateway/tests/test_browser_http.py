@@ -22,6 +22,7 @@ from kubeserve_common.events.catalog import ModelCreated
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.messaging.bus import Subscription
 from kubeserve_common.messaging.memory import InMemoryBus
+from kubeserve_common.testing import TEST_INTERNAL_SECRET
 from kubeserve_common.testing.servers import serve_app
 from kubeserve_gateway.bootstrap import bootstrap
 from kubeserve_gateway.main import create_app
@@ -106,6 +107,7 @@ def gateway(tmp_path: Path, **overrides: Any) -> Iterator[Gateway]:
     with serve_app(fake_platform(auth, seen)) as upstream:
         settings = GatewaySettings(
             dev_mode=True,
+            internal_secret=TEST_INTERNAL_SECRET,
             home=tmp_path,
             database_url=f"sqlite+aiosqlite:///{tmp_path}/gw.db",
             broker_url="memory://",

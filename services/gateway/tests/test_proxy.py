@@ -10,11 +10,12 @@ from typing import Any
 
 import httpx
 from kubeserve_common.security.principal import PRINCIPAL_HEADER, Principal, decode_principal
+from kubeserve_common.testing import TEST_INTERNAL_SECRET
 from kubeserve_common.testing.servers import free_port
 from kubeserve_common.testing.waiting import wait_until
 
 MIB = 1024 * 1024
-SECRET = "dev-internal-secret-change-me"
+SECRET = TEST_INTERNAL_SECRET
 
 
 def headers_of(echoed: dict[str, Any]) -> dict[str, list[str]]:

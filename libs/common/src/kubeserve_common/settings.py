@@ -1,5 +1,6 @@
 """Settings base shared by every service: `KUBESERVE_`-prefixed environment, secrets as
-SecretStr, default secrets refused outside dev mode."""
+SecretStr. No secret has a default: dev mode (the embedded platform, tests) generates them under
+the home at first start; other modes refuse to start without them."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEV_INTERNAL_SECRET = "dev-internal-secret-change-me"  # noqa: S105 - the refused default
+from kubeserve_common.security.secrets import home_secret, weak_secret_reason
+
 DEFAULT_HOME = Path.home() / ".kubeserve"
 
 
@@ -30,7 +32,11 @@ class CommonSettings(BaseSettings):
         default="", description="Prefix for every exchange and queue name (test isolation)."
     )
     migrate_on_start: bool = True
-    internal_secret: SecretStr = SecretStr(DEV_INTERNAL_SECRET)
+    internal_secret: SecretStr = Field(
+        default=SecretStr(""),
+        description="Signs the caller identity the gateway passes to internal services. Required "
+        "outside dev mode; dev mode generates one under <home>/secrets/internal-secret.",
+    )
     # Where the services find each other (internal HTTP). The embedded runner sets these too.
     gateway_url: str = "http://127.0.0.1:8080"
     auth_url: str = "http://127.0.0.1:8081"
@@ -45,18 +51,25 @@ class CommonSettings(BaseSettings):
     publish_timeout: float = Field(default=10.0, gt=0)
     db_timeout: float = Field(default=5.0, gt=0, description="Seconds for readiness probes.")
 
-    def secret_fields(self) -> dict[str, tuple[SecretStr, str]]:
-        """Secret fields with the insecure default each one must not keep outside dev mode."""
-        return {"internal_secret": (self.internal_secret, DEV_INTERNAL_SECRET)}
+    def secret_fields(self) -> dict[str, SecretStr]:
+        """Secret fields every process of the platform must agree on; none has a default."""
+        return {"internal_secret": self.internal_secret}
 
     @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> CommonSettings:
-        if self.dev_mode:
-            return self
-        for name, (value, default) in self.secret_fields().items():
-            if value.get_secret_value() == default:
-                raise ValueError(
-                    f"KUBESERVE_{name.upper()} still has its development default; set a real "
-                    "secret or run with KUBESERVE_DEV_MODE=true"
-                )
+    def _no_public_secrets(self) -> CommonSettings:
+        for name, value in self.secret_fields().items():
+            variable = f"KUBESERVE_{name.upper()}"
+            if not value.get_secret_value():
+                if not self.dev_mode:
+                    raise ValueError(
+                        f"{variable} is not set: give every service the same random value (e.g. "
+                        "`openssl rand -hex 32`), or run with KUBESERVE_DEV_MODE=true to have one "
+                        "generated under the home"
+                    )
+                generated = home_secret(self.home / "secrets" / name.replace("_", "-"))
+                setattr(self, name, SecretStr(generated))
+                continue
+            reason = weak_secret_reason(value.get_secret_value())
+            if reason:
+                raise ValueError(f"{variable} {reason}: set a random value (openssl rand -hex 32)")
         return self

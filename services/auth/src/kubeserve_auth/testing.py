@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from kubeserve_common.security.principal import Principal, encode_principal
 from kubeserve_common.security.tokens import issue_internal_token
-from kubeserve_common.settings import DEV_INTERNAL_SECRET
+from kubeserve_common.testing import TEST_INTERNAL_SECRET
 
 from kubeserve_auth.settings import AuthSettings
 
@@ -24,7 +24,12 @@ CHEAP_ARGON2: dict[str, Any] = {
 
 
 def make_settings(**overrides: Any) -> AuthSettings:
-    values: dict[str, Any] = {"dev_mode": True, "outbox_poll_interval": 0.2, **CHEAP_ARGON2}
+    values: dict[str, Any] = {
+        "dev_mode": True,
+        "internal_secret": TEST_INTERNAL_SECRET,
+        "outbox_poll_interval": 0.2,
+        **CHEAP_ARGON2,
+    }
     values.update(overrides)
     return AuthSettings(**values)
 
@@ -35,7 +40,7 @@ def principal_headers(
     *,
     auth: str = "token",
     api_key_id: uuid.UUID | None = None,
-    secret: str = DEV_INTERNAL_SECRET,
+    secret: str = TEST_INTERNAL_SECRET,
 ) -> dict[str, str]:
     """What the gateway sends after verifying a caller."""
     principal = Principal(
@@ -47,7 +52,7 @@ def principal_headers(
     return {"x-kubeserve-principal": encode_principal(principal, secret)}
 
 
-def gateway_headers(secret: str = DEV_INTERNAL_SECRET) -> dict[str, str]:
+def gateway_headers(secret: str = TEST_INTERNAL_SECRET) -> dict[str, str]:
     token = issue_internal_token(secret, subject="service:gateway", claims={})
     return {"authorization": f"Bearer {token}"}
 

@@ -17,6 +17,7 @@ from kubeserve_common.security.tokens import (
     jwks,
     verify_internal_token,
 )
+from kubeserve_common.testing import TEST_INTERNAL_SECRET
 from starlette.requests import ClientDisconnect
 
 
@@ -26,7 +27,7 @@ class FakeAuth:
 
     keys: list[SigningKey] = field(default_factory=lambda: [SigningKey.generate()])
     api_keys: dict[str, dict[str, Any]] = field(default_factory=dict)
-    internal_secret: str = "dev-internal-secret-change-me"  # noqa: S105 - the dev default
+    internal_secret: str = TEST_INTERNAL_SECRET
     issuer: str = "kubeserve-auth"
     audience: str = "kubeserve"
     jwks_fetches: int = 0

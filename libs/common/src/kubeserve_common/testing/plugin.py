@@ -22,6 +22,7 @@ import pytest
 
 from kubeserve_common.events.topology import Topology
 from kubeserve_common.messaging.rabbitmq import RabbitMQBus
+from kubeserve_common.testing import TEST_INTERNAL_SECRET
 from kubeserve_common.testing.proxy import TcpProxy
 from kubeserve_common.testing.servers import free_port
 
@@ -260,6 +261,7 @@ def real_services_settings(
     `MySettings(**real_services_settings, my_option=...)`."""
     return {
         "dev_mode": True,
+        "internal_secret": TEST_INTERNAL_SECRET,
         "database_url": database_url,
         "broker_url": amqp_url,
         "bus_prefix": bus_prefix,

@@ -1,14 +1,13 @@
 """Where the JWT signing keys come from: settings (PEM) or, in dev mode only, a key generated
-once and kept under `<home>/auth/jwt-signing-key.pem` so tokens survive restarts."""
+once and kept (0600) under `<home>/auth/jwt-signing-key.pem` so tokens survive restarts."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubeserve_common.security.secrets import home_secret
 from kubeserve_common.security.tokens import SigningKey, jwks
 
 from kubeserve_auth.settings import AuthSettings, MissingSigningKeyError
@@ -54,22 +53,13 @@ def _configured(value: object, variable: str) -> SigningKey | None:
 
 
 def _dev_key(path: Path) -> SigningKey:
-    if path.exists():
-        return SigningKey.from_pem(path.read_text())
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    key = SigningKey.generate()
-    # Written aside, then linked into place: linking fails if another process won the race,
-    # and nobody ever reads a half-written key.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key.private_pem)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        return SigningKey.from_pem(path.read_text())
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-    log.warning("generated a development JWT signing key", extra={"path": str(path)})
+    generated: list[SigningKey] = []
+
+    def generate() -> str:
+        generated.append(SigningKey.generate())
+        return generated[0].private_pem
+
+    key = SigningKey.from_pem(home_secret(path, generate))
+    if generated and generated[0].kid == key.kid:
+        log.warning("generated a JWT signing key", extra={"path": str(path)})
     return key
