@@ -59,8 +59,10 @@ MODEL_SERVING_CASES: dict[str, dict[str, Any]] = {
             "auth": {"cacheDuration": 30},
         }
     },
-    "ingress-on-no-rewrite": {"ingress": {"enabled": True, "rewrite": False}},
+    "servicemonitor-off": {"serviceMonitor": {"enabled": False}},
     "servicemonitor-on": {"serviceMonitor": {"enabled": True, "labels": {"release": "kps"}}},
+    "presigned-artifacts": {"artifacts": {"secretName": "kubeserve-d-artifacts", "key": "r3.json"}},
+    "at-quota": {"quota": {"pods": 3}},
     "everything": {
         "autoscaling": {"targetMemoryUtilizationPercentage": 80},
         "ingress": {"enabled": True},
@@ -369,6 +371,8 @@ def test_model_serving_service_and_autoscaling_fit_together():
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     service = one(objects, "Service")
     assert service["spec"]["type"] == "ClusterIP"
+    # The roadmap's name: model-{deployment id}, port 80 (what the gateway and Ingress address).
+    assert service["metadata"]["name"] == "model-d-7f3a9c"
     (port,) = service["spec"]["ports"]
     assert port["port"] == 80 and port["targetPort"] == "http"
     container_ports = {
@@ -405,16 +409,33 @@ def test_model_serving_without_hpa_sets_replicas():
 def test_model_serving_default_fits_the_tenant_quota():
     """Three replicas plus one surge pod stay within 2 CPU / 4 GiB of limits and 5 pods."""
     objects = ms({})
-    c = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    pods = one(objects, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] + 1
+    deployment = one(objects, "Deployment")
+    c = deployment["spec"]["template"]["spec"]["containers"][0]
+    surge = deployment["spec"]["strategy"]["rollingUpdate"]["maxSurge"]
+    pods = one(objects, "HorizontalPodAutoscaler")["spec"]["maxReplicas"] + surge
     cpu = c["resources"]["limits"]["cpu"]
     millicores = int(cpu[:-1]) if cpu.endswith("m") else int(float(cpu) * 1000)
     mem = c["resources"]["limits"]["memory"]
     mib = int(mem[:-2]) * (1024 if mem.endswith("Gi") else 1)
-    assert pods <= 5 and pods * millicores <= 2000 and pods * mib <= 4096
+    assert surge == 1 and pods <= 5 and pods * millicores <= 2000 and pods * mib <= 4096
 
 
-def test_model_serving_ingress_delegates_auth_and_rewrites_to_runtime_paths():
+# nginx's view of an ImplementationSpecific path with use-regex: `location ~* "^<path>"`, then
+# `rewrite "(?i)<path>" <rewrite-target> break;` (ingress-nginx's template).
+def nginx_route(ingress: dict[str, Any], uri: str) -> tuple[str, str] | None:
+    """(backend Service, upstream path) nginx would use for `uri`, None for no location."""
+    target = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"]
+    for rule in ingress["spec"]["rules"]:
+        for path in rule["http"]["paths"]:
+            found = re.match("^" + path["path"], uri, re.IGNORECASE)
+            if found is None:
+                continue
+            upstream = re.sub(r"\$(\d)", lambda m: found.group(int(m.group(1))) or "", target)
+            return path["backend"]["service"]["name"], upstream
+    return None
+
+
+def test_model_serving_ingress_routes_the_gateways_paths_to_the_runtimes():
     ingress = one(ms({"ingress": {"enabled": True}}), "Ingress")
     assert ingress["spec"]["ingressClassName"] == "nginx"
     annotations = ingress["metadata"]["annotations"]
@@ -424,46 +445,111 @@ def test_model_serving_ingress_delegates_auth_and_rewrites_to_runtime_paths():
     assert "X-KubeServe-Tenant" in annotations[
         "nginx.ingress.kubernetes.io/auth-response-headers"
     ].split(",")
-    assert annotations["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2"
     assert annotations["nginx.ingress.kubernetes.io/use-regex"] == "true"
-    (rule,) = ingress["spec"]["rules"]
-    (path,) = rule["http"]["paths"]
-    assert path["pathType"] == "ImplementationSpecific"
-    assert path["backend"]["service"] == {"name": "d-7f3a9c", "port": {"name": "http"}}
-    # What nginx does with the regex and rewrite-target /$2:
-    pattern = re.compile(path["path"])
+    for path in ingress["spec"]["rules"][0]["http"]["paths"]:
+        # ingress-nginx >= 1.12 refuses regex characters in Prefix/Exact paths.
+        assert path["pathType"] == "ImplementationSpecific"
+        assert path["backend"]["service"] == {"name": "model-d-7f3a9c", "port": {"name": "http"}}
+    base = "/api/v1/predict/d-7f3a9c"
     for request, runtime_path in [
-        ("/api/v1/predict/d-7f3a9c/v2/models/iris/infer", "/v2/models/iris/infer"),
-        ("/api/v1/predict/d-7f3a9c/predict", "/predict"),
-        ("/api/v1/predict/d-7f3a9c", "/"),
+        (base, "/predict"),  # the gateway's simple predict, exactly
+        (base + "/", "/predict"),
+        (base + "/v2/models/iris/infer", "/v2/models/iris/infer"),
+        (base + "/v2/models/iris/versions/v1/infer", "/v2/models/iris/versions/v1/infer"),
+        (base + "/v2/health/ready", "/v2/health/ready"),
+        (base + "/v2", "/v2"),
+        (base + "/v1/models/iris:predict", "/v1/models/iris:predict"),
     ]:
-        m = pattern.match(request)
-        assert m, request
-        assert "/" + m.group(2) == runtime_path
-    assert not pattern.match("/api/v1/predict/d-7f3a9cX/predict")
+        assert nginx_route(ingress, request) == ("model-d-7f3a9c", runtime_path), request
+    for elsewhere in [
+        base + "/predict",  # not a gateway path either
+        base + "/v3/x",
+        base + "/v2x",
+        base + "X",
+        "/api/v1/predict/d-7f3a9cX/v2/models/iris/infer",
+        "/api/v1/models",
+        "/predict",
+    ]:
+        assert nginx_route(ingress, elsewhere) is None, elsewhere
 
 
-def test_model_serving_ingress_without_rewrite_is_a_plain_prefix():
-    ingress = one(ms(MODEL_SERVING_CASES["ingress-on-no-rewrite"]), "Ingress")
-    (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
-    assert path == {
-        "path": "/api/v1/predict/d-7f3a9c",
-        "pathType": "Prefix",
-        "backend": {"service": {"name": "d-7f3a9c", "port": {"name": "http"}}},
-    }
-    assert "nginx.ingress.kubernetes.io/rewrite-target" not in ingress["metadata"]["annotations"]
-    assert "nginx.ingress.kubernetes.io/auth-url" in ingress["metadata"]["annotations"]
-
-
-def test_model_serving_toggles_default_off():
-    objects = ms({})
-    assert not find(objects, "Ingress") and not find(objects, "ServiceMonitor")
-    monitor = one(ms(MODEL_SERVING_CASES["servicemonitor-on"]), "ServiceMonitor")
-    assert monitor["metadata"]["labels"]["release"] == "kps"
+def test_model_serving_service_monitor_is_on_and_selected_by_kube_prometheus_stack():
+    monitor = one(ms({}), "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     assert monitor["spec"]["endpoints"] == [
         {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}
     ]
     assert monitor["spec"]["namespaceSelector"] == {"matchNames": ["user-u-42"]}
+    service = one(ms({}), "Service")
+    assert (
+        monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    )
+    relabelled = one(ms(MODEL_SERVING_CASES["servicemonitor-on"]), "ServiceMonitor")
+    assert relabelled["metadata"]["labels"]["release"] == "kps"
+    assert not find(ms({}), "Ingress")
+    assert not find(ms(MODEL_SERVING_CASES["servicemonitor-off"]), "ServiceMonitor")
+
+
+def strategy(objects: list[dict[str, Any]]) -> dict[str, Any]:
+    return one(objects, "Deployment")["spec"]["strategy"]["rollingUpdate"]
+
+
+def test_model_serving_rollout_surge_fits_the_pod_quota():
+    """quota.pods is what the tenant's quota leaves this release: the surge pod only while it
+    fits above the replica maximum, else one pod replaced at a time."""
+    assert strategy(ms({})) == {"maxSurge": 1, "maxUnavailable": 0}  # HPA max 3 + 1 <= 5
+    assert strategy(ms(MODEL_SERVING_CASES["at-quota"])) == {"maxSurge": 0, "maxUnavailable": 1}
+    no_hpa = {"autoscaling": {"enabled": False}, "replicaCount": 4}
+    assert strategy(ms(no_hpa)) == {"maxSurge": 1, "maxUnavailable": 0}
+    assert strategy(ms({**no_hpa, "replicaCount": 5})) == {"maxSurge": 0, "maxUnavailable": 1}
+    more = {"updateStrategy": {"maxSurge": 3, "maxUnavailable": 0}, "quota": {"pods": 5}}
+    assert strategy(ms(more)) == {"maxSurge": 2, "maxUnavailable": 0}
+
+
+def test_model_serving_refuses_replicas_the_quota_cannot_hold():
+    with pytest.raises(
+        helm.HelmError, match=r"autoscaling\.maxReplicas \(6\) exceeds quota\.pods \(5\)"
+    ):
+        ms({"autoscaling": {"maxReplicas": 6}})
+    with pytest.raises(helm.HelmError, match=r"replicaCount \(4\) exceeds quota\.pods \(3\)"):
+        ms({"autoscaling": {"enabled": False}, "replicaCount": 4, "quota": {"pods": 3}})
+    with pytest.raises(helm.HelmError, match="minReplicas"):
+        ms({"autoscaling": {"minReplicas": 4, "maxReplicas": 3}})
+    with pytest.raises(helm.HelmError, match="maxSurge"):
+        ms({"updateStrategy": {"maxSurge": "25%"}})  # a percentage cannot be checked
+
+
+def test_model_serving_with_presigned_artifacts_holds_no_credentials():
+    objects = ms(MODEL_SERVING_CASES["presigned-artifacts"])
+    pod = one(objects, "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = env_of(container)
+    assert env["KUBESERVE_ARTIFACT_MANIFEST"]["value"] == "/etc/kubeserve/artifacts/manifest.json"
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(env)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["artifacts"]["secret"] == {
+        "secretName": "kubeserve-d-artifacts",
+        "defaultMode": 0o440,
+        "items": [{"key": "r3.json", "path": "manifest.json"}],  # this revision's only
+    }
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["artifacts"] == {
+        "name": "artifacts",
+        "mountPath": "/etc/kubeserve/artifacts",
+        "readOnly": True,
+    }
+    # Without a manifest Secret nothing is mounted (a hand install reads model.uri itself).
+    assert "artifacts" not in {
+        v["name"] for v in one(ms({}), "Deployment")["spec"]["template"]["spec"]["volumes"]
+    }
+
+
+def test_model_serving_deployment_ids_leave_room_for_the_service_prefix():
+    too_long = "d" * 58
+    with pytest.raises(helm.HelmError, match="deploymentId"):
+        ms({"deploymentId": too_long})
+    service = one(ms({"deploymentId": "d" * 57}), "Service")
+    assert len(service["metadata"]["name"]) == 63
 
 
 def test_model_serving_refuses_a_missing_identity():
@@ -700,7 +786,19 @@ def test_kubeserve_deployer_rbac_is_least_privilege():
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": "kubeserve-deployer", "namespace": "kubeserve"}
     ]
-    assert not find(objects, "Role") and not find(objects, "RoleBinding")
+    # In its own namespace: only the leader-election Lease (several deployer replicas).
+    (role,) = find(objects, "Role")
+    assert role["metadata"]["namespace"] == "kubeserve"
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "create", "update"],
+        }
+    ]
+    (role_binding,) = find(objects, "RoleBinding")
+    assert role_binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert role_binding["subjects"] == binding["subjects"]
     env = env_of(
         next(
             d for d in find(objects, "Deployment") if d["metadata"]["name"] == "kubeserve-deployer"
@@ -744,14 +842,16 @@ def test_kubeserve_namespace_guard_only_lets_the_deployer_write_in_tenant_namesp
     expr = validation["expression"]
     py = expr.replace("||", " or ").replace("&&", " and ")
     py = re.sub(r"([\w.]+)\.startsWith\(", r"\1.startswith(", py)
-    for namespace, resource, name, allowed in [
-        ("user-42", "deployments", "d-1", True),
-        ("", "namespaces", "user-42", True),
-        ("user-42", "namespaces", "user-42", True),
-        ("kube-system", "secrets", "x", False),
-        ("kubeserve", "configmaps", "x", False),
-        ("", "namespaces", "kube-system", False),
-        ("", "clusterrolebindings", "user-x", False),
+    for namespace, group, resource, name, allowed in [
+        ("user-42", "apps", "deployments", "d-1", True),
+        ("", "", "namespaces", "user-42", True),
+        ("user-42", "", "namespaces", "user-42", True),
+        ("kubeserve", "coordination.k8s.io", "leases", "kubeserve-deployer", True),
+        ("kube-system", "coordination.k8s.io", "leases", "kube-controller-manager", False),
+        ("kube-system", "", "secrets", "x", False),
+        ("kubeserve", "", "configmaps", "x", False),
+        ("", "", "namespaces", "kube-system", False),
+        ("", "rbac.authorization.k8s.io", "clusterrolebindings", "user-x", False),
     ]:
         request = type(
             "R",
@@ -759,10 +859,10 @@ def test_kubeserve_namespace_guard_only_lets_the_deployer_write_in_tenant_namesp
             {
                 "namespace": namespace,
                 "name": name,
-                "resource": type("Res", (), {"resource": resource}),
+                "resource": type("Res", (), {"group": group, "resource": resource}),
             },
         )
-        assert eval(py, {"request": request}) is allowed, (namespace, resource, name)
+        assert eval(py, {"request": request}) is allowed, (namespace, group, resource, name)
 
 
 def test_kubeserve_gateway_ingress_and_service_monitors():
@@ -880,9 +980,12 @@ def test_every_value_is_documented_and_in_the_schema(chart):
         node = schema
         for part in path.split("."):
             props = node.get("properties", {})
-            if part not in props:
+            if part in props:
+                node = props[part]
+            elif isinstance(node.get("additionalProperties"), dict):
+                node = node["additionalProperties"]  # a map (labels...) with a default entry
+            else:
                 return False
-            node = props[part]
         return True
 
     all_leaves = set(leaves(values, ""))

@@ -59,14 +59,45 @@ kubeserve.io/tenant: {{ include "model-serving.tenant" . | quote }}
 {{- end -}}
 {{- end -}}
 
-{{/* The Ingress path: a regex when rewriting (ingress-nginx), a plain prefix otherwise. */}}
-{{- define "model-serving.ingressPath" -}}
-{{- $prefix := printf "/api/v1/predict/%s" (include "model-serving.deploymentId" .) -}}
-{{- if .Values.ingress.rewrite -}}
-{{- printf "%s(/|$)(.*)" $prefix -}}
-{{- else -}}
-{{- $prefix -}}
+{{/* The Service: model-{deploymentId}, the name the gateway and the Ingress address. */}}
+{{- define "model-serving.serviceName" -}}
+{{- printf "model-%s" (include "model-serving.deploymentId" .) -}}
 {{- end -}}
+
+{{/* The most pods the Deployment runs outside a rollout: the HPA's maximum, or replicaCount. */}}
+{{- define "model-serving.maxPods" -}}
+{{- if .Values.autoscaling.enabled -}}
+{{- .Values.autoscaling.maxReplicas | int -}}
+{{- else -}}
+{{- .Values.replicaCount | int -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Refuses replica counts the pod quota cannot hold (the pods would be refused at run time,
+     leaving the deployment short or a rollout stuck with no reason in the release). */}}
+{{- define "model-serving.checkQuota" -}}
+{{- $most := include "model-serving.maxPods" . | int -}}
+{{- $quota := .Values.quota.pods | int -}}
+{{- if and .Values.autoscaling.enabled (gt (.Values.autoscaling.minReplicas | int) $most) -}}
+{{- fail (printf "autoscaling.minReplicas (%d) exceeds autoscaling.maxReplicas (%d)" (.Values.autoscaling.minReplicas | int) $most) -}}
+{{- end -}}
+{{- if gt $most $quota -}}
+{{- fail (printf "%s (%d) exceeds quota.pods (%d): the tenant's pod quota cannot hold that many replicas" (ternary "autoscaling.maxReplicas" "replicaCount" .Values.autoscaling.enabled) $most $quota) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* maxSurge/maxUnavailable of the rolling update: the surge asked for, as far as quota.pods
+     leaves room above the replica maximum; with no room, pods are replaced one at a time (a
+     surge pod past the quota is refused and the rollout never ends). */}}
+{{- define "model-serving.rollingUpdate" -}}
+{{- $room := sub (.Values.quota.pods | int) (include "model-serving.maxPods" . | int) -}}
+{{- $surge := min (.Values.updateStrategy.maxSurge | int) $room -}}
+{{- $unavailable := .Values.updateStrategy.maxUnavailable | int -}}
+{{- if and (eq (int $surge) 0) (eq $unavailable 0) -}}
+{{- $unavailable = 1 -}}
+{{- end -}}
+maxSurge: {{ $surge }}
+maxUnavailable: {{ $unavailable }}
 {{- end -}}
 
 {{/* A probe block from its values (httpGet on the named runtime port). */}}
