@@ -1,12 +1,15 @@
 #!/bin/sh
 # Entrypoint of every KubeServe model runtime container.
-#  1. s3:// artifact: download it (model, requirements.txt, wheelhouse/) into a writable dir;
+#  1. a manifest of presigned URLs (the kubernetes backend: no credentials in the pod) or an
+#     s3:// artifact: download it (model, requirements.txt, wheelhouse/) into a writable dir;
 #  2. requirements.txt: install only what the image lacks, from the version's wheelhouse
 #     (pip --no-index) when there is one, into $KUBESERVE_PACKAGES_DIR (an emptyDir: the root
 #     filesystem is read-only), put first on PYTHONPATH so it shadows the image's copies;
 #  3. exec the server, so it is PID 1's direct replacement and receives SIGTERM.
 #
 # Environment (all optional except a model):
+#   KUBESERVE_ARTIFACT_MANIFEST  presigned-URL manifest (kubeserve_runtime.presigned); wins
+#                           over KUBESERVE_MODEL_URI, which then only names the version
 #   KUBESERVE_MODEL_URI     s3://bucket/prefix or a local path (default: $MODEL_DIR)
 #   MODEL_DIR               local artifact directory (default /models; for s3: /tmp/model)
 #   WHEELHOUSE_DIR          wheels for the requirements (default $MODEL_DIR/wheelhouse)
@@ -19,6 +22,13 @@ set -eu
 
 PYTHON="${PYTHON:-python}"
 MODEL_URI="${KUBESERVE_MODEL_URI:-${MODEL_DIR:-/models}}"
+
+if [ -n "${KUBESERVE_ARTIFACT_MANIFEST:-}" ]; then
+  MODEL_DIR="${MODEL_DIR:-/tmp/model}"
+  echo "start.sh: fetching the files of $KUBESERVE_ARTIFACT_MANIFEST into $MODEL_DIR" >&2
+  "$PYTHON" -m kubeserve_runtime.presigned "$KUBESERVE_ARTIFACT_MANIFEST" "$MODEL_DIR"
+  MODEL_URI="$MODEL_DIR"
+fi
 
 case "$MODEL_URI" in
   s3://*)

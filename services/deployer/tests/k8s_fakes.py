@@ -6,19 +6,24 @@ cluster sees what a previous one left - like a deployer restarting against a rea
 
 Failures are injected per call (`fail_next`) or per model version tag (`cluster.modes`):
 `ready`, `crashloop`, `oom`, `imagepull`, `quota`, `unschedulable`, `slow` (pods appear but never
-get ready)."""
+get ready). Like the kubelet, pods whose artifacts Secret (or its key for their revision) is
+missing never start. Leases follow the API's optimistic concurrency (a write of a stale
+resourceVersion is a 409)."""
 
 from __future__ import annotations
 
+import base64
 import copy
+import dataclasses
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubeserve_deployer.adapters.helm import HelmError, HelmRelease
-from kubeserve_deployer.adapters.kubernetes import ClusterError, object_path
-from kubeserve_deployer.domain.release import (
+from kubeserve_deployer.backends.kubernetes.cluster import ClusterError, kind_path, object_path
+from kubeserve_deployer.backends.kubernetes.helm import HelmError, HelmRelease
+from kubeserve_deployer.backends.kubernetes.lease import LeaseRecord
+from kubeserve_deployer.backends.kubernetes.release import (
     REVISION_LABEL,
     ClusterEvent,
     ContainerProblem,
@@ -49,6 +54,8 @@ class FakeCluster:
     served: dict[tuple[str, str], int] = field(default_factory=dict)
     restarts: dict[tuple[str, str, int], int] = field(default_factory=lambda: defaultdict(int))
     deleted_namespaces: list[str] = field(default_factory=list)
+    leases: dict[tuple[str, str], LeaseRecord] = field(default_factory=dict)
+    lease_versions: int = 0
 
     def namespaces(self) -> set[str]:
         return {o["metadata"]["name"] for o in self.objects.values() if o["kind"] == "Namespace"}
@@ -119,7 +126,38 @@ class FakeKubernetes(_Failures):
             del self.cluster.releases[key]
         self.cluster.deleted_namespaces.append(name)
 
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        self._check("delete", (kind, namespace, name))
+        self.cluster.objects.pop(kind_path(kind, namespace, name), None)
+
+    async def read_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        self._check("read_lease", (namespace, name))
+        return self.cluster.leases.get((namespace, name))
+
+    async def write_lease(self, namespace: str, name: str, record: LeaseRecord) -> LeaseRecord:
+        self._check("write_lease", (namespace, name, record.holder))
+        current = self.cluster.leases.get((namespace, name))
+        if record.resource_version is None and current is not None:
+            raise ClusterError("leases already exists", status=409, transient=True)
+        if record.resource_version is not None and (
+            current is None or current.resource_version != record.resource_version
+        ):
+            raise ClusterError("the object has been modified", status=409, transient=True)
+        self.cluster.lease_versions += 1
+        stored = dataclasses.replace(record, resource_version=str(self.cluster.lease_versions))
+        self.cluster.leases[(namespace, name)] = stored
+        return stored
+
     # -- the simulated workload of a release ---------------------------------------------------
+    def manifest(self, release: FakeRelease) -> dict[str, Any] | None:
+        """The manifest a pod of the release mounts, as the kubelet would find it."""
+        artifacts = release.values.get("artifacts") or {}
+        secret = self.cluster.objects.get(
+            kind_path("Secret", release.namespace, artifacts.get("secretName", ""))
+        )
+        data = (secret or {}).get("data", {}).get(artifacts.get("key", ""))
+        return None if data is None else json.loads(base64.b64decode(data))
+
     def _release(self, namespace: str, name: str) -> FakeRelease | None:
         return self.cluster.releases.get((namespace, name))
 
@@ -186,6 +224,8 @@ class FakeKubernetes(_Failures):
         revision = int(release.values["podLabels"][REVISION_LABEL])
         replicas = int(release.values["replicaCount"])
         mode = self._mode(release)
+        if self.manifest(release) is None:
+            mode = "no-artifacts"
         base = {
             "app.kubernetes.io/instance": release.name,
             "kubeserve.io/deployment-id": release.values["deploymentId"],
@@ -207,6 +247,18 @@ class FakeKubernetes(_Failures):
                     for i in range(replicas)
                 ]
         labels = {**base, REVISION_LABEL: str(revision)}
+        if mode == "no-artifacts":
+            # FailedMount: the volume's Secret or key does not exist; the container never starts.
+            return pods + [
+                PodState(
+                    f"{release.name}-r{revision}-{i}",
+                    labels,
+                    "Pending",
+                    False,
+                    problem=ContainerProblem("waiting", "ContainerCreating"),
+                )
+                for i in range(replicas)
+            ]
         for i in range(replicas):
             name = f"{release.name}-r{revision}-{i}"
             restarts_key = (release.namespace, release.name, revision)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubeserve_deployer.adapters.helm import HelmError, Pyhelm3Helm, classify_helm_error
+from kubeserve_deployer.backends.kubernetes.helm import HelmError, Pyhelm3Helm, classify_helm_error
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "model-serving"
@@ -253,29 +253,43 @@ def test_the_local_backend_loads_neither_helm_nor_kubernetes_libraries(tmp_path:
     subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env, timeout=120)
 
 
-def test_the_kubernetes_backend_is_built_from_settings(tmp_path: Path) -> None:
-    from kubeserve_deployer.adapters.kubernetes_backend import KubernetesBackend
+def test_the_kubernetes_backend_is_built_from_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kubeserve_deployer.backends.kubernetes.backend import KubernetesBackend
     from kubeserve_deployer.bootstrap import bootstrap
     from kubeserve_deployer.settings import DeployerSettings
 
+    monkeypatch.setenv("KUBESERVE_K8S_INGRESS_ENABLED", "true")
+    monkeypatch.setenv("KUBESERVE_K8S_INGRESS_HOSTNAME", "ml.example.com")
+    monkeypatch.setenv("KUBESERVE_K8S_S3_ENDPOINT_URL", "http://minio.minio.svc:9000")
     container = bootstrap(
         DeployerSettings(
             dev_mode=True,
             home=tmp_path,
             runtime_backend="kubernetes",
-            k8s_ingress_enabled=True,
-            k8s_ingress_hostname="ml.example.com",
-            k8s_tenant_s3_access_key_id="reader",  # type: ignore[arg-type]
-            k8s_tenant_s3_secret_access_key="s3cr3t",  # type: ignore[arg-type]
+            artifact_store_url="s3://kubeserve",
+            s3_endpoint_url="http://127.0.0.1:9000",
         )
     )
     backend = container.backend
     assert isinstance(backend, KubernetesBackend)
-    assert backend.config.serving.ingress_hostname == "ml.example.com"
-    assert backend.config.serving.s3_secret_name == "kubeserve-s3-read"
-    assert container.tenants.provisioner is backend.tenants
+    assert backend.config.ingress_hostname == "ml.example.com"
+    assert backend.elector is not None  # the chart may run several replicas
+    # URLs are signed for the endpoint pods reach, listing uses the deployer's own.
+    assert backend.artifacts.signer.endpoint_url == "http://minio.minio.svc:9000"  # type: ignore[attr-defined]
+    assert backend.artifacts.store is container.store
+    assert container.tenants.provisioner is backend
     # UserRegistered is consumed only on this backend.
     purposes = {c.subscription.queue.rsplit(".", 1)[-1] for c in container.consumers}
     assert "users" in purposes
     local = bootstrap(DeployerSettings(dev_mode=True, home=tmp_path / "l"))
     assert "users" not in {c.subscription.queue.rsplit(".", 1)[-1] for c in local.consumers}
+
+
+def test_the_kubernetes_backend_refuses_a_store_it_cannot_presign(tmp_path: Path) -> None:
+    from kubeserve_deployer.bootstrap import bootstrap
+    from kubeserve_deployer.settings import DeployerSettings
+
+    with pytest.raises(ValueError, match="needs an S3 artifact store"):
+        bootstrap(DeployerSettings(dev_mode=True, home=tmp_path, runtime_backend="kubernetes"))

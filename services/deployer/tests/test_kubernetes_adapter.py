@@ -7,20 +7,24 @@ failures are classified, and that a hung server cannot hold a call past its time
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
-from kubeserve_deployer.adapters.kubernetes import (
+from kubeserve_deployer.backends.kubernetes.cluster import (
     FIELD_MANAGER,
     ClusterError,
     KubernetesAsyncioCluster,
 )
-from kubeserve_deployer.domain.tenancy import TenancyConfig, tenant_objects
+from kubeserve_deployer.backends.kubernetes.lease import LeaseRecord
+from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
+from kubeserve_deployer.backends.kubernetes.tenancy import tenant_objects
 
 NS = "user-0b7d6f1c-2a9e-4c3e-9a51-2d8e4f7b1c01"
 
@@ -35,6 +39,7 @@ class FakeApiServer:
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
     pods: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    leases: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> stored Lease
     release: asyncio.Event = field(default_factory=asyncio.Event)  # ends a hang at teardown
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -63,6 +68,8 @@ class FakeApiServer:
                 status=self.fail_status,
             )
         parts = request.path.strip("/").split("/")
+        if "leases" in parts:
+            return self._lease(request.method, parts, json.loads(body) if body else None)
         if request.method == "PATCH":
             return web.json_response(json.loads(body))
         if request.method == "DELETE":
@@ -81,6 +88,27 @@ class FakeApiServer:
                 {"kind": "EventList", "apiVersion": "v1", "items": self.events}
             )
         return web.json_response({"kind": "Status", "code": 404}, status=404)
+
+    def _lease(self, method: str, parts: list[str], body: Any) -> web.Response:
+        """Leases with the API's optimistic concurrency: a stale resourceVersion is a 409."""
+        conflict = {"kind": "Status", "code": 409, "reason": "Conflict", "message": "modified"}
+        if method == "POST":
+            name = body["metadata"]["name"]
+            if name in self.leases:
+                return web.json_response({**conflict, "reason": "AlreadyExists"}, status=409)
+        else:
+            name = parts[-1]
+            if name not in self.leases:
+                return web.json_response({"kind": "Status", "code": 404}, status=404)
+            if method == "GET":
+                return web.json_response(self.leases[name])
+            stored_version = self.leases[name]["metadata"]["resourceVersion"]
+            if body["metadata"].get("resourceVersion") != stored_version:
+                return web.json_response(conflict, status=409)
+        stored = json.loads(json.dumps(body))
+        stored["metadata"]["resourceVersion"] = str(len(self.requests))
+        self.leases[name] = stored
+        return web.json_response(stored, status=201 if method == "POST" else 200)
 
 
 @pytest.fixture
@@ -123,7 +151,7 @@ async def test_apply_is_a_server_side_apply_patch_per_object(
     server, kubeconfig = api
     cluster = await started(kubeconfig)
     objects = tenant_objects(
-        NS.removeprefix("user-"), TenancyConfig(object_store_namespace="minio")
+        NS.removeprefix("user-"), KubernetesSettings(object_store_namespace="minio")
     )
     try:
         await cluster.apply(objects)
@@ -156,7 +184,7 @@ async def test_http_failures_are_classified(
     cluster = await started(kubeconfig)
     try:
         with pytest.raises(ClusterError) as caught:
-            await cluster.apply(tenant_objects(NS.removeprefix("user-"), TenancyConfig())[:1])
+            await cluster.apply(tenant_objects(NS.removeprefix("user-"), KubernetesSettings())[:1])
     finally:
         await cluster.close()
     assert caught.value.status == status and caught.value.transient is transient
@@ -294,4 +322,51 @@ async def test_deployment_pods_and_events_are_read_into_domain_shapes(
     assert [r["path"] for r in deletes] == [
         f"/api/v1/namespaces/{NS}",
         "/api/v1/namespaces/missing",
+    ]
+
+
+async def test_leases_are_created_read_and_replaced_at_the_version_read(
+    api: tuple[FakeApiServer, Path],
+) -> None:
+    server, kubeconfig = api
+    cluster = await started(kubeconfig)
+    at = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    try:
+        assert await cluster.read_lease("kubeserve", "kubeserve-deployer") is None
+        created = await cluster.write_lease(
+            "kubeserve", "kubeserve-deployer", LeaseRecord("a", 15, at, at)
+        )
+        assert created.resource_version and created.holder == "a" and created.renew_time == at
+        read = await cluster.read_lease("kubeserve", "kubeserve-deployer")
+        assert read == created
+        renewed = await cluster.write_lease(
+            "kubeserve", "kubeserve-deployer", dataclasses.replace(read, transitions=1)
+        )
+        assert renewed.resource_version != created.resource_version
+        # Written at a version someone else already replaced: a transient 409.
+        with pytest.raises(ClusterError) as caught:
+            await cluster.write_lease("kubeserve", "kubeserve-deployer", created)
+        assert caught.value.status == 409 and caught.value.transient
+        await cluster.delete("Secret", NS, "kubeserve-d-artifacts")
+        await cluster.delete("Secret", NS, "missing")  # already gone: fine
+    finally:
+        await cluster.close()
+    writes = [r for r in server.requests if r["method"] in ("POST", "PUT")]
+    assert [r["path"] for r in writes] == [
+        "/apis/coordination.k8s.io/v1/namespaces/kubeserve/leases",
+        "/apis/coordination.k8s.io/v1/namespaces/kubeserve/leases/kubeserve-deployer",
+        "/apis/coordination.k8s.io/v1/namespaces/kubeserve/leases/kubeserve-deployer",
+    ]
+    assert writes[0]["body"]["spec"] == {
+        "holderIdentity": "a",
+        "leaseDurationSeconds": 15,
+        "leaseTransitions": 0,
+        "acquireTime": "2026-01-02T03:04:05.123456Z",
+        "renewTime": "2026-01-02T03:04:05.123456Z",
+    }
+    assert writes[1]["body"]["metadata"]["resourceVersion"] == created.resource_version
+    deletes = [r["path"] for r in server.requests if r["method"] == "DELETE"]
+    assert deletes == [
+        f"/api/v1/namespaces/{NS}/secrets/kubeserve-d-artifacts",
+        f"/api/v1/namespaces/{NS}/secrets/missing",
     ]

@@ -1,43 +1,65 @@
 """The kubernetes runtime backend through the RuntimeBackend port, on `FakeHelm` and
-`FakeKubernetes` (no cluster here): deploy, scale, roll out and back, delete, failures with the
-reason the cluster gives (CrashLoopBackOff, OOMKilled, ImagePullBackOff, quota, scheduling),
-transient and permanent API errors, and a restart that adopts, reinstalls and uninstalls. The
-values handed to Helm are rendered with the real Helm engine (charts/model-serving's schema
-applies) and every rendered object validated and walked for the restricted rules."""
+`FakeKubernetes` (no cluster here) and the versions' files on moto's S3 server: deploy, scale,
+roll out and back, delete, failures with the reason the cluster gives (CrashLoopBackOff,
+OOMKilled, ImagePullBackOff, quota, scheduling), transient and permanent API errors, a restart
+that adopts, reinstalls and uninstalls, the presigned-URL manifests pods download their version
+with, and leadership (a standby does nothing). The values handed to Helm are rendered with the
+real Helm engine (charts/model-serving's schema applies) and every rendered object validated
+and walked for the restricted rules."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from k8s_fakes import FakeCluster, FakeHelm, FakeKubernetes
-from kubeserve_deployer.adapters.helm import HelmError
-from kubeserve_deployer.adapters.kubernetes import ClusterError
-from kubeserve_deployer.adapters.kubernetes_backend import (
-    KubernetesBackend,
-    KubernetesBackendConfig,
-)
+from kubeserve_common.errors import TransientError
+from kubeserve_common.net import free_port
+from kubeserve_common.storage.s3 import S3ArtifactStore
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
-from kubeserve_deployer.adapters.tenants import KubernetesTenantProvisioner
+from kubeserve_deployer.backends.kubernetes.artifacts import ArtifactAccess
+from kubeserve_deployer.backends.kubernetes.backend import KubernetesBackend
+from kubeserve_deployer.backends.kubernetes.cluster import ClusterError
+from kubeserve_deployer.backends.kubernetes.helm import HelmError
+from kubeserve_deployer.backends.kubernetes.leader import LeaderElector
+from kubeserve_deployer.backends.kubernetes.release import (
+    artifacts_secret_name,
+    release_name,
+    service_url,
+)
+from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.domain.model import DeploymentSpec, ReplicaStatus, RevisionTarget
-from kubeserve_deployer.domain.release import ServingConfig, release_name
-from kubeserve_deployer.domain.tenancy import TenancyConfig
 
 from tests.deploy.k8s_checks import assert_restricted, pod_specs
 
 REPO = Path(__file__).resolve().parents[3]
 OWNER = uuid.UUID("0b7d6f1c-2a9e-4c3e-9a51-2d8e4f7b1c01")
 NS = f"user-{OWNER}"
-SERVING = ServingConfig(
-    image="registry.example.com/kubeserve/runtime-base:0.1.0",
-    s3_endpoint="http://minio.minio.svc.cluster.local:9000",
-    s3_secret_name="kubeserve-s3-read",
+BUCKET = "kubeserve-backend-tests"
+CONFIG = KubernetesSettings(
+    runtime_image="registry.example.com/kubeserve/runtime-base:0.1.0",
     ingress_enabled=True,
     ingress_hostname="kubeserve.example.com",
     ingress_auth_url="http://kubeserve-gateway.kubeserve.svc.cluster.local/internal/auth/predict",
+    rollout_timeout_seconds=300,
+    release_scan_interval=60,
 )
+TAGS = ("v1", "v2", "v3")
+WHEEL = "wheelhouse/tinyextra-1.0-py3-none-any.whl"
+
+
+def model_bytes(tag: str) -> bytes:
+    return f"model of {tag}".encode()
+
+
+def key(tag: str, name: str = "model.joblib") -> str:
+    return f"models/{OWNER}/m-1/{tag}/{name}"
 
 
 class Clock:
@@ -49,24 +71,40 @@ class Clock:
 
 
 class World:
-    """One fake cluster and a backend on it; `restart()` builds a new backend on the same one."""
+    """One fake cluster and a backend on it; `restart()` builds a new backend on the same one
+    (`leader`: with a Lease election under that identity)."""
 
-    def __init__(self, config: KubernetesBackendConfig | None = None) -> None:
+    def __init__(self, store: S3ArtifactStore, config: KubernetesSettings | None = None) -> None:
         self.cluster = FakeCluster()
         self.clock = Clock()
-        self.config = config or KubernetesBackendConfig(
-            serving=SERVING, rollout_timeout=300, scan_interval=60
-        )
+        self.store = store
+        self.config = config or CONFIG
         self.restart()
 
-    def restart(self) -> KubernetesBackend:
+    def restart(self, leader: str | None = None) -> KubernetesBackend:
         self.helm = FakeHelm(self.cluster)
         self.kube = FakeKubernetes(self.cluster)
-        tenants = KubernetesTenantProvisioner(self.kube, TenancyConfig())
+        access = ArtifactAccess(
+            self.store,
+            self.store,
+            ttl_seconds=self.config.artifact_url_ttl_seconds,
+            wall=lambda: 1_700_000_000 + self.clock.now,
+        )
+        elector = None
+        if leader is not None:
+            elector = LeaderElector(self.kube, self.config, identity=leader, clock=self.clock)
         self.backend = KubernetesBackend(
-            self.helm, self.kube, tenants, self.config, clock=self.clock
+            self.helm, self.kube, self.config, access, elector=elector, clock=self.clock
         )
         return self.backend
+
+    def manifest(self, deployment_id: uuid.UUID) -> dict[str, Any] | None:
+        release = self.cluster.releases.get((NS, release_name(deployment_id)))
+        return None if release is None else self.kube.manifest(release)
+
+    def secret(self, deployment_id: uuid.UUID) -> dict[str, Any] | None:
+        path = f"/api/v1/namespaces/{NS}/secrets/{artifacts_secret_name(deployment_id)}"
+        return self.cluster.objects.get(path)
 
 
 def spec(
@@ -78,20 +116,37 @@ def spec(
 ) -> DeploymentSpec:
     target = RevisionTarget(
         revision=revision,
-        version_id=uuid.uuid4(),
+        version_id=uuid.uuid5(OWNER, tag),  # one version per tag, as in the registry
         version_tag=tag,
-        artifact_uri=f"s3://kubeserve/models/{owner}/m-1/{tag}/model.joblib",
-        sha256="0" * 64,
+        artifact_uri=f"s3://{BUCKET}/models/{owner}/m-1/{tag}/model.joblib",
+        sha256=hashlib.sha256(model_bytes(tag)).hexdigest(),
         filename="model.joblib",
         replicas=replicas,
-        wheelhouse_uri=f"s3://kubeserve/models/{owner}/m-1/{tag}/wheelhouse/",
+        wheelhouse_uri=f"s3://{BUCKET}/models/{owner}/m-1/{tag}/wheelhouse/",
     )
     return DeploymentSpec(deployment_id, owner, "Iris Classifier", target)
 
 
 @pytest.fixture
-async def world() -> World:
-    w = World()
+async def store(s3_url: str) -> AsyncIterator[S3ArtifactStore]:
+    """The versions' folders as the registry and builder leave them: model, requirements.txt,
+    a wheelhouse (v2), the build report the runtime must not get."""
+    s3 = S3ArtifactStore(
+        BUCKET, endpoint_url=s3_url, access_key_id="testing", secret_access_key="testing"
+    )
+    await s3.ensure_bucket()
+    for tag in TAGS:
+        await s3.put_bytes(key(tag), model_bytes(tag))
+        await s3.put_bytes(key(tag, "build-report.json"), b"{}")
+    await s3.put_bytes(key("v2", "requirements.txt"), b"tinyextra==1.0\n")
+    await s3.put_bytes(key("v2", WHEEL), b"PK wheel bytes")
+    yield s3
+    await s3.close()
+
+
+@pytest.fixture
+async def world(store: S3ArtifactStore) -> World:
+    w = World(store)
     await w.backend.start()
     return w
 
@@ -117,14 +172,20 @@ async def test_deploy_provisions_installs_and_reports_the_service_url(world: Wor
     assert values["model"] == {
         "name": "iris-classifier",
         "version": "v1",
-        "uri": f"s3://kubeserve/models/{OWNER}/m-1/v1/",  # the folder: requirements + wheels too
-        "wheelhouseUri": f"s3://kubeserve/models/{OWNER}/m-1/v1/wheelhouse/",
+        "uri": f"s3://{BUCKET}/models/{OWNER}/m-1/v1/",  # the folder: requirements + wheels
+        "wheelhouseUri": f"s3://{BUCKET}/models/{OWNER}/m-1/v1/wheelhouse/",
     }
     assert values["image"]["registry"] == "registry.example.com"
     assert values["image"]["repository"] == "kubeserve/runtime-base"
-    assert values["s3"]["existingSecret"] == "kubeserve-s3-read"
+    assert "s3" not in values  # no credentials: the pod downloads through presigned URLs
+    assert values["artifacts"] == {"secretName": artifacts_secret_name(d), "key": "r1.json"}
     assert values["replicaCount"] == 1 and values["autoscaling"]["enabled"] is False
-    url = f"http://{release_name(d)}.{NS}.svc.cluster.local"
+    assert values["serviceMonitor"] == {
+        "enabled": True,
+        "labels": {"release": "kube-prometheus-stack"},
+    }
+    url = service_url(d, NS)
+    assert url == f"http://model-{d}.{NS}.svc.cluster.local"
     assert obs.endpoints(1) == [url]
     assert [r.status for r in obs.replicas] == [ReplicaStatus.READY]
     kinds = [kind for kind, _ in obs.events]
@@ -149,7 +210,7 @@ async def test_scale_upgrades_the_replica_count(world: World) -> None:
     obs = await world.backend.scale(d, 3)
     assert installs(world)[-1]["replicaCount"] == 3
     assert len(obs.ready(1)) == 3
-    assert obs.endpoints(1) == [f"http://{release_name(d)}.{NS}.svc.cluster.local"] * 3
+    assert obs.endpoints(1) == [service_url(d, NS)] * 3
 
 
 async def test_roll_out_and_back_are_upgrades_to_each_revisions_values(world: World) -> None:
@@ -169,8 +230,10 @@ async def test_roll_out_and_back_are_upgrades_to_each_revisions_values(world: Wo
 async def test_undeploy_uninstalls(world: World) -> None:
     d = uuid.uuid4()
     await world.backend.deploy(spec(d))
+    assert world.secret(d) is not None
     await world.backend.undeploy(d)
     assert (NS, release_name(d)) not in world.cluster.releases
+    assert world.secret(d) is None  # the URLs went with the pods
     await world.backend.undeploy(d)  # idempotent
     assert (await world.backend.status(d)).replicas == []
 
@@ -277,17 +340,15 @@ async def test_transient_errors_retry_and_permanent_ones_fail(world: World) -> N
     assert installs(world)[-1]["replicaCount"] == 2 and len(obs.ready(1)) == 2
 
 
-async def test_full_quota_rolls_one_pod_at_a_time(world: World) -> None:
+async def test_the_tenants_pod_quota_bounds_each_release(world: World) -> None:
     a, b = uuid.uuid4(), uuid.uuid4()
     await world.backend.reconcile([spec(a, replicas=2), spec(b, replicas=2)])
-    assert installs(world)[-1]["updateStrategy"] == {
-        "type": "RollingUpdate",
-        "maxSurge": 1,
-        "maxUnavailable": 0,
-    }
+    assert [v["quota"] for v in installs(world)] == [{"pods": 3}, {"pods": 3}]  # a surge each
     await world.backend.reconcile([spec(a, replicas=2), spec(b, revision=2, tag="v2", replicas=3)])
-    # 5 pods desired = the quota: a surge pod would be refused and stall the rollout.
-    assert installs(world)[-1]["updateStrategy"]["maxSurge"] == 0
+    # 5 pods desired = the quota: no surge pod fits for either (the chart then replaces one pod
+    # at a time; a surge pod would be refused and stall the rollout).
+    latest = {v["deploymentId"]: v["quota"]["pods"] for v in installs(world)}
+    assert latest == {str(a): 2, str(b): 3}
 
 
 async def test_restart_adopts_reinstalls_and_uninstalls_orphans(world: World) -> None:
@@ -338,24 +399,26 @@ async def test_restart_recovers_a_release_stuck_pending(world: World) -> None:
 @pytest.mark.parametrize(
     "serving",
     [
-        SERVING,
-        ServingConfig(),
-        ServingConfig(
-            image="kubeserve/runtime-base@sha256:" + "b" * 64,
+        CONFIG,
+        KubernetesSettings(),
+        KubernetesSettings(
+            runtime_image="kubeserve/runtime-base@sha256:" + "b" * 64,
             autoscaling_enabled=True,
-            service_monitor=True,
+            service_monitor=False,
             ingress_enabled=True,
             ingress_tls_secret="tls",
         ),
     ],
-    ids=["ingress", "defaults", "hpa-monitor-digest-tls"],
+    ids=["ingress", "defaults", "hpa-digest-tls-no-monitor"],
 )
-async def test_helm_values_render_valid_restricted_manifests(serving: ServingConfig) -> None:
+async def test_helm_values_render_valid_restricted_manifests(
+    serving: KubernetesSettings, store: S3ArtifactStore
+) -> None:
     helm = pytest.importorskip("helm_python")
     kubernetes_validate = pytest.importorskip("kubernetes_validate")
     import yaml
 
-    w = World(KubernetesBackendConfig(serving=serving))
+    w = World(store, serving)
     d = uuid.uuid4()
     await w.backend.deploy(spec(d, replicas=2))
     (values,) = installs(w)
@@ -373,6 +436,7 @@ async def test_helm_values_render_valid_restricted_manifests(serving: ServingCon
     assert {"Deployment", "Service"} <= kinds
     assert ("Ingress" in kinds) == serving.ingress_enabled
     assert ("HorizontalPodAutoscaler" in kinds) == serving.autoscaling_enabled
+    assert ("ServiceMonitor" in kinds) == serving.service_monitor
     for obj in objects:
         if obj["kind"] == "ServiceMonitor":
             continue  # a CRD: tests/deploy checks it against its own schema
@@ -387,14 +451,160 @@ async def test_helm_values_render_valid_restricted_manifests(serving: ServingCon
     assert template_labels["kubeserve.io/revision"] == "1"
     assert template_labels["app.kubernetes.io/instance"] == release_name(d)  # our pod selector
     service = next(o for o in objects if o["kind"] == "Service")
-    assert service["metadata"]["name"] == release_name(d)  # the endpoint's host
+    assert service_url(d, NS) == f"http://{service['metadata']['name']}.{NS}.svc.cluster.local"
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["artifacts"]["secret"]["secretName"] == artifacts_secret_name(d)
+    assert volumes["artifacts"]["secret"]["items"] == [{"key": "r1.json", "path": "manifest.json"}]
 
 
-async def test_a_misspelt_value_is_refused_by_the_chart_schema() -> None:
+async def test_a_misspelt_value_is_refused_by_the_chart_schema(store: S3ArtifactStore) -> None:
     helm = pytest.importorskip("helm_python")
-    w = World()
+    w = World(store)
     await w.backend.deploy(spec(uuid.uuid4()))
     (values,) = installs(w)
     values["replicaCont"] = 2
     with pytest.raises(helm.HelmError, match="replicaCont"):
         helm.Chart.load(REPO / "charts" / "model-serving").render(values, name="x", namespace=NS)
+
+
+# -- artifact access: presigned URLs of the version's own files ------------------------------------
+
+
+async def test_pods_get_presigned_urls_of_their_versions_files_only(world: World) -> None:
+    d = uuid.uuid4()
+    await world.backend.deploy(spec(d, tag="v2"))
+    manifest = world.manifest(d)
+    assert manifest is not None and manifest["version"] == "v2"
+    files = {f["path"]: f for f in manifest["files"]}
+    # The model, its requirements and wheels; not the build report, nothing of other versions.
+    assert set(files) == {"model.joblib", "requirements.txt", WHEEL}
+    assert files["model.joblib"]["sha256"] == hashlib.sha256(model_bytes("v2")).hexdigest()
+    async with httpx.AsyncClient(timeout=10) as http:
+        for path, expected in [
+            ("model.joblib", model_bytes("v2")),
+            ("requirements.txt", b"tinyextra==1.0\n"),
+            (WHEEL, b"PK wheel bytes"),
+        ]:
+            got = await http.get(files[path]["url"])
+            assert got.status_code == 200 and got.content == expected, path
+            assert files[path]["size"] == len(expected)
+    # Each URL is a signed GET of exactly its object, valid for the configured time (S3 then
+    # refuses it for any other key; moto's server does not check signatures, so that part is
+    # S3's guarantee, not tested here).
+    for path, entry in files.items():
+        url = httpx.URL(entry["url"])
+        assert url.path == f"/{BUCKET}/{key('v2', path)}"
+        assert url.params["X-Amz-Expires"] == str(world.config.artifact_url_ttl_seconds)
+        assert url.params["X-Amz-Signature"] and url.params["X-Amz-Algorithm"]
+    # No credential anywhere in the namespace: the Secret holds URLs and nothing else.
+    secret = world.secret(d)
+    assert secret is not None and set(secret["data"]) == {"r1.json"}
+    assert secret["metadata"]["labels"]["kubeserve.io/deployment-id"] == str(d)
+
+
+async def test_a_rollout_keeps_the_serving_revisions_urls_until_it_is_done(world: World) -> None:
+    d = uuid.uuid4()
+    await world.backend.deploy(spec(d))
+    rolling = dataclasses.replace(spec(d, revision=2, tag="v2"), fallback=spec(d).target)
+    world.cluster.modes["v2"] = "slow"
+    await world.backend.reconcile([rolling])
+    secret = world.secret(d)
+    assert secret is not None and set(secret["data"]) == {"r1.json", "r2.json"}
+    world.cluster.modes["v2"] = "ready"
+    await world.backend.reconcile([spec(d, revision=2, tag="v2")])  # no fallback left
+    secret = world.secret(d)
+    assert secret is not None and set(secret["data"]) == {"r2.json"}
+
+
+async def test_urls_are_signed_again_before_they_expire(world: World) -> None:
+    d = uuid.uuid4()
+    await world.backend.deploy(spec(d))
+    first = world.manifest(d)
+    assert first is not None
+    ttl = world.config.artifact_url_ttl_seconds
+    assert first["expires_at"] == 1_700_000_000 + int(world.clock.now) + ttl
+    world.clock.now += ttl / 2 - 60
+    await world.backend.reconcile([spec(d)])
+    assert world.manifest(d) == first  # more than half the validity left: unchanged
+    world.clock.now += 120
+    await world.backend.reconcile([spec(d)])
+    second = world.manifest(d)
+    assert second is not None and second["expires_at"] > first["expires_at"]
+    secret_applies = [a for m, a in world.kube.calls if m == "apply" and a[0] == "Secret"]
+    assert len(secret_applies) == 2
+    assert len(installs(world)) == 1  # new URLs are no new release: pods are not rolled
+
+
+async def test_a_missing_artifact_fails_the_revision_and_a_store_outage_is_retried(
+    world: World, store: S3ArtifactStore
+) -> None:
+    d = uuid.uuid4()
+    gone = dataclasses.replace(spec(d).target, artifact_uri=f"s3://{BUCKET}/models/x/y/v9/m.pkl")
+    obs = await world.backend.deploy(dataclasses.replace(spec(d), target=gone))
+    assert "missing from the object store" in obs.fatal[1]
+    assert installs(world) == []  # nothing is installed that could never start
+    # The store away (nothing listens on its port): retried, reported once, not failed.
+    down = S3ArtifactStore(
+        BUCKET,
+        endpoint_url=f"http://127.0.0.1:{free_port()}",
+        access_key_id="testing",
+        secret_access_key="testing",
+        max_attempts=1,
+        connect_timeout=1,
+    )
+    w = World(down)
+    await w.backend.start()
+    e = uuid.uuid4()
+    obs = await w.backend.deploy(spec(e))
+    assert not obs.fatal and obs.last_error[1]
+    assert [k for k, _ in obs.events] == ["backend_retry"]
+    await down.close()
+
+
+# -- leadership -----------------------------------------------------------------------------------
+
+
+async def test_only_the_lease_holder_acts(world: World) -> None:
+    leader = world.restart(leader="deployer-a")
+    await leader.start()
+    assert leader.elector is not None and await leader.elector.attempt()
+    standby = KubernetesBackend(
+        FakeHelm(world.cluster),
+        FakeKubernetes(world.cluster),
+        world.config,
+        leader.artifacts,
+        elector=LeaderElector(
+            FakeKubernetes(world.cluster), world.config, identity="deployer-b", clock=world.clock
+        ),
+        clock=world.clock,
+    )
+    assert standby.elector is not None and not await standby.elector.attempt()
+    d = uuid.uuid4()
+    assert await standby.reconcile([spec(d)]) == {}
+    assert standby.helm.count("install_or_upgrade") == 0  # type: ignore[attr-defined]
+    assert not standby.active and standby.next_pass_in(5.0) == 5.0
+    obs = (await leader.reconcile([spec(d)]))[d]
+    assert len(obs.ready(1)) == 1
+    # The leader steps down; the standby takes over and adopts what runs, without an upgrade.
+    await leader.elector.release()
+    assert not leader.active and await leader.reconcile([spec(d)]) == {}
+    assert await standby.elector.attempt()
+    obs = (await standby.reconcile([spec(d)]))[d]
+    assert len(obs.ready(1)) == 1
+    assert standby.helm.count("install_or_upgrade") == 0  # type: ignore[attr-defined]
+    assert "release_adopted" in [k for k, _ in obs.events]
+    await standby.elector.stop()
+
+
+async def test_a_tenant_with_live_deployments_is_not_retired(world: World) -> None:
+    d = uuid.uuid4()
+    await world.backend.reconcile([spec(d)])
+    with pytest.raises(TransientError, match="still has 1 live deployment"):
+        await world.backend.retire_tenant(OWNER)
+    assert NS in world.cluster.namespaces()
+    await world.backend.reconcile([])  # the deployment stopped (orphan release uninstalled)
+    await world.backend.retire_tenant(OWNER)
+    assert NS not in world.cluster.namespaces()
+    # A later pass provisions nothing for the retired tenant.
+    await world.backend.reconcile([])
+    assert NS not in world.cluster.namespaces()

@@ -7,33 +7,46 @@ adopts, reinstalls and uninstalls."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 from deployer_helpers import Deployer, Events, Seeder
 from k8s_fakes import FakeCluster, FakeHelm, FakeKubernetes
 from kubeserve_common.events.catalog import UserRegistered
 from kubeserve_common.events.envelope import CloudEvent
+from kubeserve_common.storage.s3 import S3ArtifactStore
 from kubeserve_common.testing.waiting import wait_until
-from kubeserve_deployer.adapters.kubernetes_backend import (
-    KubernetesBackend,
-    KubernetesBackendConfig,
-)
-from kubeserve_deployer.adapters.tenants import KubernetesTenantProvisioner
-from kubeserve_deployer.domain.release import ServingConfig, release_name
-from kubeserve_deployer.domain.tenancy import TenancyConfig
+from kubeserve_deployer.backends.kubernetes.artifacts import ArtifactAccess
+from kubeserve_deployer.backends.kubernetes.backend import KubernetesBackend
+from kubeserve_deployer.backends.kubernetes.leader import LeaderElector
+from kubeserve_deployer.backends.kubernetes.release import release_name, service_url
+from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
+
+CONFIG = KubernetesSettings(poll_interval=0.05, release_scan_interval=0.2)
 
 
-def make_backend(cluster: FakeCluster) -> KubernetesBackend:
+def make_backend(
+    cluster: FakeCluster, store: S3ArtifactStore, *, leader: str | None = None
+) -> KubernetesBackend:
+    """A backend on the shared fake cluster; `leader`: its identity in a Lease election."""
     kube = FakeKubernetes(cluster)
-    return KubernetesBackend(
-        FakeHelm(cluster),
-        kube,
-        KubernetesTenantProvisioner(kube, TenancyConfig()),
-        KubernetesBackendConfig(serving=ServingConfig(), poll_interval=0.05, scan_interval=0.2),
-    )
+    config = CONFIG
+    elector = None
+    if leader is not None:
+        config = CONFIG.model_copy(
+            update={
+                "lease_duration_seconds": 3.0,
+                "renew_deadline_seconds": 2.0,
+                "retry_period_seconds": 0.2,
+            }
+        )
+        elector = LeaderElector(kube, config, identity=leader)
+    access = ArtifactAccess(store, store, ttl_seconds=config.artifact_url_ttl_seconds)
+    return KubernetesBackend(FakeHelm(cluster), kube, config, access, elector=elector)
 
 
 @pytest.fixture
@@ -42,9 +55,11 @@ def cluster() -> FakeCluster:
 
 
 @pytest.fixture
-async def k8s_deployer(start_deployer: Callable[..., Any], cluster: FakeCluster) -> Deployer:
+async def k8s_deployer(
+    start_deployer: Callable[..., Any], cluster: FakeCluster, s3: S3ArtifactStore
+) -> Deployer:
     return await start_deployer(
-        backend=make_backend(cluster), runtime_backend="kubernetes", reconcile_interval=0.2
+        backend=make_backend(cluster, s3), runtime_backend="kubernetes", reconcile_interval=0.2
     )
 
 
@@ -72,7 +87,8 @@ async def test_deploy_scale_rollback_delete_on_the_kubernetes_backend(
         created = (await c.post("/deployments", json={"version_id": str(v1.version_id)})).json()
     d = created["id"]
     body = await k8s_deployer.wait_status(owner, d, "Running")
-    service = f"http://{release_name(uuid.UUID(d))}.{ns}.svc.cluster.local"
+    service = service_url(uuid.UUID(d), ns)
+    assert service == f"http://model-{d}.{ns}.svc.cluster.local"
     assert body["replicas"] == {"desired": 1, "ready": 1}
     assert await k8s_deployer.wait_route(d, 1) == [service]
     await wait_until(lambda: bool(events.of("ready", d)), message="DeploymentReady")
@@ -80,6 +96,15 @@ async def test_deploy_scale_rollback_delete_on_the_kubernetes_backend(
     assert ns in cluster.namespaces()  # provisioned before the first release
     release = cluster.releases[(ns, release_name(uuid.UUID(d)))]
     assert release.values["model"]["version"] == "v1"
+    # The pod's manifest downloads exactly its version's artifact, with no credentials.
+    manifest = FakeKubernetes(cluster).manifest(release)
+    assert manifest is not None
+    (entry,) = manifest["files"]
+    expected = hashlib.sha256(seeder.models.v1).hexdigest()
+    assert entry["path"] == "model.joblib" and entry["sha256"] == expected
+    async with httpx.AsyncClient(timeout=10) as http:
+        got = await http.get(entry["url"])
+    assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == expected
 
     async with k8s_deployer.client(owner) as c:
         assert (await c.patch(f"/deployments/{d}", json={"replicas": 3})).status_code == 202
@@ -117,6 +142,7 @@ async def test_deploy_scale_rollback_delete_on_the_kubernetes_backend(
         assert (await c.delete(f"/deployments/{d}")).status_code == 202
     await wait_until(lambda: bool(events.of("deleted", d)), message="DeploymentDeleted")
     assert (ns, release_name(uuid.UUID(d))) not in cluster.releases
+    assert not [o for o in cluster.in_namespace(ns) if o["kind"] == "Secret"]  # URLs gone too
     async with k8s_deployer.client(owner) as c:
         assert (await c.get(f"/deployments/{d}")).status_code == 404
 
@@ -180,10 +206,10 @@ async def test_user_registered_provisions_the_tenant_once(
 
 
 async def test_restart_on_the_same_database_and_cluster(
-    start_deployer: Callable[..., Any], seeder: Seeder, cluster: FakeCluster
+    start_deployer: Callable[..., Any], seeder: Seeder, cluster: FakeCluster, s3: S3ArtifactStore
 ) -> None:
     first = await start_deployer(
-        backend=make_backend(cluster), runtime_backend="kubernetes", reconcile_interval=0.2
+        backend=make_backend(cluster, s3), runtime_backend="kubernetes", reconcile_interval=0.2
     )
     owner = uuid.uuid4()
     ns = f"user-{owner}"
@@ -201,7 +227,7 @@ async def test_restart_on_the_same_database_and_cluster(
         release_name(orphan), ns, dict(cluster.releases[(ns, release_name(uuid.UUID(kept)))].values)
     )
     second = await start_deployer(
-        backend=make_backend(cluster), runtime_backend="kubernetes", reconcile_interval=0.2
+        backend=make_backend(cluster, s3), runtime_backend="kubernetes", reconcile_interval=0.2
     )
     await wait_until(
         lambda: (ns, release_name(uuid.UUID(missing))) in cluster.releases, message="reinstalled"
@@ -217,3 +243,37 @@ async def test_restart_on_the_same_database_and_cluster(
         body = (await c.get(f"/deployments/{kept}")).json()
     assert body["status"] == "Running"
     assert any(e["kind"] == "release_adopted" for e in body["events"])
+
+
+async def test_two_deployers_one_leader_and_a_takeover(
+    start_deployer: Callable[..., Any], seeder: Seeder, cluster: FakeCluster, s3: S3ArtifactStore
+) -> None:
+    """Two deployer replicas on one database and cluster: only the Lease holder runs Helm; when
+    it stops (releasing the Lease), the standby takes over and converges what changed."""
+    a_backend = make_backend(cluster, s3, leader="deployer-a")
+    a = await start_deployer(
+        backend=a_backend, runtime_backend="kubernetes", reconcile_interval=0.2
+    )
+    await wait_until(lambda: a_backend.active, message="a leads")
+    b_backend = make_backend(cluster, s3, leader="deployer-b")
+    b = await start_deployer(
+        backend=b_backend, runtime_backend="kubernetes", reconcile_interval=0.2
+    )
+    owner = uuid.uuid4()
+    ns = f"user-{owner}"
+    first = await _deploy(b, seeder, owner)  # created through either API
+    await a.wait_status(owner, first, "Running")
+    assert not b_backend.active
+    assert b_backend.helm.count("install_or_upgrade") == 0  # type: ignore[attr-defined]
+    assert a_backend.helm.count("install_or_upgrade") == 1  # type: ignore[attr-defined]
+    (lease,) = cluster.leases.values()
+    assert lease.holder == "deployer-a" and lease.transitions == 0
+
+    await a.stop()  # a graceful stop releases the Lease
+    await wait_until(lambda: b_backend.active, message="b takes over")
+    assert cluster.leases[("kubeserve", "kubeserve-deployer")].holder == "deployer-b"
+    second = await _deploy(b, seeder, owner)
+    await b.wait_status(owner, second, "Running")
+    assert (ns, release_name(uuid.UUID(second))) in cluster.releases
+    # The first release was adopted, not reinstalled, by the new leader.
+    assert b_backend.helm.count("install_or_upgrade") == 1  # type: ignore[attr-defined]

@@ -1,6 +1,6 @@
-"""Pure parts of the kubernetes backend (domain/release.py): release names, image and artifact
-parsing, the rollout strategy within the pod quota, and how pod states and events read as a
-rollout's outcome."""
+"""Pure parts of the kubernetes backend (backends/kubernetes/release.py): release and Service
+names, image and artifact parsing, the pod limits within the tenant's quota, and how pod states
+and events read as a rollout's outcome."""
 
 from __future__ import annotations
 
@@ -8,18 +8,20 @@ import re
 import uuid
 
 import pytest
-from kubeserve_deployer.domain.release import (
+from kubeserve_deployer.backends.kubernetes.release import (
     ClusterEvent,
     ContainerProblem,
     PodState,
     WorkloadState,
     artifact_prefix,
     deployment_of,
+    pod_limits,
     read_rollout,
     release_name,
-    rolling_strategy,
+    service_name,
     split_image,
 )
+from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 
 
 def test_release_names_are_dns_safe_helm_sized_and_reversible() -> None:
@@ -28,6 +30,7 @@ def test_release_names_are_dns_safe_helm_sized_and_reversible() -> None:
         name = release_name(d)
         assert len(name) <= 53 and re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name)
         assert deployment_of(name) == d
+        assert service_name(d) == f"model-{d}" and len(service_name(d)) <= 63
     assert deployment_of("kubeserve-not-a-uuid") is None
     assert deployment_of("prometheus") is None
 
@@ -56,13 +59,18 @@ def test_artifact_prefix_is_the_versions_folder() -> None:
     assert artifact_prefix("s3://b/model.joblib") == "s3://b/model.joblib"  # no folder to take
 
 
-def test_rolling_strategy_never_needs_a_pod_past_the_quota() -> None:
-    assert rolling_strategy(1, 4, 5)["maxSurge"] == 1
-    assert rolling_strategy(2, 5, 5) == {
-        "type": "RollingUpdate",
-        "maxSurge": 0,
-        "maxUnavailable": 1,
-    }
+def test_pod_limits_leave_the_tenants_other_deployments_their_pods() -> None:
+    fixed = KubernetesSettings()  # no HPA: exactly the replicas asked for
+    assert pod_limits(fixed, 1, 0) == (1, 2)  # room for a surge pod
+    assert pod_limits(fixed, 2, 3) == (2, 2)  # 5 pods in use: no surge
+    assert pod_limits(fixed, 3, 3) == (3, 2)  # more than the quota: the chart refuses it
+    # The pods value changes only when the quota binds (a scale elsewhere upgrades nothing).
+    assert pod_limits(fixed, 1, 1) == pod_limits(fixed, 1, 3) == (1, 2)
+    hpa = KubernetesSettings(autoscaling_enabled=True, autoscaling_max_replicas=3)
+    assert pod_limits(hpa, 1, 0) == (3, 4)
+    assert pod_limits(hpa, 1, 2) == (3, 3)  # at the quota: the HPA's max, no surge
+    assert pod_limits(hpa, 1, 3) == (2, 2)  # the HPA may only grow into what is left
+    assert pod_limits(hpa, 2, 3) == (2, 2)
 
 
 def _pod(ready: bool, **kw: object) -> PodState:

@@ -11,13 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from k8s_fakes import FakeCluster, FakeKubernetes
+from k8s_fakes import FakeCluster, FakeHelm, FakeKubernetes
 from kubeserve_common.errors import PermanentError, TransientError
 from kubeserve_common.events.catalog import UserRegistered
-from kubeserve_deployer.adapters.kubernetes import ClusterError
-from kubeserve_deployer.adapters.tenants import KubernetesTenantProvisioner
-from kubeserve_deployer.bootstrap import tenancy_config
-from kubeserve_deployer.domain.tenancy import TenancyConfig, namespace_for, tenant_objects
+from kubeserve_common.storage.local import LocalArtifactStore
+from kubeserve_deployer.backends.kubernetes.artifacts import ArtifactAccess
+from kubeserve_deployer.backends.kubernetes.backend import KubernetesBackend
+from kubeserve_deployer.backends.kubernetes.cluster import ClusterError
+from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
+from kubeserve_deployer.backends.kubernetes.tenancy import namespace_for, tenant_objects
+from kubeserve_deployer.backends.kubernetes.tenants import KubernetesTenants
 from kubeserve_deployer.services.tenants import TenantService
 from kubeserve_deployer.settings import DeployerSettings
 
@@ -26,7 +29,7 @@ kubernetes_validate = pytest.importorskip("kubernetes_validate")
 REPO = Path(__file__).resolve().parents[3]
 USER = uuid.UUID("6f1c2a9e-0b7d-4c3e-9a51-2d8e4f7b1c00")
 NS = f"user-{USER}"
-CONFIG = TenancyConfig(object_store_namespace="minio", gateway_namespace="kubeserve")
+CONFIG = KubernetesSettings(object_store_namespace="minio", gateway_namespace="kubeserve")
 
 
 def by_kind_name(objects: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -79,47 +82,40 @@ def test_tenant_objects_are_exactly_the_intended_ones() -> None:
 
 def test_limit_range_defaults_fit_the_quota() -> None:
     """Five pods at the LimitRange defaults stay inside the quota (so none is refused)."""
-    objects = by_kind_name(tenant_objects(USER, TenancyConfig()))
+    objects = by_kind_name(tenant_objects(USER, KubernetesSettings()))
     (limit,) = objects[("LimitRange", "tenant-limits")]["spec"]["limits"]
     assert 5 * int(limit["default"]["cpu"].rstrip("m")) <= 2000
     assert 5 * int(limit["default"]["memory"].rstrip("Mi")) <= 4096
 
 
 def test_optional_objects_follow_the_settings() -> None:
-    plain = by_kind_name(tenant_objects(USER, TenancyConfig(bind_deployer=False)))
+    plain = by_kind_name(tenant_objects(USER, KubernetesSettings(tenant_access="clusterWide")))
     assert ("RoleBinding", "kubeserve-deployer") not in plain
     assert ("NetworkPolicy", "allow-object-store") not in plain  # no store configured
-    assert ("Secret", "kubeserve-s3-read") not in plain
-    with_secret = by_kind_name(
-        tenant_objects(
-            USER,
-            TenancyConfig(
-                object_store_cidr="10.20.0.0/16",
-                s3_secret_name="kubeserve-s3-read",
-                s3_access_key_id="reader",
-                s3_secret_access_key="s3cr3t",
-            ),
-        )
+    with_store = by_kind_name(
+        tenant_objects(USER, KubernetesSettings(object_store_cidr="10.20.0.0/16"))
     )
-    secret = with_secret[("Secret", "kubeserve-s3-read")]
-    assert secret["stringData"] == {
-        "AWS_ACCESS_KEY_ID": "reader",
-        "AWS_SECRET_ACCESS_KEY": "s3cr3t",
-    }
-    store = with_secret[("NetworkPolicy", "allow-object-store")]["spec"]["egress"]
+    store = with_store[("NetworkPolicy", "allow-object-store")]["spec"]["egress"]
     assert store == [{"to": [{"ipBlock": {"cidr": "10.20.0.0/16"}}]}]
+
+
+def test_no_credential_of_any_kind_is_provisioned() -> None:
+    """Runtimes get presigned URLs of their own version (artifacts.py), never keys that would
+    read every tenant's artifacts."""
+    for config in (CONFIG, KubernetesSettings(object_store_cidr="10.0.0.0/8")):
+        kinds = {o["kind"] for o in tenant_objects(USER, config)}
+        assert "Secret" not in kinds
 
 
 @pytest.mark.parametrize(
     "config",
     [
         CONFIG,
-        TenancyConfig(bind_deployer=False, object_store_cidr="10.0.0.0/8"),
-        TenancyConfig(s3_secret_name="s", s3_access_key_id="a", s3_secret_access_key="b"),
+        KubernetesSettings(tenant_access="clusterWide", object_store_cidr="10.0.0.0/8"),
     ],
-    ids=["namespace-store-gateway", "cidr-store-cluster-wide", "s3-secret"],
+    ids=["namespace-store-gateway", "cidr-store-cluster-wide"],
 )
-def test_every_tenant_object_validates_against_kubernetes_1_30(config: TenancyConfig) -> None:
+def test_every_tenant_object_validates_against_kubernetes_1_30(config: KubernetesSettings) -> None:
     for obj in tenant_objects(USER, config):
         try:
             kubernetes_validate.validate(obj, "1.30.0", strict=True)
@@ -178,7 +174,7 @@ def allowed(
 
 
 def test_network_policies_isolate_the_tenant() -> None:
-    config = TenancyConfig(
+    config = KubernetesSettings(
         object_store_namespace="minio",
         gateway_namespace="kubeserve",
         monitoring_namespace="monitoring",
@@ -207,7 +203,7 @@ def test_network_policies_isolate_the_tenant() -> None:
     assert not allowed(policies, "Ingress", "ingress-nginx", {}, 22)
     assert not allowed(policies, "Ingress", other, {}, 8080)
     # External S3 by CIDR: that range, nothing else outside.
-    cidr = TenancyConfig(object_store_cidr="10.20.0.0/16")
+    cidr = KubernetesSettings(object_store_cidr="10.20.0.0/16")
     policies = [o for o in tenant_objects(USER, cidr) if o["kind"] == "NetworkPolicy"]
     assert allowed(policies, "Egress", None, {}, 443, ip="10.20.3.4")
     assert not allowed(policies, "Egress", None, {}, 443, ip="10.21.0.1")
@@ -219,7 +215,7 @@ def test_network_policies_isolate_the_tenant() -> None:
 async def test_provisioning_twice_changes_nothing() -> None:
     cluster = FakeCluster()
     kube = FakeKubernetes(cluster)
-    provisioner = KubernetesTenantProvisioner(kube, CONFIG)
+    provisioner = KubernetesTenants(kube, CONFIG)
     assert await provisioner.provision(USER) == NS
     first = dict(cluster.objects)
     assert kube.changes == len(tenant_objects(USER, CONFIG))
@@ -233,7 +229,7 @@ async def test_provisioning_twice_changes_nothing() -> None:
 
 async def test_provisioning_two_tenants_keeps_them_apart() -> None:
     cluster = FakeCluster()
-    provisioner = KubernetesTenantProvisioner(FakeKubernetes(cluster), CONFIG)
+    provisioner = KubernetesTenants(FakeKubernetes(cluster), CONFIG)
     other = uuid.uuid4()
     await provisioner.provision(USER)
     await provisioner.provision(other)
@@ -241,14 +237,30 @@ async def test_provisioning_two_tenants_keeps_them_apart() -> None:
     assert len(cluster.in_namespace(NS)) == len(cluster.in_namespace(namespace_for(other)))
 
 
-async def test_removing_a_user_removes_the_namespace() -> None:
-    cluster = FakeCluster()
+def backend_on(cluster: FakeCluster) -> tuple[KubernetesBackend, FakeKubernetes]:
     kube = FakeKubernetes(cluster)
-    service = TenantService(KubernetesTenantProvisioner(kube, CONFIG))
-    await service.user_registered(None, UserRegistered(user_id=USER, email="a@b.c", role="user"))  # type: ignore[arg-type]
+    # Tenants need no artifact store: a directory nothing is read from stands in.
+    unused = LocalArtifactStore(Path("/nonexistent"))
+    access = ArtifactAccess(unused, unused, ttl_seconds=3600)
+    return KubernetesBackend(FakeHelm(cluster), kube, CONFIG, access), kube
+
+
+async def test_retiring_a_tenant_removes_its_namespace_and_is_idempotent() -> None:
+    cluster = FakeCluster()
+    backend, _ = backend_on(cluster)
+    other = uuid.uuid4()
+    service = TenantService(backend)
+    for user in (USER, other):
+        await service.user_registered(
+            None, UserRegistered(user_id=user, email="a@b.c", role="user")
+        )  # type: ignore[arg-type]
     assert NS in cluster.namespaces()
-    await service.remove_user(USER)
+    await backend.retire_tenant(USER)
     assert cluster.in_namespace(NS) == [] and cluster.deleted_namespaces == [NS]
+    assert namespace_for(other) in cluster.namespaces()  # the other tenant is untouched
+    # Again (a redelivered event, a retry after a crash): the namespace is already gone.
+    await backend.retire_tenant(USER)
+    assert cluster.deleted_namespaces == [NS, NS] and namespace_for(other) in cluster.namespaces()
 
 
 @pytest.mark.parametrize(
@@ -266,10 +278,10 @@ async def test_cluster_errors_are_classified_for_the_consumer(
     status: int | None, expected: type[Exception]
 ) -> None:
     cluster = FakeCluster()
-    kube = FakeKubernetes(cluster)
+    backend, kube = backend_on(cluster)
     error = ClusterError(f"HTTP {status}", status=status, transient=status in (409, 500, 503, None))
     kube.fail_next("apply", error)
-    service = TenantService(KubernetesTenantProvisioner(kube, CONFIG))
+    service = TenantService(backend)
     event = UserRegistered(user_id=USER, email="a@b.c", role="user")
     with pytest.raises(expected):
         await service.user_registered(None, event)  # type: ignore[arg-type]
@@ -278,6 +290,12 @@ async def test_cluster_errors_are_classified_for_the_consumer(
     assert {(o["kind"], o["metadata"]["name"]) for o in cluster.objects.values()} == set(
         by_kind_name(tenant_objects(USER, CONFIG))
     )
+    kube.fail_next("delete_namespace", error)
+    with pytest.raises(expected):
+        await backend.retire_tenant(USER)
+    assert NS in cluster.namespaces()  # nothing half-done: the next attempt deletes it
+    await backend.retire_tenant(USER)
+    assert NS not in cluster.namespaces()
 
 
 async def test_local_backend_provisions_nothing() -> None:
@@ -343,23 +361,19 @@ def test_the_platform_charts_env_is_what_the_deployer_reads(
     """Every KUBESERVE_K8S_* variable the chart passes is a deployer setting (none silently
     ignored), and the RoleBinding provisioning writes binds the chart's tenant ClusterRole to
     the chart's deployer service account, which may bind exactly that role."""
-    objects = _render_platform(
-        {"deployer": {"kubernetes": {"objectStoreNamespace": "minio", "tenantS3Secret": "s3-ro"}}}
-    )
+    objects = _render_platform({"deployer": {"kubernetes": {"objectStoreNamespace": "minio"}}})
     env = _deployer_env(objects)
-    assert env["KUBESERVE_K8S_TENANT_S3_ACCESS_KEY_ID"] == "<secret:s3-ro/access-key-id>"
     assert env["KUBESERVE_K8S_GATEWAY_NAMESPACE"] == "kubeserve"
     k8s_vars = {k for k in env if k.startswith("KUBESERVE_K8S_")}
-    fields = {f"KUBESERVE_{name.upper()}" for name in DeployerSettings.model_fields}
+    fields = {f"KUBESERVE_K8S_{name.upper()}" for name in KubernetesSettings.model_fields}
     assert k8s_vars and k8s_vars <= fields, sorted(k8s_vars - fields)
     for key, value in env.items():
         if key.startswith("KUBESERVE_K8S_") or key == "KUBESERVE_RUNTIME_BACKEND":
             monkeypatch.setenv(key, value)  # secret references stand in for the secrets
     settings = DeployerSettings(dev_mode=True)
     assert settings.runtime_backend == "kubernetes"
-    config = tenancy_config(settings)
+    config = settings.k8s
     assert config.gateway_namespace == "kubeserve" and config.object_store_namespace == "minio"
-    assert config.s3_secret_name == "kubeserve-s3-read" and config.s3_access_key_id
     binding = by_kind_name(tenant_objects(USER, config))[("RoleBinding", "kubeserve-deployer")]
     roles = {o["metadata"]["name"]: o for o in objects if o["kind"] == "ClusterRole"}
     assert binding["roleRef"]["name"] in roles
@@ -383,7 +397,6 @@ def test_the_platform_charts_env_is_what_the_deployer_reads(
         "ResourceQuota": ("", "resourcequotas"),
         "LimitRange": ("", "limitranges"),
         "ServiceAccount": ("", "serviceaccounts"),
-        "Secret": ("", "secrets"),
         "NetworkPolicy": ("networking.k8s.io", "networkpolicies"),
     }
     for obj in tenant_objects(USER, config):
@@ -392,4 +405,4 @@ def test_the_platform_charts_env_is_what_the_deployer_reads(
     # The namespace guard admits every object provisioning writes (names start with the prefix).
     for obj in tenant_objects(USER, config):
         ns = obj["metadata"].get("namespace", obj["metadata"]["name"])
-        assert ns.startswith(settings.k8s_namespace_prefix)
+        assert ns.startswith(settings.k8s.namespace_prefix)

@@ -16,18 +16,12 @@ from kubeserve_common.messaging.bus import EventBus, Handler
 from kubeserve_common.messaging.inbox import idempotent
 from kubeserve_common.service import ServiceContainer, build_container
 from kubeserve_common.storage import ArtifactStore, create_artifact_store
-from pydantic import SecretStr
 
 from kubeserve_deployer.adapters.artifact_cache import ArtifactCache
-from kubeserve_deployer.adapters.helm import HelmPort, Pyhelm3Helm
-from kubeserve_deployer.adapters.kubernetes import KubernetesAsyncioCluster, KubernetesPort
-from kubeserve_deployer.adapters.kubernetes_backend import (
-    KubernetesBackend,
-    KubernetesBackendConfig,
-)
 from kubeserve_deployer.adapters.local import LocalBackend, LocalBackendConfig
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
-from kubeserve_deployer.adapters.tenants import KubernetesTenantProvisioner, TenantProvisioner
+from kubeserve_deployer.backends.kubernetes.backend import KubernetesBackend
+from kubeserve_deployer.backends.kubernetes.factory import create_kubernetes_backend
 from kubeserve_deployer.consumers.handlers import (
     DEPLOYMENTS,
     USERS,
@@ -37,8 +31,6 @@ from kubeserve_deployer.consumers.handlers import (
     versions_handler,
 )
 from kubeserve_deployer.domain.model import Quota
-from kubeserve_deployer.domain.release import ServingConfig
-from kubeserve_deployer.domain.tenancy import TenancyConfig
 from kubeserve_deployer.services.deployments import DeploymentService
 from kubeserve_deployer.services.projection import VersionProjectionService
 from kubeserve_deployer.services.reconciler import ReconcilerConfig, ReconcileService
@@ -65,95 +57,17 @@ class DeployerContainer(ServiceContainer):
             await self.reconciler.start()
 
 
-def _secret(value: SecretStr | None) -> str:
-    return value.get_secret_value() if value is not None else ""
-
-
-def tenancy_config(settings: DeployerSettings) -> TenancyConfig:
-    return TenancyConfig(
-        namespace_prefix=settings.k8s_namespace_prefix,
-        quota_cpu=settings.k8s_quota_cpu,
-        quota_memory=settings.k8s_quota_memory,
-        quota_pods=settings.k8s_quota_pods,
-        default_cpu_limit=settings.k8s_replica_cpu_limit,
-        default_memory_limit=settings.k8s_replica_memory_limit,
-        ingress_namespace=settings.k8s_ingress_namespace,
-        monitoring_namespace=settings.k8s_monitoring_namespace,
-        gateway_namespace=settings.k8s_gateway_namespace,
-        dns_namespace=settings.k8s_dns_namespace,
-        object_store_cidr=settings.k8s_object_store_cidr,
-        object_store_namespace=settings.k8s_object_store_namespace,
-        object_store_port=settings.k8s_object_store_port,
-        bind_deployer=settings.k8s_tenant_access == "perNamespace",
-        tenant_cluster_role=settings.k8s_tenant_cluster_role,
-        deployer_service_account=settings.k8s_service_account,
-        deployer_namespace=settings.k8s_service_account_namespace,
-        s3_secret_name=settings.k8s_s3_secret_name,
-        s3_access_key_id=_secret(settings.k8s_tenant_s3_access_key_id),
-        s3_secret_access_key=_secret(settings.k8s_tenant_s3_secret_access_key),
-    )
-
-
-def serving_config(settings: DeployerSettings) -> ServingConfig:
-    has_s3_secret = bool(
-        settings.k8s_tenant_s3_access_key_id and settings.k8s_tenant_s3_secret_access_key
-    )
-    return ServingConfig(
-        image=settings.k8s_runtime_image,
-        image_pull_policy=settings.k8s_image_pull_policy,
-        s3_endpoint=settings.k8s_s3_endpoint_url or settings.s3_endpoint_url or "",
-        s3_region=settings.s3_region,
-        s3_secret_name=settings.k8s_s3_secret_name if has_s3_secret else "",
-        cpu_request=settings.k8s_replica_cpu_request,
-        cpu_limit=settings.k8s_replica_cpu_limit,
-        memory_request=settings.k8s_replica_memory_request,
-        memory_limit=settings.k8s_replica_memory_limit,
-        ingress_enabled=settings.k8s_ingress_enabled,
-        ingress_class_name=settings.k8s_ingress_class_name,
-        ingress_hostname=settings.k8s_ingress_hostname,
-        ingress_auth_url=settings.k8s_ingress_auth_url,
-        ingress_tls_secret=settings.k8s_ingress_tls_secret,
-        service_monitor=settings.k8s_service_monitor,
-        autoscaling_enabled=settings.k8s_autoscaling_enabled,
-        autoscaling_max_replicas=settings.k8s_autoscaling_max_replicas,
-        quota_pods=settings.k8s_quota_pods,
-    )
-
-
-def create_kubernetes_backend(
-    settings: DeployerSettings,
-    *,
-    helm: HelmPort | None = None,
-    kube: KubernetesPort | None = None,
-) -> tuple[KubernetesBackend, TenantProvisioner]:
-    """The kubernetes backend and its tenant provisioner; tests pass fakes of both ports."""
-    kube = kube or KubernetesAsyncioCluster(
-        kubeconfig=settings.k8s_kubeconfig,
-        context=settings.k8s_context,
-        timeout=settings.k8s_request_timeout,
-    )
-    helm = helm or Pyhelm3Helm(
-        settings.k8s_chart_path,
-        executable=settings.k8s_helm_executable,
-        timeout=settings.k8s_helm_timeout,
-        kubeconfig=settings.k8s_kubeconfig,
-        kubecontext=settings.k8s_context,
-    )
-    tenants = KubernetesTenantProvisioner(kube, tenancy_config(settings))
-    backend = KubernetesBackend(
-        helm,
-        kube,
-        tenants,
-        KubernetesBackendConfig(
-            serving=serving_config(settings),
-            namespace_prefix=settings.k8s_namespace_prefix,
-            rollout_timeout=settings.k8s_rollout_timeout_seconds,
-            poll_interval=settings.k8s_poll_interval,
-            scan_interval=settings.k8s_release_scan_interval,
-            observe_interval=settings.k8s_observe_interval,
-        ),
-    )
-    return backend, tenants
+def _pod_view_store(
+    settings: DeployerSettings, container: DeployerContainer
+) -> ArtifactStore | None:
+    """The store as runtime pods reach it, when that is another endpoint than the deployer's
+    (presigned URLs are signed for one host)."""
+    endpoint = settings.k8s.s3_endpoint_url
+    if not endpoint or endpoint == settings.s3_endpoint_url:
+        return None
+    signer = create_artifact_store(settings.model_copy(update={"s3_endpoint_url": endpoint}))
+    container.on_stop.append(signer.close)
+    return signer
 
 
 def create_backend(settings: DeployerSettings, store: ArtifactStore) -> RuntimeBackend:
@@ -193,13 +107,14 @@ def bootstrap(
     )
     the_store = store or create_artifact_store(settings)
     container.store = the_store
-    provisioner: TenantProvisioner | None = None
     if backend is None and settings.runtime_backend == "kubernetes":
-        backend, provisioner = create_kubernetes_backend(settings)
-    elif isinstance(backend, KubernetesBackend):
-        provisioner = backend.tenants
+        backend = create_kubernetes_backend(
+            settings.k8s, the_store, signer=_pod_view_store(settings, container)
+        )
     container.backend = backend or create_backend(settings, the_store)
-    container.tenants = TenantService(provisioner)
+    # Only the kubernetes backend has tenants to provision (DESIGN.md section 2).
+    kubernetes = container.backend if isinstance(container.backend, KubernetesBackend) else None
+    container.tenants = TenantService(kubernetes)
     container.reconciler = ReconcileService(
         container.uow,
         container.backend,
@@ -238,8 +153,7 @@ def bootstrap(
             idempotent(SERVICE, "deployments", container.uow, deployments_handler(WorkerService()))
         ),
     )
-    if provisioner is not None:
-        # Only the kubernetes backend has tenants to provision (DESIGN.md section 2).
+    if kubernetes is not None:
         container.subscribe(
             "users",
             USERS,

@@ -94,6 +94,9 @@ class S3ArtifactStore(ArtifactStore):
             read_timeout=read_timeout,
             retries={"max_attempts": max_attempts, "mode": "standard"},
             s3={"addressing_style": addressing_style},
+            # SigV4 presigned URLs (botocore may fall back to SigV2 for a custom endpoint,
+            # which newer AWS regions refuse): they carry X-Amz-Expires, capped at 7 days.
+            signature_version="s3v4",
             # Checksums only where S3 requires them: the sha256 we compute is the integrity
             # record, and MinIO/moto differ in their support of the newer CRC trailers.
             request_checksum_calculation="when_required",

@@ -10,10 +10,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
+from kubeserve_deployer.backends.kubernetes.tenancy import MODEL_PORT, RUNTIME_SERVICE_ACCOUNT
 from kubeserve_deployer.domain.model import DeploymentSpec, RevisionTarget, runtime_name
-from kubeserve_deployer.domain.tenancy import MODEL_PORT, RUNTIME_SERVICE_ACCOUNT
 
 RELEASE_PREFIX = "kubeserve-"
+# The deployment's Service, as the roadmap names it (charts/model-serving renders it so): what
+# the gateway proxies to and the Ingress routes to, on port 80.
+SERVICE_PREFIX = "model-"
 REVISION_LABEL = "kubeserve.io/revision"
 # Helm stores a release in a Secret named sh.helm.release.v1.{name}.v{n} (<= 63 characters),
 # hence its 53-character limit on release names.
@@ -35,30 +39,6 @@ def deployment_of(release: str) -> UUID | None:
         return UUID(release[len(RELEASE_PREFIX) :])
     except ValueError:
         return None
-
-
-@dataclass(frozen=True)
-class ServingConfig:
-    """What the operator decides for every deployment (from the deployer's settings)."""
-
-    image: str = "ghcr.io/kubeserve/runtime-base:0.1.0"
-    image_pull_policy: str = "IfNotPresent"
-    s3_endpoint: str = ""
-    s3_region: str = "us-east-1"
-    s3_secret_name: str = ""
-    cpu_request: str = "200m"
-    cpu_limit: str = "400m"
-    memory_request: str = "512Mi"
-    memory_limit: str = "768Mi"
-    ingress_enabled: bool = False
-    ingress_class_name: str = "nginx"
-    ingress_hostname: str = ""
-    ingress_auth_url: str = ""
-    ingress_tls_secret: str = ""
-    service_monitor: bool = False
-    autoscaling_enabled: bool = False
-    autoscaling_max_replicas: int = 3
-    quota_pods: int = 5
 
 
 def split_image(image: str) -> dict[str, str]:
@@ -86,24 +66,45 @@ def artifact_prefix(uri: str) -> str:
     return head + "/" if sep and head.count("/") >= 3 else uri
 
 
-def rolling_strategy(replicas: int, owner_pods: int, quota_pods: int) -> dict[str, Any]:
-    """One surge pod while the tenant's pod quota has room for it; otherwise replace one pod at
-    a time (a surge pod past the quota would leave the rollout stuck forever)."""
-    if owner_pods + 1 <= quota_pods:
-        return {"type": "RollingUpdate", "maxSurge": 1, "maxUnavailable": 0}
-    return {"type": "RollingUpdate", "maxSurge": 0, "maxUnavailable": 1}
+def service_name(deployment_id: UUID) -> str:
+    """`model-{uuid}` (42 characters)."""
+    return f"{SERVICE_PREFIX}{str(deployment_id).lower()}"
+
+
+def artifacts_secret_name(deployment_id: UUID) -> str:
+    """The Secret holding the presigned URLs of the deployment's revisions (artifacts.py)."""
+    return f"{release_name(deployment_id)}-artifacts"
+
+
+def manifest_key(revision: int) -> str:
+    """The Secret key of one revision's manifest: pods of revision N mount only `rN.json`."""
+    return f"r{revision}.json"
+
+
+def pod_limits(config: KubernetesSettings, replicas: int, other_pods: int) -> tuple[int, int]:
+    """(the HPA's maximum, the pods this release may run surge included): what the tenant's pod
+    quota leaves after its other deployments. The second is capped at the maximum plus one
+    surge pod, so it changes (and the release is upgraded) only when the quota binds."""
+    budget = max(0, config.quota_pods - other_pods)
+    most = replicas
+    if config.autoscaling_enabled:
+        most = max(replicas, min(config.autoscaling_max_replicas, budget))
+    return most, min(budget, most + 1)
 
 
 def chart_values(
     spec: DeploymentSpec,
     target: RevisionTarget,
-    config: ServingConfig,
+    config: KubernetesSettings,
     *,
-    owner_pods: int | None = None,
+    other_pods: int = 0,
 ) -> dict[str, Any]:
-    """Values of charts/model-serving for one revision (checked by its values.schema.json)."""
+    """Values of charts/model-serving for one revision (checked by its values.schema.json).
+    `other_pods`: what the owner's other deployments want; the chart bounds this one's HPA and
+    rollout surge by what the tenant's quota leaves (`quota.pods`)."""
     tenant = str(spec.owner_id).lower()
     deployment = str(spec.deployment_id).lower()
+    most, pods = pod_limits(config, target.replicas, other_pods)
     values: dict[str, Any] = {
         "deploymentId": deployment,
         "tenant": tenant,
@@ -113,27 +114,27 @@ def chart_values(
             "uri": artifact_prefix(target.artifact_uri),
             "wheelhouseUri": target.wheelhouse_uri or "",
         },
-        "s3": {
-            "endpoint": config.s3_endpoint,
-            "region": config.s3_region,
-            "existingSecret": config.s3_secret_name,
+        # No object-store credentials: the pod downloads its own version through the presigned
+        # URLs of this manifest, and can read nothing else.
+        "artifacts": {
+            "secretName": artifacts_secret_name(spec.deployment_id),
+            "key": manifest_key(target.revision),
         },
-        "image": {**split_image(config.image), "pullPolicy": config.image_pull_policy},
+        "image": {**split_image(config.runtime_image), "pullPolicy": config.image_pull_policy},
         "runtime": {"port": MODEL_PORT},
         "replicaCount": target.replicas,
+        "quota": {"pods": pods},
         "autoscaling": {
             "enabled": config.autoscaling_enabled,
             "minReplicas": target.replicas,
-            "maxReplicas": max(target.replicas, config.autoscaling_max_replicas),
+            "maxReplicas": most,
         },
-        "updateStrategy": rolling_strategy(
-            target.replicas,
-            target.replicas if owner_pods is None else owner_pods,
-            config.quota_pods,
-        ),
         "resources": {
-            "requests": {"cpu": config.cpu_request, "memory": config.memory_request},
-            "limits": {"cpu": config.cpu_limit, "memory": config.memory_limit},
+            "requests": {
+                "cpu": config.replica_cpu_request,
+                "memory": config.replica_memory_request,
+            },
+            "limits": {"cpu": config.replica_cpu_limit, "memory": config.replica_memory_limit},
         },
         "serviceAccountName": RUNTIME_SERVICE_ACCOUNT,
         "automountServiceAccountToken": False,
@@ -149,7 +150,10 @@ def chart_values(
                 "secretName": config.ingress_tls_secret,
             },
         },
-        "serviceMonitor": {"enabled": config.service_monitor},
+        "serviceMonitor": {
+            "enabled": config.service_monitor,
+            "labels": dict(config.service_monitor_labels),
+        },
     }
     if config.ingress_auth_url:
         values["ingress"]["auth"] = {"url": config.ingress_auth_url}
@@ -161,11 +165,11 @@ def values_digest(values: dict[str, Any]) -> str:
 
 
 def service_url(deployment_id: UUID, namespace: str) -> str:
-    """The in-cluster URL of the deployment's Service (port 80 -> the runtime)."""
-    return f"http://{release_name(deployment_id)}.{namespace}.svc.cluster.local"
+    """The in-cluster URL of the deployment's Service `model-{id}` (port 80 -> the runtime)."""
+    return f"http://{service_name(deployment_id)}.{namespace}.svc.cluster.local"
 
 
-def ingress_url(deployment_id: UUID, config: ServingConfig) -> str | None:
+def ingress_url(deployment_id: UUID, config: KubernetesSettings) -> str | None:
     if not config.ingress_enabled:
         return None
     scheme = "https" if config.ingress_tls_secret else "http"

@@ -15,7 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from kubeserve_deployer.domain.release import (
+from kubeserve_deployer.backends.kubernetes.lease import (
+    LEASE_API,
+    LeaseRecord,
+    lease_object,
+    record_of,
+)
+from kubeserve_deployer.backends.kubernetes.release import (
     ClusterEvent,
     ContainerProblem,
     PodState,
@@ -39,6 +45,7 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
     "Deployment": ("apps/v1", "deployments", True),
     "Job": ("batch/v1", "jobs", True),
+    "Lease": (LEASE_API, "leases", True),
 }
 
 
@@ -58,18 +65,23 @@ def classify_status(status: int | None) -> bool:
     return status >= 500 or status in (408, 409, 429)
 
 
+def kind_path(kind: str, namespace: str | None, name: str | None = None) -> str:
+    """`/api[s]/{group/version}[/namespaces/{ns}]/{plural}[/{name}]`."""
+    if kind not in KINDS:
+        raise ClusterError(f"kind {kind!r} is not handled by the deployer", transient=False)
+    api_version, plural, namespaced = KINDS[kind]
+    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    if namespaced:
+        base = f"{base}/namespaces/{namespace}"
+    return f"{base}/{plural}" + (f"/{name}" if name is not None else "")
+
+
 def object_path(obj: dict[str, Any]) -> str:
     kind = obj.get("kind", "")
-    if kind not in KINDS:
-        raise ClusterError(f"kind {kind!r} is not applied by the deployer", transient=False)
-    api_version, plural, namespaced = KINDS[kind]
-    if obj.get("apiVersion") != api_version:
-        raise ClusterError(f"{kind} must be {api_version}", transient=False)
-    base = f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
+    if kind in KINDS and obj.get("apiVersion") != KINDS[kind][0]:
+        raise ClusterError(f"{kind} must be {KINDS[kind][0]}", transient=False)
     meta = obj["metadata"]
-    if namespaced:
-        return f"{base}/namespaces/{meta['namespace']}/{plural}/{meta['name']}"
-    return f"{base}/{plural}/{meta['name']}"
+    return kind_path(kind, meta.get("namespace"), meta["name"])
 
 
 class KubernetesPort(Protocol):
@@ -83,6 +95,16 @@ class KubernetesPort(Protocol):
 
     async def delete_namespace(self, name: str) -> None:
         """Delete a namespace and everything in it; a missing one is not an error."""
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        """Delete one namespaced object; a missing one is not an error."""
+
+    async def read_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        """The Lease, None when it does not exist."""
+
+    async def write_lease(self, namespace: str, name: str, record: LeaseRecord) -> LeaseRecord:
+        """Create the Lease (`record.resource_version` None) or replace the version it was read
+        at; a concurrent change fails with a 409 ClusterError. Returns what was stored."""
 
     async def read_deployment(self, namespace: str, name: str) -> WorkloadState | None:
         """The Deployment's status, None when it does not exist."""
@@ -219,27 +241,78 @@ class KubernetesAsyncioCluster:
             raise ClusterError("the Kubernetes client is not started", transient=True)
         return self._api
 
-    async def apply(self, objects: Sequence[dict[str, Any]]) -> None:
+    async def _request(
+        self,
+        what: str,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        query: list[tuple[str, str]] | None = None,
+        content_type: str = "application/json",
+    ) -> Any:
+        """One raw API call answering a JSON object (any kind, no model classes needed)."""
         api = self._require()
+        return await self._call(
+            what,
+            api.call_api(
+                path,
+                method,
+                query_params=query or [],
+                header_params={"Content-Type": content_type, "Accept": "application/json"},
+                body=body,
+                response_types_map={200: "object", 201: "object", 202: "object"},
+                auth_settings=["BearerToken"],
+                _return_http_data_only=True,
+                _request_timeout=self.timeout,
+            ),
+        )
+
+    async def apply(self, objects: Sequence[dict[str, Any]]) -> None:
         for obj in objects:
-            path = object_path(obj)
-            await self._call(
+            await self._request(
                 f"apply {obj['kind']}/{obj['metadata']['name']}",
-                api.call_api(
-                    path,
-                    "PATCH",
-                    query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
-                    header_params={
-                        "Content-Type": "application/apply-patch+yaml",
-                        "Accept": "application/json",
-                    },
-                    body=obj,
-                    response_types_map={200: "object", 201: "object"},
-                    auth_settings=["BearerToken"],
-                    _return_http_data_only=True,
-                    _request_timeout=self.timeout,
-                ),
+                "PATCH",
+                object_path(obj),
+                body=obj,
+                query=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+                content_type="application/apply-patch+yaml",
             )
+
+    async def delete(self, kind: str, namespace: str, name: str) -> None:
+        try:
+            await self._request(
+                f"delete {kind}/{name} in {namespace}", "DELETE", kind_path(kind, namespace, name)
+            )
+        except ClusterError as exc:
+            if exc.status != 404:
+                raise
+
+    async def read_lease(self, namespace: str, name: str) -> LeaseRecord | None:
+        try:
+            lease = await self._request(
+                f"read lease {namespace}/{name}", "GET", kind_path("Lease", namespace, name)
+            )
+        except ClusterError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return record_of(lease)
+
+    async def write_lease(self, namespace: str, name: str, record: LeaseRecord) -> LeaseRecord:
+        body = lease_object(namespace, name, record)
+        if record.resource_version is None:
+            stored = await self._request(
+                f"create lease {namespace}/{name}", "POST", kind_path("Lease", namespace), body=body
+            )
+        else:
+            stored = await self._request(
+                f"replace lease {namespace}/{name}",
+                "PUT",
+                kind_path("Lease", namespace, name),
+                body=body,
+            )
+        return record_of(stored)
 
     async def delete_namespace(self, name: str) -> None:
         from kubernetes_asyncio import client

@@ -10,35 +10,40 @@ config), when it crash-loops past the reconciler's threshold (CrashLoopBackOff, 
 when it is not ready within `rollout_timeout` (with the quota or scheduling reason when there is
 one).
 
-State in memory is a cache: after a restart the first pass asks Helm for each release's values
-(equal: adopted without an upgrade; absent: installed again) and a periodic scan of every
-`kubeserve-*` release reinstalls missing ones and uninstalls releases of deleted deployments.
+Before Helm, the deployment's artifacts Secret (artifacts.py) is applied: presigned URLs of the
+target's (and the still-serving revision's) files, signed again when half their validity is left.
+
+Only the holder of the Lease acts (leader.py): on the others `active` is False and `reconcile`
+does nothing, so several deployer replicas never race each other's Helm commands.
+
+State in memory is a cache: after a restart - or on gaining leadership - the first pass asks
+Helm for each release's values (equal: adopted without an upgrade; absent: installed again) and a
+periodic scan of every `kubeserve-*` release reinstalls missing ones and uninstalls releases of
+deleted deployments.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
-from kubeserve_deployer.adapters.helm import HelmError, HelmPort
-from kubeserve_deployer.adapters.kubernetes import ClusterError, KubernetesPort
-from kubeserve_deployer.adapters.tenants import TenantProvisioner
-from kubeserve_deployer.domain.model import (
-    DeploymentObservation,
-    DeploymentSpec,
-    ReplicaStatus,
-    ReplicaView,
-    RevisionTarget,
-)
-from kubeserve_deployer.domain.release import (
+from kubeserve_common.errors import KubeServeError, PermanentError, TransientError
+from kubeserve_common.storage import ArtifactNotFound, StorageError
+
+from kubeserve_deployer.backends.kubernetes.artifacts import ArtifactAccess, revisions_of
+from kubeserve_deployer.backends.kubernetes.cluster import ClusterError, KubernetesPort
+from kubeserve_deployer.backends.kubernetes.helm import HelmError, HelmPort
+from kubeserve_deployer.backends.kubernetes.leader import LeaderElector
+from kubeserve_deployer.backends.kubernetes.release import (
     PodState,
-    ServingConfig,
+    artifacts_secret_name,
     chart_values,
     deployment_of,
     ingress_url,
@@ -47,25 +52,40 @@ from kubeserve_deployer.domain.release import (
     service_url,
     values_digest,
 )
-from kubeserve_deployer.domain.tenancy import namespace_for
+from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
+from kubeserve_deployer.backends.kubernetes.tenancy import namespace_for
+from kubeserve_deployer.backends.kubernetes.tenants import KubernetesTenants
+from kubeserve_deployer.domain.model import (
+    DeploymentObservation,
+    DeploymentSpec,
+    ReplicaStatus,
+    ReplicaView,
+)
 from kubeserve_deployer.metrics import REPLICAS
 
 log = logging.getLogger(__name__)
 
-BackendError = (HelmError, ClusterError)
+BackendError = (HelmError, ClusterError, KubeServeError)
 
 
-@dataclass(frozen=True)
-class KubernetesBackendConfig:
-    serving: ServingConfig = field(default_factory=ServingConfig)
-    namespace_prefix: str = "user-"
-    rollout_timeout: float = 300.0
-    poll_interval: float = 2.0
-    scan_interval: float = 60.0
-    # A deployment whose release is unchanged and fully ready is re-read this often, not on
-    # every pass: two API calls per deployment per pass would load a large cluster for nothing
-    # (routing does not depend on it - the endpoint is the Service, which follows its pods).
-    observe_interval: float = 10.0
+def _transient(exc: Exception) -> bool:
+    """Worth retrying as is: a cluster or helm hiccup, an object store that is away."""
+    if isinstance(exc, HelmError | ClusterError):
+        return exc.transient
+    return isinstance(exc, StorageError | TransientError) and not isinstance(exc, ArtifactNotFound)
+
+
+@contextlib.contextmanager
+def _classified(what: str) -> Iterator[None]:
+    """Cluster errors as the consumer runner reads them: transient ones are retried, permanent
+    ones (a missing RBAC right, an invalid object) dead-lettered."""
+    try:
+        yield
+    except ClusterError as exc:
+        log.warning("%s failed", what, extra={"error": str(exc)[:500]})
+        if exc.transient:
+            raise TransientError(f"{what}: {exc}") from exc
+        raise PermanentError(f"{what}: {exc}") from exc
 
 
 @dataclass
@@ -81,6 +101,8 @@ class _Release:
     last_error: str | None = None
     steady: DeploymentObservation | None = None  # last observation while fully ready
     steady_at: float = -math.inf
+    artifacts: frozenset[tuple[int, UUID]] = frozenset()  # revisions the Secret covers
+    artifacts_signed_at: float = -math.inf
 
 
 class KubernetesBackend:
@@ -90,16 +112,20 @@ class KubernetesBackend:
         self,
         helm: HelmPort,
         kube: KubernetesPort,
-        tenants: TenantProvisioner,
-        config: KubernetesBackendConfig,
+        config: KubernetesSettings,
+        artifacts: ArtifactAccess,
         *,
+        elector: LeaderElector | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.helm = helm
         self.kube = kube
-        self.tenants = tenants
+        self.tenants = KubernetesTenants(kube, config)
         self.config = config
+        self.artifacts = artifacts
+        self.elector = elector  # None: this process alone drives the cluster
         self.clock = clock
+        self._leading = False
         self.specs: dict[UUID, DeploymentSpec] = {}
         self.releases: dict[UUID, _Release] = {}
         self._tenants: set[UUID] = set()
@@ -111,22 +137,51 @@ class KubernetesBackend:
     # -- lifecycle -----------------------------------------------------------------------------
     @property
     def active(self) -> bool:
-        # One deployer drives the cluster (the chart runs one replica); Helm's own release lock
-        # refuses a concurrent upgrade of the same release, which surfaces as a transient error.
-        return True
+        """Whether this process drives the cluster now: it holds the Lease (renewed within the
+        renew deadline), or leader election is off."""
+        return self.elector is None or self.elector.is_leader
 
     async def start(self) -> None:
         await self.kube.start()
         await self.helm.start()
         self._last_scan = -math.inf  # the first pass adopts what the cluster already runs
+        if self.elector is not None:
+            self.elector.on_change = self._wake
+            self.elector.start()
 
     async def close(self) -> None:
-        # Releases keep serving: a deployer restart is not an outage.
+        # Releases keep serving: a deployer restart is not an outage. Stepping down lets a
+        # standby replica take over at once.
+        if self.elector is not None:
+            await self.elector.stop()
         await self.kube.close()
+
+    def _wake(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    def _leads(self) -> bool:
+        """Whether this process may act now; on taking over, what it knew is dropped first."""
+        if not self.active:
+            self._leading = False
+            return False
+        if not self._leading:
+            self._forget_everything()
+            self._leading = True
+        return True
+
+    def _forget_everything(self) -> None:
+        """What this process knew may be stale after another replica led: adopt afresh."""
+        self.releases.clear()
+        self._tenants.clear()
+        self._events.clear()
+        self._last_scan = -math.inf
 
     # -- the port ------------------------------------------------------------------------------
     async def deploy(self, spec: DeploymentSpec) -> DeploymentObservation:
         async with self._op:
+            if not self._leads():
+                return DeploymentObservation(deployment_id=spec.deployment_id)
             self.specs[spec.deployment_id] = spec
             return await self._step(spec, self._owner_pods(self.specs.values()))
 
@@ -134,8 +189,7 @@ class KubernetesBackend:
         spec = self.specs.get(deployment_id)
         if spec is None:
             raise KeyError(f"deployment {deployment_id} is not deployed here")
-        target = RevisionTarget(**{**spec.target.__dict__, "replicas": replicas})
-        return await self.deploy(DeploymentSpec(**{**spec.__dict__, "target": target}))
+        return await self.deploy(replace(spec, target=replace(spec.target, replicas=replicas)))
 
     async def undeploy(self, deployment_id: UUID) -> None:
         async with self._op:
@@ -150,6 +204,8 @@ class KubernetesBackend:
                 ]
             for namespace in namespaces:
                 await self.helm.uninstall(release_name(deployment_id), namespace)
+                # After the pods are gone: their URLs go with them.
+                await self.kube.delete("Secret", namespace, artifacts_secret_name(deployment_id))
             self._forget(deployment_id)
 
     async def status(self, deployment_id: UUID) -> DeploymentObservation:
@@ -161,25 +217,58 @@ class KubernetesBackend:
 
     async def reconcile(self, specs: Sequence[DeploymentSpec]) -> dict[UUID, DeploymentObservation]:
         async with self._op:
+            if not self._leads():
+                return {}  # a standby: the leader converges the cluster
             self.specs = {s.deployment_id: s for s in specs}
-            if self.clock() - self._last_scan >= self.config.scan_interval:
+            if self.clock() - self._last_scan >= self.config.release_scan_interval:
                 await self._scan()
             owner_pods = self._owner_pods(specs)
-            result = {s.deployment_id: await self._step(s, owner_pods) for s in specs}
+            result = {}
+            for s in specs:
+                if not self.active:
+                    break  # lost the Lease mid-pass: the reconcile service discards this pass
+                result[s.deployment_id] = await self._step(s, owner_pods)
             ready = sum(len(o.ready(self.specs[d].target.revision)) for d, o in result.items())
             REPLICAS.labels(self.name, ReplicaStatus.READY.value).set(ready)
             return result
 
     def next_pass_in(self, idle: float) -> float:
+        if not self.active:
+            return idle  # the elector wakes the loop when this process takes over
         for rel in self.releases.values():
             if rel.revision is not None and rel.revision not in rel.ready | rel.fatal.keys():
                 return min(idle, self.config.poll_interval)  # a rollout to watch
         return idle
 
+    # -- tenants -------------------------------------------------------------------------------
+    async def provision_tenant(self, user_id: UUID) -> None:
+        """`UserRegistered`: the tenant's namespace with its quota and policies."""
+        with _classified(f"provisioning tenant {user_id}"):
+            await self.tenants.provision(user_id)
+        self._tenants.add(user_id)
+
+    async def retire_tenant(self, user_id: UUID) -> None:
+        """`UserDeleted`, after the grace period: delete the namespace `user-{id}` and with it
+        everything this backend created for the tenant. Idempotent; a namespace already gone
+        is fine. Refused (transient) while the tenant still has live deployments here: the
+        next pass would provision the namespace again for them."""
+        live = [s for s in self.specs.values() if s.owner_id == user_id]
+        if live:
+            raise TransientError(
+                f"tenant {user_id} still has {len(live)} live deployment(s); retire it once "
+                "they are stopped"
+            )
+        with _classified(f"retiring tenant {user_id}"):
+            await self.tenants.retire(user_id)
+        self._tenants.discard(user_id)
+        namespace = self.tenants.namespace(user_id)
+        for deployment_id in [d for d, r in self.releases.items() if r.namespace == namespace]:
+            self._forget(deployment_id)
+
     # -- converging ----------------------------------------------------------------------------
     @staticmethod
     def _owner_pods(specs: Iterable[DeploymentSpec]) -> dict[UUID, int]:
-        """Desired pods per tenant, for the rollout strategy (surge only within the quota)."""
+        """Desired pods per tenant: what a deployment's HPA and surge must leave to the others."""
         totals: dict[UUID, int] = defaultdict(int)
         for spec in specs:
             totals[spec.owner_id] += spec.target.replicas
@@ -199,17 +288,19 @@ class KubernetesBackend:
         revision = spec.target.revision
         try:
             if revision not in rel.fatal:
-                await self._apply(spec, rel, owner_pods.get(spec.owner_id, spec.target.replicas))
+                others = owner_pods.get(spec.owner_id, spec.target.replicas) - spec.target.replicas
+                await self._apply(spec, rel, others)
             obs = await self._observe(spec, rel)
         except BackendError as exc:
             obs = DeploymentObservation(deployment_id=spec.deployment_id)
             message = str(exc)
-            if exc.transient or revision in rel.ready:
+            transient = _transient(exc)
+            if transient or revision in rel.ready:
                 # Retried by the next pass; reported once per distinct error, not every pass.
                 # A revision that already runs is never failed by a refused change (a scale
                 # forbidden until an operator fixes RBAC): it keeps serving and is retried.
                 if message != rel.last_error:
-                    kind = "backend_retry" if exc.transient else "backend_refused"
+                    kind = "backend_retry" if transient else "backend_refused"
                     self._event(spec.deployment_id, kind, message[:500])
                 rel.last_error = message
                 obs.last_error[revision] = message
@@ -222,14 +313,15 @@ class KubernetesBackend:
         rel.last_error = None
         return obs
 
-    async def _apply(self, spec: DeploymentSpec, rel: _Release, owner_pods: int) -> None:
+    async def _apply(self, spec: DeploymentSpec, rel: _Release, other_pods: int) -> None:
         target = spec.target
         if spec.owner_id not in self._tenants:
             # Normally done on UserRegistered; repeated here (server-side apply: a no-op when
             # nothing changed) so users who registered before this backend was on work too.
             await self.tenants.provision(spec.owner_id)
             self._tenants.add(spec.owner_id)
-        values = chart_values(spec, target, self.config.serving, owner_pods=owner_pods)
+        await self._artifacts(spec, rel)
+        values = chart_values(spec, target, self.config, other_pods=other_pods)
         digest = values_digest(values)
         name = release_name(spec.deployment_id)
         if rel.digest is None:
@@ -252,6 +344,18 @@ class KubernetesBackend:
             f"helm upgrade --install {name} in {rel.namespace}: revision {target.revision} "
             f"({target.version_tag}), {target.replicas} replica(s)",
         )
+
+    async def _artifacts(self, spec: DeploymentSpec, rel: _Release) -> None:
+        """The deployment's presigned URLs: applied when the revisions to cover change, and
+        signed again when half of their validity is gone (so a pod starting just before the
+        next signing still has hours left)."""
+        needed = revisions_of(spec)
+        age = self.clock() - rel.artifacts_signed_at
+        if rel.artifacts == needed and age < self.config.artifact_url_ttl_seconds / 2:
+            return
+        secret = await self.artifacts.secret(spec, rel.namespace)
+        await self.kube.apply([secret])
+        rel.artifacts, rel.artifacts_signed_at = needed, self.clock()
 
     async def _adopt(self, spec: DeploymentSpec, rel: _Release, name: str, digest: str) -> None:
         """First sight of a release in this process (start, or a scan found it missing)."""
@@ -308,12 +412,12 @@ class KubernetesBackend:
                 fatal is None
                 and target.revision not in rel.ready
                 and rel.revision == target.revision
-                and elapsed > self.config.rollout_timeout
+                and elapsed > self.config.rollout_timeout_seconds
             ):
                 why = reading.blocked or reading.crash_reason or "; ".join(reading.details)
                 fatal = (
                     f"revision {target.revision} not ready within "
-                    f"{self.config.rollout_timeout:g}s ({reading.ready}/{target.replicas} "
+                    f"{self.config.rollout_timeout_seconds:g}s ({reading.ready}/{target.replicas} "
                     f"ready): {why or 'no reason reported by the cluster'}"
                 )
             if fatal is not None:
@@ -329,7 +433,7 @@ class KubernetesBackend:
             elapsed_ms = (self.clock() - rel.rollout_started) * 1000
             obs.cold_start[target.revision] = {"rollout_ms": round(elapsed_ms, 2)}
             where = service_url(spec.deployment_id, rel.namespace)
-            public = ingress_url(spec.deployment_id, self.config.serving)
+            public = ingress_url(spec.deployment_id, self.config)
             self._event(
                 spec.deployment_id,
                 "rollout_ready",
@@ -399,6 +503,9 @@ class KubernetesBackend:
             if deployment_id not in self.specs:
                 log.info("uninstalling orphan release %s/%s", release.namespace, release.name)
                 await self.helm.uninstall(release.name, release.namespace)
+                await self.kube.delete(
+                    "Secret", release.namespace, artifacts_secret_name(deployment_id)
+                )
                 self._forget(deployment_id)
         for deployment_id, spec in self.specs.items():
             rel = self.releases.get(deployment_id)

@@ -4,9 +4,10 @@ them (server-side apply) in the order given."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
+
+from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 
 TENANT_LABEL = "kubeserve.io/tenant"
 MANAGED_BY = {
@@ -18,37 +19,12 @@ RUNTIME_SERVICE_ACCOUNT = "runtime"
 # ingress controller, Prometheus and the gateway may reach in a tenant namespace.
 MODEL_PORT = 8080
 PSS_LEVEL = "restricted"
+# LimitRange defaults: what a container that sets no resources gets requested (a quota on
+# requests refuses pods that set none); its limits default to a replica's.
+DEFAULT_CPU_REQUEST = "100m"
+DEFAULT_MEMORY_REQUEST = "256Mi"
 
 Obj = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class TenancyConfig:
-    namespace_prefix: str = "user-"
-    quota_cpu: str = "2"
-    quota_memory: str = "4Gi"
-    quota_pods: int = 5
-    # LimitRange: what a container without resources gets, and the most one may ask for.
-    default_cpu_request: str = "100m"
-    default_memory_request: str = "256Mi"
-    default_cpu_limit: str = "400m"
-    default_memory_limit: str = "768Mi"
-    ingress_namespace: str = "ingress-nginx"
-    monitoring_namespace: str = "monitoring"
-    gateway_namespace: str = ""  # empty: the gateway is not allowed in
-    dns_namespace: str = "kube-system"
-    object_store_cidr: str = ""
-    object_store_namespace: str = ""
-    object_store_port: int = 9000
-    model_port: int = MODEL_PORT
-    # perNamespace RBAC (charts/kubeserve): bind the tenant ClusterRole to the deployer here.
-    bind_deployer: bool = True
-    tenant_cluster_role: str = "kubeserve-deployer-tenant"
-    deployer_service_account: str = "kubeserve-deployer"
-    deployer_namespace: str = "kubeserve"
-    s3_secret_name: str = ""  # with credentials below: a Secret the runtime pods read
-    s3_access_key_id: str = ""
-    s3_secret_access_key: str = ""
 
 
 def namespace_for(user_id: UUID | str, prefix: str = "user-") -> str:
@@ -69,9 +45,11 @@ def _ns_selector(name: str) -> Obj:
     return {"matchLabels": {"kubernetes.io/metadata.name": name}}
 
 
-def tenant_objects(user_id: UUID | str, config: TenancyConfig) -> list[Obj]:
+def tenant_objects(user_id: UUID | str, config: KubernetesSettings) -> list[Obj]:
     """Everything provisioning applies for one tenant, the namespace first (the rest lives in
-    it) and the deployer's RoleBinding second (in perNamespace mode the rest needs its rights)."""
+    it) and the deployer's RoleBinding second (in perNamespace mode the rest needs its rights).
+    No credential of any kind is put there: runtimes download their own version through
+    presigned URLs (artifacts.py)."""
     tenant = str(user_id).lower()
     ns = namespace_for(tenant, config.namespace_prefix)
     objects: list[Obj] = [
@@ -95,7 +73,7 @@ def tenant_objects(user_id: UUID | str, config: TenancyConfig) -> list[Obj]:
             },
         }
     ]
-    if config.bind_deployer:
+    if config.tenant_access == "perNamespace":
         objects.append(
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -109,8 +87,8 @@ def tenant_objects(user_id: UUID | str, config: TenancyConfig) -> list[Obj]:
                 "subjects": [
                     {
                         "kind": "ServiceAccount",
-                        "name": config.deployer_service_account,
-                        "namespace": config.deployer_namespace,
+                        "name": config.service_account,
+                        "namespace": config.service_account_namespace,
                     }
                 ],
             }
@@ -143,12 +121,12 @@ def tenant_objects(user_id: UUID | str, config: TenancyConfig) -> list[Obj]:
                         # A quota on requests/limits refuses pods that set none; these
                         # defaults admit them.
                         "default": {
-                            "cpu": config.default_cpu_limit,
-                            "memory": config.default_memory_limit,
+                            "cpu": config.replica_cpu_limit,
+                            "memory": config.replica_memory_limit,
                         },
                         "defaultRequest": {
-                            "cpu": config.default_cpu_request,
-                            "memory": config.default_memory_request,
+                            "cpu": DEFAULT_CPU_REQUEST,
+                            "memory": DEFAULT_MEMORY_REQUEST,
                         },
                         "max": {"cpu": config.quota_cpu, "memory": config.quota_memory},
                     }
@@ -163,23 +141,10 @@ def tenant_objects(user_id: UUID | str, config: TenancyConfig) -> list[Obj]:
         },
         *network_policies(ns, tenant, config),
     ]
-    if config.s3_secret_name and config.s3_access_key_id and config.s3_secret_access_key:
-        objects.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": _meta(config.s3_secret_name, ns, tenant),
-                "type": "Opaque",
-                "stringData": {
-                    "AWS_ACCESS_KEY_ID": config.s3_access_key_id,
-                    "AWS_SECRET_ACCESS_KEY": config.s3_secret_access_key,
-                },
-            }
-        )
     return objects
 
 
-def network_policies(ns: str, tenant: str, config: TenancyConfig) -> list[Obj]:
+def network_policies(ns: str, tenant: str, config: KubernetesSettings) -> list[Obj]:
     """Default deny both ways, then: DNS and the object store out; the model port in from the
     ingress controller, Prometheus and (optionally) the platform gateway."""
     everything: Obj = {}
@@ -258,7 +223,7 @@ def network_policies(ns: str, tenant: str, config: TenancyConfig) -> list[Obj]:
                     "ingress": [
                         {
                             "from": sources,
-                            "ports": [{"protocol": "TCP", "port": config.model_port}],
+                            "ports": [{"protocol": "TCP", "port": MODEL_PORT}],
                         }
                     ],
                 },
