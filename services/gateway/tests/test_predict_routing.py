@@ -177,29 +177,77 @@ async def test_scoped_api_keys_only_call_their_deployments(
         assert refused.status_code == 403
 
 
-async def test_ingress_auth_check_for_predictions_served_by_the_ingress(
+async def test_ingress_auth_answers_nginx_only_what_it_can_pass_on(
     make_stack: Any, deployer: tuple[FakeDeployer, str], replicas: list[str]
 ) -> None:
-    """nginx auth-url (charts/model-serving): 2xx with the tenant for the owner, 401 without
-    credentials, 403 for a key scoped elsewhere, 404 for another tenant's deployment."""
+    """nginx auth-url (charts/model-serving): 2xx lets the prediction through, 401/403 go back
+    to the client, anything else nginx turns into a 500 - so every refusal is a 401 or a 403
+    with the reason in X-KubeServe-Auth-Error, and another tenant's deployment is refused
+    exactly like a missing one."""
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
         mine = add_route(fake, stack.user_id, replicas)
+        starting = add_route(fake, stack.user_id, [], status="Deploying")
         theirs = add_route(fake, str(uuid.uuid4()), replicas)
 
-        async def check(uri: str, headers: dict[str, str]) -> Any:
-            return await stack.client.get(
-                "/internal/auth/predict", headers={"x-original-uri": uri, **headers}
-            )
+        async def check(uri: str | None, headers: dict[str, str], method: str = "POST") -> Any:
+            sent = {"x-original-method": method, **headers}
+            if uri is not None:
+                sent["x-original-uri"] = uri
+            return await stack.client.get("/internal/auth/predict", headers=sent)
 
-        ok = await check(f"/api/v1/predict/{mine}/v2/models/iris/infer", stack.bearer())
-        assert ok.status_code == 204
-        assert ok.headers["x-kubeserve-tenant"] == stack.user_id
-        assert (await check(f"/api/v1/predict/{mine}", {})).status_code == 401
-        assert (await check(f"/api/v1/predict/{theirs}", stack.bearer())).status_code == 404
-        assert (await check("/api/v1/models", stack.bearer())).status_code == 404
-        missing = await stack.client.get("/internal/auth/predict", headers=stack.bearer())
-        assert missing.status_code == 400
+        def refused(response: Any, status: int, code: str) -> None:
+            assert response.status_code == status, response.text
+            assert response.headers["x-kubeserve-auth-error"] == code
+            assert response.json()["error"]["code"] == code
+
+        for uri, method in [
+            (f"/api/v1/predict/{mine}", "POST"),
+            (f"/api/v1/predict/{mine}?explain=1", "POST"),
+            (f"/api/v1/predict/{mine}/v2/models/iris/infer", "POST"),
+            (f"/api/v1/predict/{mine}/v2/health/ready", "GET"),
+            (f"/api/v1/predict/{mine}/v1/models/iris:predict", "POST"),
+            # Not ready yet: authorised; the Service has no endpoints and nginx answers 503.
+            (f"/api/v1/predict/{starting}", "POST"),
+        ]:
+            ok = await check(uri, stack.bearer(), method)
+            assert ok.status_code == 204, (uri, ok.text)
+            assert ok.headers["x-kubeserve-tenant"] == stack.user_id
+
+        missing_credentials = await check(f"/api/v1/predict/{mine}", {})
+        refused(missing_credentials, 401, "unauthorized")
+        assert missing_credentials.headers["www-authenticate"].startswith("Bearer")
+        refused(
+            await check(f"/api/v1/predict/{mine}", {"authorization": "Bearer x.y.z"}),
+            401,
+            "unauthorized",
+        )
+        # Another tenant's deployment and a deployment that does not exist: the same answer.
+        other = await check(f"/api/v1/predict/{theirs}", stack.bearer())
+        nothing = await check(f"/api/v1/predict/{uuid.uuid4()}", stack.bearer())
+        refused(other, 403, "not_found")
+        refused(nothing, 403, "not_found")
+        unknown = nothing.request.headers["x-original-uri"].rsplit("/", 1)[1]
+        assert other.json()["error"]["message"].replace(theirs, "X") == (
+            nothing.json()["error"]["message"].replace(unknown, "X")
+        )
+        # Not prediction paths, hostile paths, bad or missing headers: refused, never a 500.
+        for uri in [
+            "/api/v1/models",
+            f"/api/v1/predict/{mine}/predict",
+            f"/api/v1/predict/{mine}/../../models",
+            f"/api/v1/predict/{mine}/v2/%2e%2e/x",
+            # nginx resolves this to *their* deployment's location: judged as nginx reads it.
+            f"/api/v1/predict/{mine}/v2/%2e%2e/%2E%2E/{theirs}/v2/models/iris/infer",
+            f"/api/v1/predict/{mine}%2F..%2F{theirs}",
+            "/api/v1/predict/" + "a" * 5000,
+            "not-a-path",
+        ]:
+            refused(await check(uri, stack.bearer()), 403, "not_found")
+        refused(await check(f"/api/v1/predict/{mine}", stack.bearer(), "GET"), 403, "not_found")
+        refused(await check(f"/api/v1/predict/{mine}", stack.bearer(), "BREW"), 403, "bad_request")
+        refused(await check(None, stack.bearer()), 403, "bad_request")
+        # An API key scoped to another deployment: 403 forbidden.
         key = "ks_" + uuid.uuid4().hex
         stack.auth.api_keys[key] = {
             "user_id": stack.user_id,
@@ -207,7 +255,57 @@ async def test_ingress_auth_check_for_predictions_served_by_the_ingress(
             "api_key_id": str(uuid.uuid4()),
             "deployment_ids": [theirs],
         }
-        assert (await check(f"/api/v1/predict/{mine}", {"x-api-key": key})).status_code == 403
+        refused(await check(f"/api/v1/predict/{mine}", {"x-api-key": key}), 403, "forbidden")
+
+
+async def test_ingress_auth_refuses_with_403_while_the_deployer_cannot_vouch(
+    make_stack: Any, replicas: list[str]
+) -> None:
+    """No deployer to confirm the owner (it is down, or never configured): 403 unavailable,
+    not nginx's 500; the prediction is refused rather than let through unchecked."""
+    async with make_stack(deployer_url=f"http://127.0.0.1:{free_port()}") as stack:
+        answer = await stack.client.get(
+            "/internal/auth/predict",
+            headers={
+                "x-original-uri": f"/api/v1/predict/{uuid.uuid4()}",
+                "x-original-method": "POST",
+                **stack.bearer(),
+            },
+        )
+        assert answer.status_code == 403, answer.text
+        assert answer.headers["x-kubeserve-auth-error"] == "upstream_unavailable"
+
+
+async def test_ingress_auth_turns_a_rate_limit_into_a_403(
+    make_stack: Any, deployer: tuple[FakeDeployer, str], replicas: list[str]
+) -> None:
+    fake, url = deployer
+    async with make_stack(
+        deployer_url=url, rate_limit_principal_burst=1, rate_limit_principal_rps=0.001
+    ) as stack:
+        mine = add_route(fake, stack.user_id, replicas)
+        headers = {"x-original-uri": f"/api/v1/predict/{mine}", **stack.bearer()}
+        first = await stack.client.get("/internal/auth/predict", headers=headers)
+        assert first.status_code == 204
+        limited = await stack.client.get("/internal/auth/predict", headers=headers)
+        assert limited.status_code == 403
+        assert limited.headers["x-kubeserve-auth-error"] == "rate_limited"
+        assert limited.headers["retry-after"]
+
+
+async def test_the_gateway_routes_the_kserve_v1_paths_too(
+    make_stack: Any, deployer: tuple[FakeDeployer, str], replicas: list[str]
+) -> None:
+    fake, url = deployer
+    async with make_stack(deployer_url=url) as stack:
+        deployment = add_route(fake, stack.user_id, replicas[:1])
+        response = await stack.client.post(
+            f"/api/v1/predict/{deployment}/v1/models/iris:predict",
+            json={"instances": [[1]]},
+            headers=stack.bearer(),
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["path"] == "/v1/models/iris:predict"
 
 
 async def test_predictions_take_the_fast_path_and_keep_the_route_label(

@@ -23,6 +23,11 @@ class UpstreamUnavailable(ServiceUnavailable):
     code = "upstream_unavailable"
 
 
+class NoReadyReplica(UpstreamUnavailable):
+    """The caller's deployment exists but none of its replicas is ready (the owner was
+    checked before this is raised)."""
+
+
 class UpstreamTimeout(KubeServeError):
     code, http_status = "upstream_timeout", 504
 

@@ -195,7 +195,18 @@ def default_routes() -> Sequence[Route]:
         ),
         Route("deployments", rf"{API_PREFIX}/deployments(?P<rest>/?)", "deployer", "/deployments"),
         # Predictions go to a ready replica of the deployment (the "runtime" resolver):
-        # /predict/{id} is the simple JSON API, /predict/{id}/v2/... the Open Inference Protocol.
+        # /predict/{id} is the simple JSON API, /predict/{id}/v2/... the Open Inference Protocol,
+        # /predict/{id}/v1/... KServe's V1 protocol (/v1/models/{name}:predict). The
+        # per-deployment Ingress (charts/model-serving) serves the same three.
+        Route(
+            "predict-v1",
+            rf"{API_PREFIX}/predict/(?P<deployment_id>{_SEGMENT})(?P<rest>/v1(?:/.*)?)",
+            "runtime",
+            "",
+            methods=frozenset({"GET", "HEAD", "POST"}),
+            deployment_param="deployment_id",
+            in_openapi=False,
+        ),
         Route(
             "predict-v2",
             rf"{API_PREFIX}/predict/(?P<deployment_id>{_SEGMENT})(?P<rest>/v2(?:/.*)?)",

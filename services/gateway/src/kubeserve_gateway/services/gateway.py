@@ -8,13 +8,13 @@ import time
 from collections.abc import AsyncIterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from kubeserve_common.errors import BadRequest, Forbidden, NotFound, RateLimited
 from kubeserve_common.security.principal import Principal, encode_principal
 
 from kubeserve_gateway.adapters.http import UpstreamClient, UpstreamResponse
-from kubeserve_gateway.domain.errors import UpstreamUnavailable
+from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable
 from kubeserve_gateway.domain.headers import client_ip, upstream_request_headers
 from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
 from kubeserve_gateway.domain.routes import Access, RouteMatch, RouteTable
@@ -185,13 +185,18 @@ class GatewayService:
 
     async def authorize_prediction(self, request: IncomingRequest, original_uri: str) -> Principal:
         """For an ingress that serves predictions itself (nginx auth-url): may the caller of
-        `original_uri` call that deployment? The same checks as a proxied prediction - rate
-        limits, credentials, API-key scope, ownership (404 for another tenant's) - without
-        forwarding anything."""
+        `request.method original_uri` call that deployment? The same checks as a proxied
+        prediction - rate limits, credentials, API-key scope, ownership (404 for another
+        tenant's) - without forwarding anything. Readiness is not asked: with no ready replica
+        the ingress answers 503 itself."""
         ip = self.client_ip(request)
         self._limit(self.limits.per_ip, f"ip:{ip}", "ip")
-        path = original_uri.split("?", 1)[0]
-        match = self.routes.match("POST", path) or self.routes.match("GET", path)
+        # Judge the path nginx routed, not the raw one: it matched its locations on the decoded,
+        # dot-segment-resolved URI, so a raw `/predict/{mine}/v2/%2e%2e/%2e%2e/{theirs}/...`
+        # reaches *their* Ingress. Decoded, dot segments are refused below, and then both
+        # readings name the same deployment.
+        path = unquote(original_uri.split("?", 1)[0])
+        match = self.routes.match(request.method, path)
         if match is None or match.route.upstream != "runtime" or not safe_path(path):
             raise NotFound(f"not a prediction path: {path[:200]}")
         principal = await self.principal_for(request, match)
@@ -200,8 +205,10 @@ class GatewayService:
         resolver = self.upstreams.get("runtime")
         if resolver is None:
             raise UpstreamUnavailable("predictions are not configured on this gateway")
-        # 404 for another tenant's deployment, 503 + Retry-After while none is ready.
-        await resolver.candidates(match, principal)
+        try:
+            await resolver.candidates(match, principal)  # 404 for another tenant's deployment
+        except NoReadyReplica:
+            pass  # the caller's own deployment, just not ready
         return principal
 
     async def principal_for(self, request: IncomingRequest, match: RouteMatch) -> Principal | None:

@@ -21,7 +21,7 @@ from kubeserve_common.errors import NotFound
 from kubeserve_common.security.principal import Principal
 
 from kubeserve_gateway.adapters.deployer import DeployerPort, DeployerUnavailable, DeploymentRoute
-from kubeserve_gateway.domain.errors import UpstreamUnavailable
+from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable
 from kubeserve_gateway.domain.routes import RouteMatch
 
 RETRY_AFTER = {"Retry-After": "2"}
@@ -51,7 +51,7 @@ class ReplicaResolver:
         if route is None or route.owner_id != principal.user_id:
             raise NotFound(f"deployment {deployment_id} not found")
         if not route.endpoints:
-            raise UpstreamUnavailable(
+            raise NoReadyReplica(
                 f"deployment {deployment_id} has no ready replica (status {route.status}); "
                 "retry shortly",
                 headers=RETRY_AFTER,
