@@ -157,7 +157,16 @@ def installs(world: World) -> list[dict[str, Any]]:
 
 def test_the_backend_satisfies_the_port(world: World) -> None:
     backend: RuntimeBackend = world.backend  # type-checked by mypy; and at run time:
-    for name in ("start", "close", "deploy", "scale", "undeploy", "status", "reconcile"):
+    for name in (
+        "start",
+        "close",
+        "deploy",
+        "scale",
+        "undeploy",
+        "status",
+        "reconcile",
+        "retire_tenant",
+    ):
         assert callable(getattr(backend, name))
     assert backend.name == "kubernetes" and backend.active
 

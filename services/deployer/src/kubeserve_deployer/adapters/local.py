@@ -429,6 +429,11 @@ class LocalBackend:
             WARM_POOL_UP.set(1 if self.pool is not None and self.pool.ready else 0)
             return result
 
+    async def retire_tenant(self, user_id: UUID) -> None:
+        # Nothing per tenant to remove here: replicas, logs and cached artifacts are kept per
+        # deployment, and the reconcile loop removed the user's deployments already.
+        return None
+
     def next_pass_in(self, idle: float) -> float:
         now = time.monotonic()
         delay = idle

@@ -1,8 +1,8 @@
 """The runtime-backend port: where a deployment's replicas run.
 
 Adapters: `local.LocalBackend` (runtime processes on 127.0.0.1, the embedded default) and
-`kubernetes_backend.KubernetesBackend` (a Helm release of charts/model-serving per deployment in
-the owner's `user-{id}` namespace). The
+`backends.kubernetes.backend.KubernetesBackend` (a Helm release of charts/model-serving per
+deployment in the owner's `user-{id}` namespace). The
 deployer's reconcile service is the only caller: it reads the desired state from its database,
 hands it to the backend and records what the backend observed. Backends are level-triggered -
 every method may be called again with the same arguments, and `reconcile()` converges
@@ -50,6 +50,10 @@ class RuntimeBackend(Protocol):
     async def reconcile(self, specs: Sequence[DeploymentSpec]) -> dict[UUID, DeploymentObservation]:
         """One convergence pass over every deployment: start what is missing, restart what
         crashed, stop what is extra and stop everything of deployments absent from `specs`."""
+
+    async def retire_tenant(self, user_id: UUID) -> None:
+        """Remove whatever the backend keeps for a deleted user, after its deployments are gone
+        (kubernetes: the `user-{id}` namespace). Idempotent; "already gone" is success."""
 
     def next_pass_in(self, idle: float) -> float:
         """Seconds until the next pass is worth running: soon while a replica is starting or a
