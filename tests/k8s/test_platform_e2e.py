@@ -1,12 +1,16 @@
 """End to end on a real cluster (marked `k8s`, skipped without KUBECONFIG; see conftest.py and
-docs/kubernetes.md): a user uploads a model, deploys it and predicts through the ingress; the
-tenant's namespace is provisioned as designed; the tenant quota refuses a sixth pod; and a pod
-in one tenant's namespace reaches neither another tenant's model nor the internet (a probe Job
-reports what it could connect to - no kubectl exec)."""
+docs/kubernetes.md): a user uploads a model, deploys it and predicts through the gateway and,
+when deployments have an Ingress, through it (whose auth check never turns into a 500); the
+tenant's namespace is provisioned as designed, its pods hold no object-store credentials and
+the deployer replicas share one Lease; the tenant quota refuses a sixth pod; and a pod in one
+tenant's namespace reaches neither another tenant's model nor the internet, and its presigned
+URLs fetch its own artifact but not another tenant's (a probe Job reports what it could do - no
+kubectl exec)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import time
@@ -93,8 +97,8 @@ async def _cleanup(tenant: Tenant, deployments: list[str], kube: Any) -> None:
             await tenant.call("delete_deployment", d)
         except Exception:  # best effort
             pass
-    # No UserDeleted event exists yet: the suite removes its tenants' namespaces itself once
-    # their releases are gone.
+    # Deleting the user would retire the tenant only after the grace period (an hour by
+    # default): the suite removes its tenants' namespaces itself once their releases are gone.
     core = client.CoreV1Api(kube)
 
     async def releases_gone() -> bool:
@@ -120,21 +124,45 @@ async def test_upload_deploy_predict_and_the_tenant_namespace(
         # Through the gateway (which proxies to the in-cluster Service)...
         answer = await tenant.call("predict", d, {"instances": IRIS_ROWS})
         assert len(answer["predictions"]) == 2
-        # ...and straight through the ingress controller when deployments have an Ingress.
+        # ...and straight through the ingress controller when deployments have an Ingress: the
+        # same paths, and refusals nginx can pass on (401/403, never its 500).
         import httpx
 
+        ingresses = await client.NetworkingV1Api(kube).list_namespaced_ingress(
+            tenant.namespace, label_selector=f"kubeserve.io/deployment-id={d}"
+        )
+        stranger = await Tenant(gateway_url).register()
         async with httpx.AsyncClient(timeout=30) as http:
             token = tenant.client.credentials.access_token
-            direct = await http.post(
-                f"{gateway_url}/api/v1/predict/{d}/predict",
-                json={"instances": IRIS_ROWS},
-                headers={"Authorization": f"Bearer {token}"},
+            mine = {"Authorization": f"Bearer {token}"}
+            theirs = {"Authorization": f"Bearer {stranger.client.credentials.access_token}"}
+            simple = await http.post(
+                f"{gateway_url}/api/v1/predict/{d}", json={"instances": IRIS_ROWS}, headers=mine
             )
-            assert direct.status_code in (200, 404), direct.text  # 404: no per-deployment Ingress
+            assert simple.status_code == 200, simple.text
+            ready = await http.get(
+                f"{gateway_url}/api/v1/predict/{d}/v2/health/ready", headers=mine
+            )
+            assert ready.status_code == 200, ready.text
             anonymous = await http.post(
                 f"{gateway_url}/api/v1/predict/{d}", json={"instances": IRIS_ROWS}
             )
             assert anonymous.status_code == 401
+            other = await http.post(
+                f"{gateway_url}/api/v1/predict/{d}", json={"instances": IRIS_ROWS}, headers=theirs
+            )
+            # The gateway answers 404 for another tenant's deployment; an Ingress's auth check
+            # answers 403 (nginx passes on nothing else but 401). nginx picks the deployment's
+            # Ingress for this host when its rule names the host (host rules win over host-less).
+            host = httpx.URL(gateway_url).host
+            routed_here = any(r.host == host for i in ingresses.items for r in i.spec.rules)
+            assert other.status_code in ((403,) if routed_here else (403, 404)), other.text
+        for ingress in ingresses.items:
+            paths = [p.path for r in ingress.spec.rules for p in r.http.paths]
+            assert any(p.startswith("/api/v1(/predict)/") for p in paths), paths
+            assert {p.backend.service.name for r in ingress.spec.rules for p in r.http.paths} == {
+                f"model-{d}"
+            }
         # The tenant namespace is what provisioning promises.
         core = client.CoreV1Api(kube)
         ns = await core.read_namespace(tenant.namespace)
@@ -153,6 +181,31 @@ async def test_upload_deploy_predict_and_the_tenant_namespace(
         for pod in pods.items:
             assert pod.spec.automount_service_account_token is False
             assert pod.spec.security_context.run_as_non_root is True
+            # No object-store credentials: only a manifest of presigned URLs of its revision.
+            (runtime,) = [c for c in pod.spec.containers if c.name == "runtime"]
+            names = {e.name for e in runtime.env or []}
+            assert not names & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}, names
+            assert "KUBESERVE_ARTIFACT_MANIFEST" in names
+        secrets = await core.list_namespaced_secret(tenant.namespace)
+        assert all(
+            not (s.data or {}).keys() & {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+            for s in secrets.items
+        )
+        service = await core.read_namespaced_service(f"model-{d}", tenant.namespace)
+        assert [p.port for p in service.spec.ports] == [80]
+        # The deployer replicas elect one leader on a Lease in the platform's namespace.
+        platform_ns = os.environ.get("KUBESERVE_E2E_PLATFORM_NAMESPACE") or "kubeserve"
+        lease = await client.CoordinationV1Api(kube).read_namespaced_lease(
+            "kubeserve-deployer", platform_ns
+        )
+        deployer_pods = await core.list_namespaced_pod(
+            platform_ns, label_selector="app.kubernetes.io/component=deployer"
+        )
+        holders = {p.metadata.name for p in deployer_pods.items}
+        assert any(lease.spec.holder_identity.startswith(h) for h in holders), (
+            lease.spec.holder_identity,
+            holders,
+        )
     finally:
         await _cleanup(tenant, [d], kube)
 
@@ -188,6 +241,25 @@ async def test_the_tenant_quota_refuses_a_sixth_pod(
         await _cleanup(tenant, [d], kube)
 
 
+async def _own_and_forged_urls(
+    core: Any, a: Tenant, a_deployment: str, b: Tenant, b_deployment: str
+) -> tuple[str, str]:
+    """The model URL of A's manifest, and that URL with A's object key replaced by B's."""
+
+    async def model_entry(tenant: Tenant, deployment: str) -> dict[str, Any]:
+        secret = await core.read_namespaced_secret(
+            f"kubeserve-{deployment}-artifacts", tenant.namespace
+        )
+        (manifest,) = [json.loads(base64.b64decode(v)) for v in secret.data.values()]
+        return next(f for f in manifest["files"] if f["sha256"])
+
+    own = await model_entry(a, a_deployment)
+    other = await model_entry(b, b_deployment)
+    own_path = own["url"].split("?", 1)[0]
+    other_path = other["url"].split("?", 1)[0]
+    return own["url"], own["url"].replace(own_path, other_path)
+
+
 PROBE = """
 import json, socket, sys
 def reach(host, port):
@@ -207,6 +279,17 @@ result["other_tenant_pod"] = reach(sys.argv[2], 8080)
 result["internet"] = reach("1.1.1.1", 443)
 host, port = sys.argv[3].rsplit(":", 1)
 result["object_store"] = reach(host, port)
+import urllib.request, urllib.error
+def fetch(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return "status %d" % response.status
+    except urllib.error.HTTPError as exc:
+        return "status %d" % exc.code
+    except OSError as exc:
+        return "failed: " + type(exc).__name__
+result["own_artifact"] = fetch(sys.argv[4])
+result["other_tenant_artifact"] = fetch(sys.argv[5])
 print(json.dumps(result))
 """
 
@@ -264,9 +347,14 @@ async def test_a_tenant_pod_reaches_neither_another_tenant_nor_the_internet(
             b.namespace, label_selector=f"kubeserve.io/deployment-id={b_dep['id']}"
         )
         b_pod_ip = next(p.status.pod_ip for p in b_pods.items if p.status.pod_ip)
-        b_service = f"kubeserve-{b_dep['id']}.{b.namespace}.svc.cluster.local"
+        b_service = f"model-{b_dep['id']}.{b.namespace}.svc.cluster.local"
         store = os.environ.get("KUBESERVE_E2E_OBJECT_STORE") or "minio.minio.svc.cluster.local:9000"
-        pod = _probe_pod("isolation-probe", PROBE, [b_service, b_pod_ip, store])
+        # A's presigned URL of its own model, and the same URL pointed at B's model: the
+        # signature covers the key, so the store must refuse the second.
+        own_url, forged_url = await _own_and_forged_urls(core, a, a_dep["id"], b, b_dep["id"])
+        pod = _probe_pod(
+            "isolation-probe", PROBE, [b_service, b_pod_ip, store, own_url, forged_url]
+        )
         job = {
             "apiVersion": "batch/v1",
             "kind": "Job",
@@ -293,6 +381,8 @@ async def test_a_tenant_pod_reaches_neither_another_tenant_nor_the_internet(
         assert report["other_tenant_service"].startswith("blocked"), report
         assert report["other_tenant_pod"].startswith("blocked"), report
         assert report["internet"].startswith("blocked"), report
+        assert report["own_artifact"] == "status 200", report
+        assert report["other_tenant_artifact"] == "status 403", report
     finally:
         await _cleanup(a, [a_dep["id"]], kube)
         await _cleanup(b, [b_dep["id"]], kube)
