@@ -223,6 +223,22 @@ async def test_a_hung_helm_command_is_bounded(helm_cli: FakeHelmCli) -> None:
     assert caught.value.transient and "no answer within" in str(caught.value)
 
 
+async def test_a_cluster_without_the_service_monitor_crd_is_named_with_the_fix(
+    helm_cli: FakeHelmCli,
+) -> None:
+    helm = Pyhelm3Helm(CHART, timeout=30)
+    await helm.start()
+    helm_cli.fail_with(
+        "Error: unable to build kubernetes objects from release manifest: resource mapping not "
+        'found for name: "kubeserve-x": no matches for kind "ServiceMonitor" in version '
+        '"monitoring.coreos.com/v1"\nensure CRDs are installed first'
+    )
+    with pytest.raises(HelmError) as caught:
+        await helm.install_or_upgrade(NAME, NS, VALUES)
+    assert caught.value.transient is False  # retrying cannot install the CRDs
+    assert "KUBESERVE_K8S_SERVICE_MONITOR=false" in str(caught.value)
+
+
 def test_error_classification_defaults_to_permanent_for_the_unknown() -> None:
     assert classify_helm_error("Error: something nobody expected") is False
     assert classify_helm_error("Error: the server is currently unable to handle the request")

@@ -75,6 +75,20 @@ _TRANSIENT = (
 _PERMANENT = ("forbidden", "is invalid", "exceeded quota", "values don't meet the specifications")
 
 
+# Refusals an operator fixes once for the whole cluster, with the fix named.
+_HINTS = {
+    'no matches for kind "ServiceMonitor"': "the cluster has no Prometheus Operator CRDs: "
+    "install kube-prometheus-stack, or set KUBESERVE_K8S_SERVICE_MONITOR=false",
+}
+
+
+def explain(stderr: str) -> str:
+    for fragment, hint in _HINTS.items():
+        if fragment in stderr:
+            return f"{stderr} ({hint})"
+    return stderr
+
+
 def classify_helm_error(stderr: str) -> bool:
     """True when a failed helm command may succeed if retried as is."""
     text = stderr.lower()
@@ -209,7 +223,7 @@ class Pyhelm3Helm:
         except (errors.FailedToRenderChartError, errors.InvalidResourceError) as exc:
             raise HelmError(f"{what}: {exc}".strip(), transient=False) from exc
         except errors.Error as exc:
-            message = str(exc).strip()
+            message = explain(str(exc).strip())
             raise HelmError(f"{what}: {message}", transient=classify_helm_error(message)) from exc
 
     def _require(self) -> Any:
