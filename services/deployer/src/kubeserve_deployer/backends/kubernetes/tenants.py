@@ -33,7 +33,9 @@ class KubernetesTenants:
         return namespace
 
     async def retire(self, user_id: UUID) -> None:
-        """Delete the tenant's namespace; one already gone (or going) is not an error."""
+        """Delete the tenant's namespace; one already gone is not an error. One still
+        terminating answers 409, a transient error: the retirement is retried until the
+        namespace is really gone (then 404, success)."""
         namespace = self.namespace(user_id)
         await self.kube.delete_namespace(namespace)
         log.info("tenant retired", extra={"namespace": namespace})
