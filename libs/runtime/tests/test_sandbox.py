@@ -327,8 +327,9 @@ def test_cgroup_memory_and_pids_limits_bind(box: Path) -> None:
     assert seen["error"] == "BlockingIOError" and seen["forked"] < 16  # EAGAIN at pids.max
     hog = confined(
         spec,
-        "block = bytearray(512 * 1024 * 1024); block[::4096] = b'x' * (len(block) // 4096); print('survived')",
-    )  # noqa: E501
+        "block = bytearray(512 * 1024 * 1024); block[::4096] = b'x' * (len(block) // 4096); "
+        "print('survived')",
+    )
     assert "survived" not in hog.stdout
     assert hog.returncode == 128 + signal.SIGKILL  # the kernel's OOM killer, inside the group
 
