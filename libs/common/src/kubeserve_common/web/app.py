@@ -75,7 +75,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     # Added first = innermost: it sees route errors before Starlette's outer error middleware.
-    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(UnexpectedErrorMiddleware, service=container.name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware, service=container.name)
     return app
