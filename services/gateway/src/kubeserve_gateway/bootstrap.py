@@ -168,5 +168,8 @@ def bootstrap(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, gateway=components
     )
     container.on_stop.append(components.close)
+    # Ready while it can serve predictions: from its route table, with the database, the
+    # broker and the deployer away alike (their checks are still reported).
+    container.ready_requires = frozenset()
     subscribe_events(container, components.browser.hub)
     return container
