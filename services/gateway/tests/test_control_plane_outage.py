@@ -6,6 +6,7 @@ fake HTTP server that can answer 503 like the real one does when its database is
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -195,3 +196,61 @@ async def test_the_jwks_serves_while_auth_is_away_then_gives_up_after_its_bound(
     now[0] = 3700.0
     with pytest.raises(ServiceUnavailable):
         await cache.keys_for(kid)
+
+
+async def _dropping_replica(received: list[bytes]) -> tuple[asyncio.AbstractServer, str]:
+    """A replica that takes the request and dies before answering (kill -9 mid-request)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            received.append(await reader.readuntil(b"\r\n\r\n"))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        transport = writer.transport
+        transport.abort()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_a_replica_dying_mid_request_is_retried_once_on_another(
+    make_stack: Any, flaky: tuple[FlakyDeployer, str], replica: str
+) -> None:
+    fake, url = flaky
+    received: list[bytes] = []
+    dying, dying_url = await _dropping_replica(received)
+    try:
+        async with make_stack(deployer_url=url) as stack:
+            deployment = fake.add(stack.user_id, [dying_url, replica])
+            for _ in range(6):
+                answer = await stack.client.post(
+                    f"/api/v1/predict/{deployment}",
+                    json={"instances": [[1]]},
+                    headers=stack.bearer(),
+                )
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["replica"] == "r1"
+            assert received  # some requests reached the dying replica first
+    finally:
+        dying.close()
+
+
+async def test_a_request_that_kills_replicas_is_retried_only_once(
+    make_stack: Any, flaky: tuple[FlakyDeployer, str]
+) -> None:
+    fake, url = flaky
+    received: list[bytes] = []
+    servers = [await _dropping_replica(received) for _ in range(3)]
+    try:
+        async with make_stack(deployer_url=url) as stack:
+            deployment = fake.add(stack.user_id, [u for _, u in servers])
+            answer = await stack.client.post(
+                f"/api/v1/predict/{deployment}", json={"instances": [[1]]}, headers=stack.bearer()
+            )
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"]["code"] == "upstream_unavailable"
+            assert answer.headers["retry-after"]
+            assert len(received) == 2  # the first replica, then one other: not all three
+    finally:
+        for server, _ in servers:
+            server.close()

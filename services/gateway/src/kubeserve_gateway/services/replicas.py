@@ -132,6 +132,13 @@ class ReplicaResolver:
             if cached[0] - now < self.ttl / 4 and deployment_id not in self._inflight:
                 self._lookup(deployment_id).add_done_callback(_consume)  # refresh ahead
             return cached[1]
+        known = self._known.get(deployment_id)
+        if self._degraded and known is not None and now - known[0] <= self.max_stale:
+            # The deployer has been failing: do not make requests wait for a lookup that is
+            # likely to time out; serve the last known route and ask behind the request.
+            if deployment_id not in self._inflight:
+                self._lookup(deployment_id).add_done_callback(_consume)
+            return known[1]
         return await asyncio.shield(self._lookup(deployment_id))
 
     def _lookup(self, deployment_id: str) -> asyncio.Task[DeploymentRoute | None]:
