@@ -17,11 +17,11 @@ from kubeserve_common.messaging.inbox import idempotent
 from kubeserve_common.service import ServiceContainer, build_container
 from kubeserve_common.storage import ArtifactStore, create_artifact_store
 
-from kubeserve_deployer.adapters.artifact_cache import ArtifactCache
-from kubeserve_deployer.adapters.local import LocalBackend, LocalBackendConfig
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
 from kubeserve_deployer.backends.kubernetes.backend import KubernetesBackend
 from kubeserve_deployer.backends.kubernetes.factory import create_kubernetes_backend
+from kubeserve_deployer.backends.local.artifact_cache import ArtifactCache
+from kubeserve_deployer.backends.local.backend import LocalBackend, LocalBackendConfig
 from kubeserve_deployer.consumers.handlers import (
     DEPLOYMENTS,
     USERS,
