@@ -89,6 +89,9 @@ def create_backend(settings: DeployerSettings, store: ArtifactStore) -> RuntimeB
         starting_poll=settings.starting_poll_interval,
         fetch_timeout=settings.fetch_timeout,
         stop_on_close=settings.stop_replicas_on_exit,
+        sandbox=not settings.insecure_no_sandbox,
+        replica_memory_bytes=settings.replica_memory_mib * 1024 * 1024,
+        replica_cpu=settings.replica_cpu,
     )
     return LocalBackend(config, cache)
 

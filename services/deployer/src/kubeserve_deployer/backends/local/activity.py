@@ -27,6 +27,25 @@ class Activity:
             del self.cold_start[key]
         self._events.pop(deployment_id, None)
 
+    def record_cold_start(
+        self, r: Replica, first_health_s: float, child: dict[str, object]
+    ) -> dict[str, float]:
+        """The phases of `r`'s start (ms): fetch, spawn, first health, and what the replica
+        itself measured (`child`: its timings file)."""
+        timings = dict(r.timings)
+        timings["first_health_ms"] = first_health_s * 1000
+        for name in ("load_ms", "app_ms"):
+            value = child.get(name)
+            if isinstance(value, int | float):
+                timings[f"model_{name}" if name == "load_ms" else name] = float(value)
+        timings["total_ms"] = sum(
+            timings.get(k, 0.0) for k in ("fetch_ms", "spawn_ms", "first_health_ms")
+        )
+        self.cold_start[(r.deployment_id, r.revision)] = {
+            k: round(v, 2) for k, v in timings.items()
+        }
+        return timings
+
     def observation(
         self, deployment_id: UUID, replicas: Iterable[Replica]
     ) -> DeploymentObservation:

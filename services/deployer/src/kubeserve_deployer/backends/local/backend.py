@@ -28,11 +28,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from uuid import UUID
 
-from kubeserve_common.net import free_port
-
 from kubeserve_deployer.backends.local.activity import Activity
 from kubeserve_deployer.backends.local.adoption import adopt_recorded
-from kubeserve_deployer.backends.local.artifact_cache import ArtifactCache, ArtifactUnusable
+from kubeserve_deployer.backends.local.artifact_cache import (
+    ArtifactCache,
+    ArtifactUnusable,
+    FetchFailed,
+)
 from kubeserve_deployer.backends.local.config import LocalBackendConfig
 from kubeserve_deployer.backends.local.environment import runtime_environment
 from kubeserve_deployer.backends.local.health import HealthChecker
@@ -45,6 +47,12 @@ from kubeserve_deployer.backends.local.identity import (
 from kubeserve_deployer.backends.local.launching import Launcher
 from kubeserve_deployer.backends.local.locking import DirectoryLock
 from kubeserve_deployer.backends.local.pool_client import WarmPool
+from kubeserve_deployer.backends.local.sandboxing import (
+    OPT_OUT,
+    ReplicaLimits,
+    ReplicaSandboxes,
+    SandboxGate,
+)
 from kubeserve_deployer.backends.local.state import Replica, log_tail, read_json, write_json
 from kubeserve_deployer.backends.local.watching import ExitWatcher
 from kubeserve_deployer.domain.model import (
@@ -85,7 +93,10 @@ class LocalBackend:
         self.activity = Activity()
         self.lock = DirectoryLock(self.dir)
         self.watcher = ExitWatcher()
-        self.launcher = Launcher(config, self.pool, self.state_dir)
+        limits = ReplicaLimits(memory_bytes=config.replica_memory_bytes, cpu=config.replica_cpu)
+        self.sandboxes = ReplicaSandboxes(self.dir, limits) if config.sandbox else None
+        self.launcher = Launcher(config, self.pool, self.state_dir, self.sandboxes)
+        self.gate = SandboxGate(config.python, runtime_environment()) if config.sandbox else None
         self.health = HealthChecker(config.health_timeout)
         self._op = asyncio.Lock()
 
@@ -107,6 +118,16 @@ class LocalBackend:
     async def start(self) -> None:
         for d in (self.state_dir, self.log_dir):
             d.mkdir(parents=True, exist_ok=True)
+        if self.sandboxes is not None:
+            self.sandboxes.prepare()
+        if self.gate is not None:
+            self.gate.start()
+        else:
+            log.warning(
+                "INSECURE: %s=1 - replicas run unconfined, as the platform's own user, with "
+                "its view of files and network; use only on a single-user machine",
+                OPT_OUT,
+            )
         if self.pool is not None:
             self.pool.start()
         self._try_lock()
@@ -117,6 +138,8 @@ class LocalBackend:
             async with self._op:
                 await self._stop_many(list(self.replicas.values()))
         self.watcher.unwatch_all()
+        if self.gate is not None:
+            await self.gate.close()
         if self.pool is not None:
             await self.pool.close()
         await self.health.close()
@@ -241,25 +264,15 @@ class LocalBackend:
             r.adopted = False
             self._event(r.deployment_id, "replica_adopted", f"re-adopted replica {r.key_label}")
         else:
-            timings = dict(r.timings)
-            timings["first_health_ms"] = (now - r.started_mono) * 1000
             child = read_json(self.state_dir / f"{r.key}.timings.json") or {}
-            for name in ("load_ms", "app_ms"):
-                if isinstance(child.get(name), int | float):
-                    timings[f"model_{name}" if name == "load_ms" else name] = float(child[name])
-            timings["total_ms"] = sum(
-                timings.get(k, 0.0) for k in ("fetch_ms", "spawn_ms", "first_health_ms")
-            )
+            timings = self.activity.record_cold_start(r, now - r.started_mono, child)
             COLD_START.labels(self.name, r.launcher or "unknown").observe(
                 timings["total_ms"] / 1000
             )
-            self.activity.cold_start[(r.deployment_id, r.revision)] = {
-                k: round(v, 2) for k, v in timings.items()
-            }
             self._event(
                 r.deployment_id,
                 "replica_ready",
-                f"replica {r.key_label} ready on port {r.port} "
+                f"replica {r.key_label} ready on {r.where} "
                 f"({r.launcher}, {timings['total_ms']:.0f} ms)",
             )
         self._persist(r)
@@ -330,40 +343,29 @@ class LocalBackend:
             r.restarts += 1
         r.adopted = False
         r.timings = {}
+        refused = await self.gate.refusal() if self.gate is not None else None
+        if refused is not None:
+            self._refuse(spec, rev, r, "sandbox_unavailable", refused)
+            return
         fetch_started = time.perf_counter()
         try:
-            model_path, hit = await self.cache.fetch(rev.artifact_uri, rev.sha256, rev.filename)
+            cached, site = await self.cache.fetch_version(
+                rev.artifact_uri, rev.sha256, rev.filename, rev.wheelhouse_uri
+            )
         except ArtifactUnusable as exc:
-            self.activity.fatal[(spec.deployment_id, rev.revision)] = exc.message
-            self._event(spec.deployment_id, "artifact_unusable", exc.message)
-            self.replicas.pop(r.key, None)
+            self._refuse(spec, rev, r, "artifact_unusable", exc.message)
             return
-        except Exception as exc:  # the store is down or slow: retried with backoff
+        except FetchFailed as exc:
             self.replicas[r.key] = r
             r.pid = None
-            reason = f"artifact fetch failed: {type(exc).__name__}: {exc}"
-            self._crash(r, reason, start_failure=False)
+            self._crash(r, str(exc), start_failure=False)
             return
-        site: Path | None = None
-        if rev.wheelhouse_uri:
-            try:
-                site = await self.cache.fetch_wheelhouse(rev.wheelhouse_uri)
-            except ArtifactUnusable as exc:
-                self.activity.fatal[(spec.deployment_id, rev.revision)] = exc.message
-                self._event(spec.deployment_id, "artifact_unusable", exc.message)
-                self.replicas.pop(r.key, None)
-                return
-            except Exception as exc:
-                self.replicas[r.key] = r
-                r.pid = None
-                self._crash(
-                    r, f"wheelhouse fetch failed: {type(exc).__name__}: {exc}", start_failure=False
-                )
-                return
+        if cached.refetched:
+            self._event(spec.deployment_id, "artifact_refetched", cached.refetched)
+        model_path = cached.path
         r.fetch_failures = 0
         r.timings["fetch_ms"] = (time.perf_counter() - fetch_started) * 1000
-        r.timings["cache_hit"] = 1.0 if hit else 0.0
-        r.port = free_port()
+        r.timings["cache_hit"] = 1.0 if cached.hit else 0.0
         for stale in (f"{r.key}.pid", f"{r.key}.timings.json"):
             with contextlib.suppress(OSError):
                 (self.state_dir / stale).unlink()
@@ -388,8 +390,18 @@ class LocalBackend:
         self._event(
             spec.deployment_id,
             "replica_starting",
-            f"replica {r.key_label} starting on port {r.port} (pid {r.pid}, {r.launcher})",
+            f"replica {r.key_label} starting on {r.where} (pid {r.pid}, {r.launcher}"
+            f"{', sandboxed' if r.socket else ', NOT sandboxed'})",
         )
+
+    def _refuse(
+        self, spec: DeploymentSpec, rev: RevisionTarget, r: Replica, kind: str, message: str
+    ) -> None:
+        """The revision can never start here: fatal (the deployment fails with `message`)."""
+        if (spec.deployment_id, rev.revision) not in self.activity.fatal:
+            self._event(spec.deployment_id, kind, message)
+        self.activity.fatal[(spec.deployment_id, rev.revision)] = message
+        self.replicas.pop(r.key, None)
 
     # -- stopping ----------------------------------------------------------------------------
     async def _stop_many(self, replicas: Sequence[Replica]) -> None:
@@ -403,6 +415,9 @@ class LocalBackend:
                 signal_replica(r.pid, signal.SIGKILL)
                 await wait_dead(r.pid, r.start_time, 5.0)
         self.watcher.unwatch(r.key)
+        await self.health.forget(r.endpoint)
+        if self.sandboxes is not None:
+            await asyncio.to_thread(self.sandboxes.cleanup, r.key)
         r.status = ReplicaStatus.STOPPED
         self.replicas.pop(r.key, None)
         for suffix in (".json", ".pid", ".timings.json"):

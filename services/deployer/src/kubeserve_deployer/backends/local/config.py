@@ -23,3 +23,8 @@ class LocalBackendConfig:
     starting_poll: float = 0.01
     fetch_timeout: float = 300.0
     stop_on_close: bool = False
+    # Every replica runs in the sandbox; False only with the explicit opt-out
+    # (KUBESERVE_INSECURE_NO_SANDBOX=1): replicas then run as the platform's user, on TCP.
+    sandbox: bool = True
+    replica_memory_bytes: int = 768 * 1024 * 1024
+    replica_cpu: float = 0.4
