@@ -129,7 +129,13 @@ def bootstrap(
     )
     container.deployments = DeploymentService(
         container.uow,
-        Quota(settings.quota_max_replicas, settings.quota_cpu, settings.replica_cpu),
+        Quota(
+            settings.quota_max_replicas,
+            settings.quota_cpu,
+            settings.replica_cpu,
+            settings.quota_memory_mib,
+            settings.replica_memory_mib,
+        ),
         public_url=settings.gateway_url,
         recent_events=settings.recent_events,
         on_change=container.reconciler.wake,
