@@ -698,7 +698,7 @@ class LocalBackend:
                 "--deployment-id",
                 str(spec.deployment_id),
                 "--log-level",
-                "warning",
+                "info",  # startup and errors, timestamped: what `kubeserve logs` shows
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
