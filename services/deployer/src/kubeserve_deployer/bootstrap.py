@@ -17,14 +17,14 @@ from kubeserve_common.messaging.inbox import idempotent
 from kubeserve_common.service import ServiceContainer, build_container
 from kubeserve_common.storage import ArtifactStore, create_artifact_store
 
-from kubeserve_deployer.adapters.artifact_cache import ArtifactCache
-from kubeserve_deployer.adapters.local import LocalBackend, LocalBackendConfig
-from kubeserve_deployer.adapters.local_logs import LocalLogSource
 from kubeserve_deployer.adapters.logs import LogSource
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
 from kubeserve_deployer.backends.kubernetes.backend import KubernetesBackend
 from kubeserve_deployer.backends.kubernetes.factory import create_kubernetes_backend
 from kubeserve_deployer.backends.kubernetes.logs import KubernetesLogSource
+from kubeserve_deployer.backends.local.artifact_cache import ArtifactCache
+from kubeserve_deployer.backends.local.backend import LocalBackend, LocalBackendConfig
+from kubeserve_deployer.backends.local.logs import LocalLogSource
 from kubeserve_deployer.consumers.handlers import (
     DEPLOYMENTS,
     USERS,
@@ -94,6 +94,9 @@ def create_backend(settings: DeployerSettings, store: ArtifactStore) -> RuntimeB
         starting_poll=settings.starting_poll_interval,
         fetch_timeout=settings.fetch_timeout,
         stop_on_close=settings.stop_replicas_on_exit,
+        sandbox=not settings.insecure_no_sandbox,
+        replica_memory_bytes=settings.replica_memory_mib * 1024 * 1024,
+        replica_cpu=settings.replica_cpu,
     )
     return LocalBackend(config, cache)
 
@@ -140,7 +143,13 @@ def bootstrap(
     )
     container.deployments = DeploymentService(
         container.uow,
-        Quota(settings.quota_max_replicas, settings.quota_cpu, settings.replica_cpu),
+        Quota(
+            settings.quota_max_replicas,
+            settings.quota_cpu,
+            settings.replica_cpu,
+            settings.quota_memory_mib,
+            settings.replica_memory_mib,
+        ),
         public_url=settings.gateway_url,
         recent_events=settings.recent_events,
         on_change=container.reconciler.wake,

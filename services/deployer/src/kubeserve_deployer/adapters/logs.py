@@ -1,7 +1,7 @@
 """The replica-log port (where a deployment's log lines come from) and what both adapters share:
 merging the replicas' streams into one, with idle ticks so a follower can send keep-alives.
 
-Adapters: `local_logs.LocalLogSource` (the local backend's log files) and
+Adapters: `backends.local.logs.LocalLogSource` (the local backend's log files) and
 `backends.kubernetes.logs.KubernetesLogSource` (pod logs through the Kubernetes API).
 """
 

@@ -14,7 +14,7 @@ from kubeserve_common.errors import BadRequest, Forbidden, NotFound, RateLimited
 from kubeserve_common.security.principal import Principal, encode_principal
 
 from kubeserve_gateway.adapters.http import UpstreamClient, UpstreamResponse
-from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable
+from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamDropped, UpstreamUnavailable
 from kubeserve_gateway.domain.headers import client_ip, upstream_request_headers
 from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
 from kubeserve_gateway.domain.routes import Access, RouteMatch, RouteTable
@@ -149,6 +149,7 @@ class GatewayService:
         # replica when one refuses the connection - it never reached that one.
         body = await _buffer(request.body)
         tried: set[str] = set()
+        dropped = False
         for fresh in (False, True):
             if fresh:
                 # Every cached replica refused: the deployment may have moved or gone. Ask
@@ -163,6 +164,11 @@ class GatewayService:
                     return await self.client.send_buffered(
                         match.route.upstream, request.method, base + suffix, headers, body
                     )
+                except UpstreamDropped:
+                    if dropped:  # retried once already: a request that kills replicas stops
+                        raise
+                    dropped = True
+                    continue
                 except UpstreamUnavailable:
                     continue
         raise UpstreamUnavailable(
