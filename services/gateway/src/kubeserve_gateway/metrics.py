@@ -26,3 +26,8 @@ API_KEY_LOOKUPS = Counter(
     "API-key resolutions asked of auth (cache misses), by outcome.",
     ["outcome"],
 )
+RATE_LIMIT_STORE_CALLS = Counter(
+    "kubeserve_gateway_rate_limit_store_calls_total",
+    "Round trips to the shared rate-limit store (token leases), by outcome (ok, failed).",
+    ["outcome"],
+)
