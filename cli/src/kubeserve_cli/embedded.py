@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -54,6 +55,20 @@ def _check_port_free(host: str, port: int) -> None:
                 f"cannot listen on {host}:{port} ({exc.strerror}); is KubeServe already running? "
                 "Choose another port with --port"
             ) from None
+
+
+def apply_sandbox_opt_out(insecure_no_sandbox: bool) -> bool:
+    """`kubeserve up --insecure-no-sandbox` (or KUBESERVE_INSECURE_NO_SANDBOX=1): every service
+    of this process reads the one setting; the warning is printed once, here, at start."""
+    from kubeserve_common.security.sandbox_opt_out import OPT_OUT_ENV, opted_out
+    from kubeserve_common.security.sandbox_opt_out import warn_insecure_once as warn
+
+    if insecure_no_sandbox:
+        os.environ[OPT_OUT_ENV] = "1"
+    if not opted_out():
+        return False
+    warn()
+    return True
 
 
 def service_settings(

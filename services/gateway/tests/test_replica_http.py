@@ -303,6 +303,32 @@ async def test_a_streamed_answer_abandoned_midway_gives_its_slot_back(serve) -> 
         await client.aclose()
 
 
+async def test_unix_socket_endpoints_are_dialled_and_pooled(tmp_path) -> None:
+    """A contained local replica has no network: its endpoint is `unix:/path/replica.sock`."""
+    server = Server(answer(b'{"predictions": [1]}'))
+    socket_path = tmp_path / "r1" / "replica.sock"
+    socket_path.parent.mkdir()
+    listener = await asyncio.start_unix_server(server._serve, str(socket_path))
+    replicas = pool()
+    try:
+        for query in ("", "?x=1"):
+            response = await replicas.request(
+                "POST", f"unix:{socket_path}/predict{query}", [], b'{"instances": [[1]]}'
+            )
+            assert response.status == 200
+            assert await response.read() == b'{"predictions": [1]}'
+        assert server.connections == 1  # one pooled keep-alive connection per socket
+        assert server.requests[0].startswith(b"POST /predict HTTP/1.1\r\nhost: localhost\r\n")
+        assert server.requests[1].startswith(b"POST /predict?x=1 HTTP/1.1\r\n")
+        with pytest.raises(ReplicaConnectError):
+            await replicas.request("GET", f"unix:{tmp_path}/gone.sock/v2/health/ready", [], None)
+        with pytest.raises(ReplicaConnectError):
+            await replicas.request("GET", f"unix:{tmp_path}/not-a-socket/predict", [], None)
+    finally:
+        await replicas.aclose()
+        listener.close()
+
+
 async def test_a_keep_alive_connection_closed_under_our_request_is_retried_fresh(serve) -> None:
     """The replica closes an idle keep-alive connection just as we reuse it: the request goes
     again on a new connection instead of failing."""

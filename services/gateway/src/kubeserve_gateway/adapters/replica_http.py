@@ -275,6 +275,12 @@ class ReplicaPool:
     def _target(self, url: str) -> tuple[tuple[str, int], bytes]:
         """(host, port) and the request target of an http:// URL (cached per URL)."""
         cached = self._targets.get(url)
+        if cached is None and url.startswith("unix:"):
+            cached = _unix_target(url)
+            if len(self._targets) >= 10_000:
+                self._targets.clear()
+            self._targets[url] = cached
+            self._host_headers[cached[0]] = b"localhost"
         if cached is None:
             parts = urlsplit(url)
             if parts.scheme != "http" or not parts.hostname:
@@ -376,9 +382,14 @@ class ReplicaPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(loop, key), key[0], key[1]
-                )
+                if key[0].startswith(_UNIX):
+                    _, conn = await loop.create_unix_connection(
+                        lambda: _Connection(loop, key), key[0].removeprefix(_UNIX)
+                    )
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(loop, key), key[0], key[1]
+                    )
         except (OSError, TimeoutError) as exc:
             raise ReplicaConnectError(f"cannot connect to {key[0]}:{key[1]}: {exc}") from None
         return conn
@@ -402,6 +413,20 @@ class ReplicaPool:
                 conn.abort()
         self._idle.clear()
         self._idle_count = 0
+
+
+_UNIX = "unix:"
+
+
+def _unix_target(url: str) -> tuple[tuple[str, int], bytes]:
+    """`unix:/dir/replica.sock/predict?x=1` -> (("unix:/dir/replica.sock", 0), b"/predict?x=1").
+    A contained local replica serves on a Unix socket (no network): its endpoint is the socket's
+    path, which ends in `.sock`, and the request path follows it."""
+    path, sep, rest = url.partition(".sock")
+    if not sep or (rest and rest[0] not in "/?"):
+        raise ReplicaConnectError(f"unsupported replica URL: {url[:200]}")
+    target = rest if rest.startswith("/") else "/" + rest
+    return (path + sep, 0), target.encode("latin-1")
 
 
 def translate(exc: Exception, upstream: str) -> Exception:
