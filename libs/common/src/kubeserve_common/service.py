@@ -18,7 +18,7 @@ from kubeserve_common.db.uow import UnitOfWorkFactory
 from kubeserve_common.events.topology import Topology
 from kubeserve_common.messaging.bus import EventBus, Handler, Subscription
 from kubeserve_common.messaging.memory import InMemoryBus
-from kubeserve_common.messaging.outbox import OutboxRelay
+from kubeserve_common.messaging.outbox import OutboxRelay, notify_channel
 from kubeserve_common.messaging.rabbitmq import RabbitMQBus
 from kubeserve_common.settings import CommonSettings
 
@@ -142,6 +142,7 @@ def build_container(
         service=name,
         batch_size=settings.outbox_batch_size,
         poll_interval=settings.outbox_poll_interval,
+        idle_interval=settings.outbox_idle_interval,
     )
     return ServiceContainer(
         name=name,
@@ -150,7 +151,7 @@ def build_container(
         sessions=sessions,
         bus=the_bus,
         relay=relay,
-        uow=UnitOfWorkFactory(sessions, relay.wake),
+        uow=UnitOfWorkFactory(sessions, relay.wake, notify=notify_channel(name)),
         migrations=migrations,
         owns_bus=bus is None,
     )

@@ -47,6 +47,12 @@ class CommonSettings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     outbox_poll_interval: float = Field(default=1.0, gt=0)
+    outbox_idle_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="Longest safety-net poll of an idle outbox relay (commits and PostgreSQL "
+        "NOTIFY wake it at once); the poll doubles from outbox_poll_interval up to this.",
+    )
     outbox_batch_size: int = Field(default=200, ge=1, le=5000)
     publish_timeout: float = Field(default=10.0, gt=0)
     db_timeout: float = Field(default=5.0, gt=0, description="Seconds for readiness probes.")

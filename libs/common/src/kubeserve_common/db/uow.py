@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,9 +27,11 @@ class UnitOfWork:
         self,
         session_factory: async_sessionmaker[AsyncSession],
         on_commit: Callable[[], None] | None = None,
+        notify: str | None = None,
     ) -> None:
         self._factory = session_factory
         self._on_commit = on_commit
+        self._notify = notify
         self._published = 0
         self._active = False
 
@@ -74,7 +76,15 @@ class UnitOfWork:
                 attempts=0,
             )
         )
+        if self._published == 0 and self._notify is not None and self._dialect() == "postgresql":
+            # Delivered at commit (and dropped on rollback): wakes the relays of this
+            # service's other processes, which LISTEN on the channel.
+            await self.session.execute(select(func.pg_notify(self._notify, "")))
         self._published += 1
+
+    def _dialect(self) -> str:
+        bind = self.session.bind
+        return bind.dialect.name if bind is not None else ""
 
     async def claim(self, consumer: str, event_id: str) -> bool:
         """Record that `consumer` handles `event_id` in this transaction.
@@ -98,12 +108,14 @@ class UnitOfWorkFactory:
         self,
         session_factory: async_sessionmaker[AsyncSession],
         on_commit: Callable[[], None] | None = None,
+        notify: str | None = None,
     ) -> None:
         self.session_factory = session_factory
         self.on_commit = on_commit
+        self.notify = notify  # PostgreSQL NOTIFY channel of the service's outbox relays
 
     def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, self.on_commit)
+        return UnitOfWork(self.session_factory, self.on_commit, self.notify)
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[UnitOfWork]:

@@ -2,8 +2,11 @@
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED` (PostgreSQL), so several relays share the work
 and never publish the same row twice in the normal path; a crash between publish and mark
-republishes (at-least-once, consumers are idempotent). A commit that wrote rows wakes the relay;
-a poll interval covers rows written by other processes.
+republishes (at-least-once, consumers are idempotent). A commit that wrote rows wakes the relay
+of its own process; on PostgreSQL it also sends `NOTIFY kubeserve_outbox_<svc>` which the relays
+of the service's other processes LISTEN to. The poll is only a safety net: it starts at
+`poll_interval` and doubles while passes find nothing, up to `idle_interval`, so an idle
+service does not burn CPU.
 """
 
 from __future__ import annotations
@@ -12,9 +15,10 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from kubeserve_common.db.base import outbox_table, utcnow
 from kubeserve_common.events.envelope import CloudEvent
@@ -29,6 +33,10 @@ from kubeserve_common.metrics import (
 log = logging.getLogger(__name__)
 
 
+def notify_channel(service: str) -> str:
+    return f"kubeserve_outbox_{service}"
+
+
 class OutboxRelay:
     def __init__(
         self,
@@ -39,6 +47,7 @@ class OutboxRelay:
         batch_size: int = 200,
         poll_interval: float = 1.0,
         max_backoff: float = 10.0,
+        idle_interval: float = 30.0,
         keep_sent: timedelta = timedelta(days=7),
     ) -> None:
         self._sessions = session_factory
@@ -47,9 +56,11 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.max_backoff = max_backoff
+        self.idle_interval = max(idle_interval, poll_interval)
         self.keep_sent = keep_sent
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._listener: asyncio.Task[None] | None = None
         self._last_purge = datetime.min.replace(tzinfo=UTC)
 
     def wake(self) -> None:
@@ -58,17 +69,46 @@ class OutboxRelay:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self.run(), name="outbox-relay")
+            loop = asyncio.get_running_loop()
+            self._task = loop.create_task(self.run(), name="outbox-relay")
+            engine = self._sessions.kw.get("bind")
+            if engine is not None and engine.dialect.name == "postgresql":
+                self._listener = loop.create_task(self._listen(engine), name="outbox-listen")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._listener, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._listener = None
+
+    async def _listen(self, engine: AsyncEngine) -> None:
+        """Wake on NOTIFY from commits of this service's other processes; reconnect with
+        backoff when the connection is lost (the poll covers the gap)."""
+        channel = notify_channel(self.service)
+        delay = self.poll_interval
+        while True:
+            try:
+                async with engine.connect() as conn:
+                    raw = await conn.get_raw_connection()
+                    driver: Any = raw.driver_connection
+                    lost = asyncio.Event()
+                    await driver.add_listener(channel, lambda *_: self._wake.set())
+                    driver.add_termination_listener(lambda *_, lost=lost: lost.set())
+                    self._wake.set()  # rows may have been written while we were not listening
+                    delay = self.poll_interval
+                    await lost.wait()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.info("outbox LISTEN connection failed, retrying: %r", exc)
+            await asyncio.sleep(delay)
+            delay = min(self.idle_interval, delay * 2)
 
     async def run(self) -> None:
         failures = 0
+        idle_wait = self.poll_interval
         while True:
             try:
                 published = await self.publish_batch()
@@ -84,9 +124,13 @@ class OutboxRelay:
                 continue
             if published >= self.batch_size:
                 continue  # more may be waiting
+            # Nothing found: wait longer each time (until woken by a commit or a NOTIFY).
+            idle_wait = self.poll_interval if published else min(self.idle_interval, idle_wait * 2)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                await asyncio.wait_for(self._wake.wait(), idle_wait)
+            if self._wake.is_set():
+                idle_wait = self.poll_interval
 
     async def publish_batch(self) -> int:
         """Publish up to `batch_size` pending rows; return how many were published.
