@@ -173,9 +173,7 @@ class BuildLoop:
         not the build's fault: the attempt does not count), instead of waiting for the lease
         to expire."""
         async with self.uow() as uow:
-            released = await BuildRepository(uow.session).release_worker(
-                self.worker_id, utcnow()
-            )
+            released = await BuildRepository(uow.session).release_worker(self.worker_id, utcnow())
             await uow.commit()
         if released:
             BUILD_RETRIES.labels("builder_stopped").inc(released)

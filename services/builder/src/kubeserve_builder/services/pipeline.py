@@ -611,9 +611,7 @@ def _unmet_dependencies(wheels: list[Path], have: dict[str, str]) -> list[str]:
     unmet: dict[str, str] = {}
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as archive:
-            meta = next(
-                (n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None
-            )
+            meta = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
             if meta is None:
                 raise BuildFailure(Stage.WHEELHOUSE, f"{wheel.name} has no METADATA")
             message = Parser().parsestr(archive.read(meta).decode("utf-8", "replace"))

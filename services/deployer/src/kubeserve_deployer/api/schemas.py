@@ -169,3 +169,15 @@ class RouteRead(BaseModel):
     revision: int
     ready_replicas: int
     endpoints: list[str]
+    scaled_to_zero: bool = Field(
+        default=False,
+        description="Autoscaled to 0 replicas while idle: hold the request, a replica starts.",
+    )
+
+
+class LoadReport(_Body):
+    """From a gateway, about once a second: the time-weighted average of predictions in flight
+    per deployment since its last report (only deployments with load, or whose load changed)."""
+
+    gateway: str = Field(min_length=1, max_length=128)
+    in_flight: dict[UUID, Annotated[float, Field(ge=0, le=1e6)]] = Field(max_length=10_000)
