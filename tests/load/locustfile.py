@@ -124,8 +124,11 @@ def find_or_create_deployment(api: str, token: str) -> str:
     return deployment_id
 
 
-@events.test_start.add_listener
+@events.init.add_listener
 def _prepare(environment: Any, **_: Any) -> None:
+    # At start-up, before the users' clock starts: building a model takes a while.
+    if environment.host is None:
+        raise SystemExit("give the gateway with --host http://127.0.0.1:8080")
     api = _api(environment.host)
     STATE["token"] = _login(api)
     STATE["deployment"] = os.environ.get("KUBESERVE_LOAD_DEPLOYMENT") or (

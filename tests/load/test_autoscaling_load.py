@@ -46,7 +46,7 @@ def test_replicas_follow_the_load(tmp_path: Path) -> None:
             "KUBESERVE_LOAD_USERS": "16",
             "KUBESERVE_LOAD_STEP_USERS": "4",
             "KUBESERVE_LOAD_STEP_S": "3",
-            "KUBESERVE_LOAD_DURATION_S": "30",
+            "KUBESERVE_LOAD_DURATION_S": "40",
             "KUBESERVE_LOAD_TARGET_CONCURRENCY": "1",
         }
         locust = subprocess.Popen(
