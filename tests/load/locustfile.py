@@ -87,7 +87,9 @@ def find_or_create_deployment(api: str, token: str) -> str:
     model = next((m for m in models if m["name"] == "load-test"), None)
     if model is None:
         model = requests.post(
-            f"{api}/models", json={"name": "load-test", "framework": "sklearn"}, headers=auth,
+            f"{api}/models",
+            json={"name": "load-test", "framework": "sklearn"},
+            headers=auth,
             timeout=30,
         ).json()
     pushed = requests.post(
