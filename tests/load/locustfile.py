@@ -10,8 +10,8 @@ Environment (all optional): KUBESERVE_LOAD_EMAIL / KUBESERVE_LOAD_PASSWORD (the 
 KUBESERVE_LOAD_DEPLOYMENT (an existing deployment id to drive instead), KUBESERVE_LOAD_USERS
 (16: the last step), KUBESERVE_LOAD_STEP_USERS (4), KUBESERVE_LOAD_STEP_S (5 s per step),
 KUBESERVE_LOAD_DURATION_S (60 s in all), KUBESERVE_LOAD_TARGET_CONCURRENCY (2, for a
-deployment it creates). The gateway rate-limits each account (200 req/s by
-default): point it at a platform started with KUBESERVE_RATE_LIMIT_ENABLED=false to measure
+deployment it creates). The gateway rate-limits each account and deployment (see the gateway
+README): point it at a platform started with KUBESERVE_RATE_LIMIT_ENABLED=false to measure
 the platform rather than its limits.
 """
 
