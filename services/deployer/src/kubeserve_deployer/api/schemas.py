@@ -66,6 +66,8 @@ class DeploymentCreate(_Body):
 
     @model_validator(mode="after")
     def _one_way(self) -> DeploymentCreate:
+        if "replicas" in self.model_fields_set and self.replicas is None:
+            raise ValueError("replicas must be a whole number >= 1 (or leave it out)")
         if self.replicas is not None and self.autoscaling is not None:
             raise ValueError("give either `replicas` (a fixed count) or `autoscaling`, not both")
         return self
