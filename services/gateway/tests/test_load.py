@@ -96,3 +96,12 @@ async def test_hold_is_bounded_in_time_and_queue() -> None:
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
+
+
+def test_a_request_too_short_to_measure_still_counts() -> None:
+    clock = Clock()
+    load = LoadTracker(clock)
+    with load.track("d1"):
+        pass  # answered (or refused) at once
+    clock.now += 1.0
+    assert load.averages() == {"d1": 0.001}  # the deployer must not think it idle

@@ -42,6 +42,7 @@ class _Gauge:
     changed_at: float = 0.0
     period_start: float = 0.0
     reported_busy: bool = False
+    arrivals: int = 0  # requests that started in this period
 
 
 class LoadTracker:
@@ -92,6 +93,8 @@ class LoadTracker:
         gauge.area += gauge.count * (now - gauge.changed_at)
         gauge.changed_at = now
         gauge.count += step
+        if step > 0:
+            gauge.arrivals += 1
 
     # -- reporting -----------------------------------------------------------------------------
     def averages(self) -> dict[str, float]:
@@ -105,7 +108,10 @@ class LoadTracker:
             mean = area / span if span > 0 else float(gauge.count)
             # A request that just arrived counts whole: a held request must wake the deployment.
             mean = max(mean, float(min(gauge.count, 1)))
+            if gauge.arrivals and mean < 0.001:
+                mean = 0.001  # a request came and went in no time: still not idle
             gauge.area, gauge.changed_at, gauge.period_start = 0.0, now, now
+            gauge.arrivals = 0
             if mean > 0:
                 figures[deployment_id] = round(mean, 3)
                 gauge.reported_busy = True
@@ -132,7 +138,14 @@ class LoadTracker:
         Retry-After beyond `max_held` waiting requests or after `timeout` seconds. The caller
         tracks the request (`track`), which is what makes the deployer start a replica."""
         held = self._held.get(deployment_id, 0)
-        if held >= max_held or timeout <= 0:
+        if timeout <= 0:
+            self.wake.set()  # not held, but the deployer still hears of the request
+            raise HoldRefused(
+                f"deployment {deployment_id} is scaled to zero and a replica is starting; "
+                "retry shortly",
+                headers={"Retry-After": "2"},
+            )
+        if held >= max_held:
             raise HoldRefused(
                 f"deployment {deployment_id} is starting from zero replicas and "
                 f"{held} requests already wait for it; retry shortly",
