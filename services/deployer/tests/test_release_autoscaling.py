@@ -95,6 +95,8 @@ def test_scale_to_zero_runs_one_pod_and_the_concurrency_metric_is_optional() -> 
             },
         }
     ]
+    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    kubernetes_validate.validate(hpa, "1.30.0", strict=True)  # a valid autoscaling/v2 object
 
 
 def test_a_fixed_replica_count_has_no_hpa() -> None:
