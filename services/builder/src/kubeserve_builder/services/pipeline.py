@@ -164,6 +164,14 @@ class BuildPipeline:
             built = built.model_copy(update={"dependency_plan": compact})
         return BuildOutcome(report.to_dict(), report_uri, built=built)
 
+    def _refusal(self, exc: SandboxUnavailable) -> Exception:
+        """No sandbox on this machine: refuse (permanent, the reason names the fix); a
+        sandbox that failed once where the probe passed is worth another attempt."""
+        current = self.sandbox.current
+        if current is not None and current.mode == "unavailable":
+            return BuildFailure(Stage.TRIAL, str(exc))
+        return TransientBuildError(str(exc))
+
     async def _steps(
         self,
         payload: VersionUploaded,
@@ -172,6 +180,13 @@ class BuildPipeline:
         report: BuildReport,
         result: dict[str, Any],
     ) -> None:
+        try:
+            report.sandbox = (await self.sandbox.info()).to_dict()
+        except SandboxUnavailable as exc:
+            # Refused before any work: the model would have to be loaded unconfined.
+            with report.step(Stage.TRIAL) as rec:
+                rec.details["sandbox"] = "unavailable"
+                raise self._refusal(exc) from exc
         with report.step(Stage.FETCH) as rec:
             model_file = await self._fetch(payload, work, rec)
         with report.step(Stage.STATIC) as rec:
@@ -467,7 +482,7 @@ class BuildPipeline:
         try:
             outcome = await self.sandbox.run_trial(model_file, deps)
         except SandboxUnavailable as exc:
-            raise TransientBuildError(str(exc)) from exc
+            raise self._refusal(exc) from exc
         report.sandbox = outcome.sandbox.to_dict()
         limits = outcome.limits
         rec.details.update(
@@ -611,9 +626,7 @@ def _unmet_dependencies(wheels: list[Path], have: dict[str, str]) -> list[str]:
     unmet: dict[str, str] = {}
     for wheel in wheels:
         with zipfile.ZipFile(wheel) as archive:
-            meta = next(
-                (n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None
-            )
+            meta = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
             if meta is None:
                 raise BuildFailure(Stage.WHEELHOUSE, f"{wheel.name} has no METADATA")
             message = Parser().parsestr(archive.read(meta).decode("utf-8", "replace"))
