@@ -363,31 +363,47 @@ def _run_pip(args: list[str], pip: Sequence[str], timeout: float, result: Instal
         raise InstallError(f"pip install failed (exit {proc.returncode}):\n{tail}")
 
 
-def _unmet_dependencies(target: Path, base: Mapping[str, str]) -> list[str]:
-    """Requires-Dist of what is in `target` that neither `target` nor `base` satisfies."""
-    here = installed_versions([str(target)])
-    have = {**base, **here}
+def unmet_requirements(
+    requires: Iterable[str],
+    have: Mapping[str, str],
+    environment: Mapping[str, str] | None = None,
+    *,
+    skip_invalid: bool = True,
+) -> list[str]:
+    """The `Requires-Dist` entries in `requires` that `have` (name -> version) does not satisfy,
+    markers evaluated for `environment` (default: this interpreter) with no extra. The one
+    implementation: the runtime's installer and the builder's wheelhouse both use it. An invalid
+    entry is skipped, or raises `InvalidRequirement` when `skip_invalid` is false."""
     env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    env.update(environment or {})
     env["extra"] = ""
     unmet: dict[str, str] = {}
-    for dist in importlib.metadata.distributions(path=[str(target)]):
-        for text in dist.requires or []:
+    for text in requires:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            if skip_invalid:
+                continue
+            raise
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonicalize_name(req.name)
+        version = have.get(name)
+        if version is not None:
             try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if req.marker is not None and not req.marker.evaluate(env):
-                continue
-            name = canonicalize_name(req.name)
-            version = have.get(name)
-            if version is not None:
-                try:
-                    if req.specifier.contains(Version(version), prereleases=True):
-                        continue
-                except InvalidVersion:
+                if req.specifier.contains(Version(version), prereleases=True):
                     continue
-            unmet.setdefault(name, f"{req.name}{req.specifier}")
+            except InvalidVersion:
+                continue
+        unmet.setdefault(name, f"{req.name}{req.specifier}")
     return list(unmet.values())
+
+
+def _unmet_dependencies(target: Path, base: Mapping[str, str]) -> list[str]:
+    """Requires-Dist of what is in `target` that neither `target` nor `base` satisfies."""
+    have = {**base, **installed_versions([str(target)])}
+    dists = importlib.metadata.distributions(path=[str(target)])
+    return unmet_requirements((t for d in dists for t in d.requires or []), have)
 
 
 def install(
