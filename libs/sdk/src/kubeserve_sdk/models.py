@@ -1,7 +1,6 @@
 """Typed models of the public API, generated from the gateway's OpenAPI document by
 scripts/generate_sdk_models.py (datamodel-code-generator): do not edit by hand.
 Every model also reads like the JSON object it came from: `model["id"]`."""
-
 from __future__ import annotations
 
 # ruff: noqa
@@ -43,7 +42,9 @@ class ApiKeyCreate(ApiModel):
         AwareDatetime | None,
         Field(description="Absolute expiry (UTC).", title="Expires At"),
     ] = None
-    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = None
+    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = (
+        None
+    )
 
 
 class ApiKeyCreated(ApiModel):
@@ -61,7 +62,9 @@ class ApiKeyCreated(ApiModel):
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
     revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
-    key: Annotated[str, Field(description="The secret. Shown once: store it now.", title="Key")]
+    key: Annotated[
+        str, Field(description="The secret. Shown once: store it now.", title="Key")
+    ]
 
 
 class ApiKeyRead(ApiModel):
@@ -160,6 +163,25 @@ class DeploymentUpdate(ApiModel):
     ] = None
 
 
+class Error(ApiModel):
+    code: Annotated[str, Field(examples=["validation_error"])]
+    message: str
+    details: Annotated[
+        dict[str, Any] | list[Any] | None,
+        Field(
+            description="More about the problem: for a 422 the list of `{field, message, type}`, for a quota 409 what is in use."
+        ),
+    ] = None
+
+
+class ErrorEnvelope(ApiModel):
+    """
+    Every KubeServe error: a stable machine-readable code and a message.
+    """
+
+    error: Error
+
+
 class EventRead(ApiModel):
     at: Annotated[AwareDatetime, Field(title="At")]
     kind: Annotated[str, Field(title="Kind")]
@@ -173,6 +195,39 @@ class Framework(StrEnum):
     onnx = "onnx"
     pytorch = "pytorch"
     custom = "custom"
+
+
+class Output(ApiModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class Datatype(StrEnum):
+    BOOL = "BOOL"
+    UINT8 = "UINT8"
+    UINT16 = "UINT16"
+    UINT32 = "UINT32"
+    UINT64 = "UINT64"
+    INT8 = "INT8"
+    INT16 = "INT16"
+    INT32 = "INT32"
+    INT64 = "INT64"
+    FP16 = "FP16"
+    FP32 = "FP32"
+    FP64 = "FP64"
+    BYTES = "BYTES"
+
+
+class InferTensor(ApiModel):
+    """
+    An Open Inference Protocol V2 tensor (row-major flat `data`).
+    """
+
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
 
 
 class ModelCreate(ApiModel):
@@ -191,6 +246,11 @@ class ModelCreate(ApiModel):
     ]
     framework: Framework
     description: Annotated[str | None, Field(max_length=2000, title="Description")] = ""
+
+
+class ModelReady(ApiModel):
+    name: str | None = None
+    ready: bool | None = None
 
 
 class Name1(RootModel[str]):
@@ -217,12 +277,51 @@ class ModelUpdate(ApiModel):
     description: Annotated[Description | None, Field(title="Description")] = None
 
 
+class PredictRequest(ApiModel):
+    """
+    Rows of feature values (`instances`), or objects keyed by feature name (`records`).
+    """
+
+    instances: list[list[Any]] | None = None
+    records: list[dict[str, Any]] | None = None
+
+
+class PredictResponse(ApiModel):
+    predictions: list[Any]
+    probabilities: Annotated[
+        list[list[float]] | None,
+        Field(description="Per class, when the model has predict_proba."),
+    ] = None
+
+
+class PredictionError1(ApiModel):
+    """
+    Errors of the prediction routes: the gateway's envelope, or the model runtime's own shape `{"error": "message"}` (the Open Inference Protocol's).
+    """
+
+    error: str
+
+
+class PredictionError(RootModel[ErrorEnvelope | PredictionError1]):
+    root: Annotated[
+        ErrorEnvelope | PredictionError1,
+        Field(
+            description='Errors of the prediction routes: the gateway\'s envelope, or the model runtime\'s own shape `{"error": "message"}` (the Open Inference Protocol\'s).',
+            title="PredictionError",
+        ),
+    ]
+
+
 class RefreshRequest(ApiModel):
-    refresh_token: Annotated[str, Field(max_length=1024, min_length=1, title="Refresh Token")]
+    refresh_token: Annotated[
+        str, Field(max_length=1024, min_length=1, title="Refresh Token")
+    ]
 
 
 class RegisterRequest(ApiModel):
-    email: Annotated[str, Field(examples=["ada@example.com"], max_length=320, title="Email")]
+    email: Annotated[
+        str, Field(examples=["ada@example.com"], max_length=320, title="Email")
+    ]
     password: Annotated[str, Field(max_length=4096, min_length=1, title="Password")]
 
 
@@ -274,6 +373,18 @@ class RollbackRequest(ApiModel):
     ] = None
 
 
+class ServerMetadata(ApiModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class TensorMetadata(ApiModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
 class TokenResponse(ApiModel):
     access_token: Annotated[str, Field(title="Access Token")]
     token_type: Annotated[Literal["bearer"], Field(title="Token Type")] = "bearer"
@@ -298,14 +409,6 @@ class UserRead(ApiModel):
     disabled: Annotated[bool, Field(title="Disabled")]
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
-
-
-class ValidationError(ApiModel):
-    loc: Annotated[list[str | int], Field(title="Location")]
-    msg: Annotated[str, Field(title="Message")]
-    type: Annotated[str, Field(title="Error Type")]
-    input: Annotated[Any | None, Field(title="Input")] = None
-    ctx: Annotated[dict[str, Any] | None, Field(title="Context")] = None
 
 
 class VersionStatus(StrEnum):
@@ -360,8 +463,27 @@ class DeploymentRead(ApiModel):
     ] = None
 
 
-class HTTPValidationError(ApiModel):
-    detail: Annotated[list[ValidationError] | None, Field(title="Detail")] = None
+class InferRequest(ApiModel):
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[InferTensor]
+    outputs: list[Output] | None = None
+
+
+class InferResponse(ApiModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[InferTensor]
+
+
+class ModelMetadata(ApiModel):
+    name: str
+    versions: list[str] | None = None
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
 
 
 class ModelRead(ApiModel):
@@ -406,8 +528,12 @@ class VersionRead(ApiModel):
     failure_stage: Annotated[str | None, Field(title="Failure Stage")] = None
     failure_reason: Annotated[str | None, Field(title="Failure Reason")] = None
     signature: Annotated[dict[str, Any] | None, Field(title="Signature")] = None
-    dependency_plan: Annotated[dict[str, Any] | None, Field(title="Dependency Plan")] = None
-    predicted_cold_start_ms: Annotated[float | None, Field(title="Predicted Cold Start Ms")] = None
+    dependency_plan: Annotated[
+        dict[str, Any] | None, Field(title="Dependency Plan")
+    ] = None
+    predicted_cold_start_ms: Annotated[
+        float | None, Field(title="Predicted Cold Start Ms")
+    ] = None
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
     built_at: Annotated[AwareDatetime | None, Field(title="Built At")] = None
