@@ -78,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from kubeserve_cli import embedded
 
     configure_logging(args.log_level, json_logs=args.json_logs)
+    embedded.apply_sandbox_opt_out(args.insecure_no_sandbox)
     home = Path(args.home).expanduser()
 
     def ready(url: str) -> None:
@@ -127,6 +128,7 @@ def _reads(default: str) -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from kubeserve_common.security.sandbox_opt_out import OPT_OUT_FLAG, OPT_OUT_HELP
     from kubeserve_common.settings import DEFAULT_HOME
 
     parser = argparse.ArgumentParser(
@@ -148,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--log-level", default="WARNING")
     up.add_argument("--json-logs", action="store_true", help="structured JSON logs")
+    up.add_argument(OPT_OUT_FLAG, action="store_true", help=OPT_OUT_HELP)
     up.set_defaults(local=cmd_up)
 
     demo = sub.add_parser("demo", help="register a demo user, push an iris model, deploy, predict")

@@ -28,6 +28,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from uuid import UUID
 
+from kubeserve_common.security.sandbox_opt_out import warn_insecure_once
+
 from kubeserve_deployer.backends.local.activity import Activity
 from kubeserve_deployer.backends.local.adoption import adopt_recorded
 from kubeserve_deployer.backends.local.artifact_cache import (
@@ -48,7 +50,6 @@ from kubeserve_deployer.backends.local.launching import Launcher
 from kubeserve_deployer.backends.local.locking import DirectoryLock
 from kubeserve_deployer.backends.local.pool_client import WarmPool
 from kubeserve_deployer.backends.local.sandboxing import (
-    OPT_OUT,
     ReplicaLimits,
     ReplicaSandboxes,
     SandboxGate,
@@ -123,11 +124,7 @@ class LocalBackend:
         if self.gate is not None:
             self.gate.start()
         else:
-            log.warning(
-                "INSECURE: %s=1 - replicas run unconfined, as the platform's own user, with "
-                "its view of files and network; use only on a single-user machine",
-                OPT_OUT,
-            )
+            warn_insecure_once(log)
         if self.pool is not None:
             self.pool.start()
         self._try_lock()

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from kubeserve_common.security.sandbox_opt_out import OPT_OUT_ENV, OPT_OUT_FLAG
 from kubeserve_runtime.sandbox.spec import MIB, Bind, CgroupLimits, Limits, SandboxSpec, Tmpfs
 
 from kubeserve_deployer.backends.local.environment import RUNTIME_TUNABLES
@@ -138,7 +139,6 @@ def tunables(env: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-OPT_OUT = "KUBESERVE_INSECURE_NO_SANDBOX"
 _PROBE_TIMEOUT = 60.0
 
 
@@ -149,7 +149,7 @@ def refusal(reason: str) -> str:
         "Fix: run the platform as root, or enable unprivileged user namespaces "
         "(sysctl kernel.unprivileged_userns_clone=1; on Ubuntu also "
         "kernel.apparmor_restrict_unprivileged_userns=0); on a single-user laptop only, opt "
-        f"out with `kubeserve up --insecure-no-sandbox` ({OPT_OUT}=1)"
+        f"out with `kubeserve up {OPT_OUT_FLAG}` ({OPT_OUT_ENV}=1)"
     )
 
 
