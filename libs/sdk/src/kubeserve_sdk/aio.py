@@ -229,9 +229,14 @@ class AsyncClient:
 
     # -- deployments -------------------------------------------------------------------------
     async def deploy(
-        self, version_id: str, replicas: int = 1, name: str | None = None, **options: Any
+        self,
+        version_id: str,
+        replicas: int | None = None,
+        name: str | None = None,
+        **options: Any,
     ) -> m.DeploymentRead:
-        """`options`: further fields of the deployment (e.g. autoscaling), sent as given."""
+        """`replicas`: a fixed count (the server's default: 1); `options`: further fields,
+        e.g. `autoscaling={"min_replicas": 0, "max_replicas": 3, "target_concurrency": 4}`."""
         return await self._run(calls.deploy(version_id, replicas, name, options))
 
     async def list_deployments(self, limit: int = 100, offset: int = 0) -> list[m.DeploymentRead]:

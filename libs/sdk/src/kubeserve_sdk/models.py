@@ -29,70 +29,8 @@ class ExpiresInDays(RootModel[int]):
     root: Annotated[int, Field(ge=1, le=3650, title="Expires In Days")]
 
 
-class ApiKeyCreate(ApiModel):
-    name: Annotated[str, Field(max_length=100, min_length=1, title="Name")]
-    deployment_ids: Annotated[
-        DeploymentIds | None,
-        Field(
-            description="Limit the key to these deployments; omit for all of yours.",
-            title="Deployment Ids",
-        ),
-    ] = None
-    expires_at: Annotated[
-        AwareDatetime | None,
-        Field(description="Absolute expiry (UTC).", title="Expires At"),
-    ] = None
-    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = (
-        None
-    )
-
-
-class ApiKeyCreated(ApiModel):
-    id: Annotated[UUID, Field(title="Id")]
-    name: Annotated[str, Field(title="Name")]
-    prefix: Annotated[
-        str,
-        Field(
-            description="The first characters of the key, to recognise it.",
-            title="Prefix",
-        ),
-    ]
-    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
-    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
-    created_at: Annotated[AwareDatetime, Field(title="Created At")]
-    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
-    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
-    key: Annotated[
-        str, Field(description="The secret. Shown once: store it now.", title="Key")
-    ]
-
-
-class ApiKeyRead(ApiModel):
-    id: Annotated[UUID, Field(title="Id")]
-    name: Annotated[str, Field(title="Name")]
-    prefix: Annotated[
-        str,
-        Field(
-            description="The first characters of the key, to recognise it.",
-            title="Prefix",
-        ),
-    ]
-    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
-    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
-    created_at: Annotated[AwareDatetime, Field(title="Created At")]
-    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
-    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
-
-
 class ApiKeyResolveRequest(ApiModel):
     api_key: Annotated[str, Field(max_length=1024, min_length=1, title="Api Key")]
-
-
-class ApiKeyResolved(ApiModel):
-    user_id: Annotated[UUID, Field(title="User Id")]
-    role: Annotated[str, Field(title="Role")]
-    api_key_id: Annotated[UUID, Field(title="Api Key Id")]
-    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
 
 
 class ArtifactRead(ApiModel):
@@ -100,6 +38,41 @@ class ArtifactRead(ApiModel):
     size: Annotated[int, Field(title="Size")]
     sha256: Annotated[str, Field(title="Sha256")]
     uri: Annotated[str, Field(title="Uri")]
+
+
+class AutoscalingSettings(ApiModel):
+    """
+    Concurrency autoscaling (Knative's KPA model): replicas = ceil(requests in flight /
+    target_concurrency), within min..max and the tenant quota.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    min_replicas: Annotated[
+        int | None,
+        Field(
+            description="0 opts in to scale to zero.",
+            ge=0,
+            le=100,
+            title="Min Replicas",
+        ),
+    ] = 1
+    max_replicas: Annotated[int | None, Field(ge=1, le=100, title="Max Replicas")] = 3
+    target_concurrency: Annotated[
+        int | float | None,
+        Field(
+            description="Requests in flight one replica should carry.",
+            title="Target Concurrency",
+        ),
+    ] = 2
+    scale_to_zero_after_s: Annotated[
+        int | float | None,
+        Field(
+            description="Idle seconds before 0 replicas (min_replicas 0).",
+            title="Scale To Zero After S",
+        ),
+    ] = None
 
 
 class BuildRead(ApiModel):
@@ -115,6 +88,13 @@ class BuildRead(ApiModel):
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     started_at: Annotated[AwareDatetime | None, Field(title="Started At")] = None
     finished_at: Annotated[AwareDatetime | None, Field(title="Finished At")] = None
+
+
+class Replicas(RootModel[int]):
+    root: Annotated[
+        int,
+        Field(description="Number of replicas (>= 1).", ge=1, le=100, title="Replicas"),
+    ]
 
 
 class Name(RootModel[str]):
@@ -136,24 +116,28 @@ class DeploymentCreate(ApiModel):
     )
     version_id: Annotated[UUID, Field(title="Version Id")]
     replicas: Annotated[
-        int | None,
-        Field(description="Number of replicas (>= 1).", ge=1, le=100, title="Replicas"),
-    ] = 1
+        Replicas | None,
+        Field(
+            description="A fixed replica count (default 1); or give `autoscaling`.",
+            title="Replicas",
+        ),
+    ] = None
+    autoscaling: AutoscalingSettings | None = None
     name: Annotated[Name | None, Field(title="Name")] = None
-
-
-class Replicas(RootModel[int]):
-    root: Annotated[
-        int,
-        Field(description="Number of replicas (>= 1).", ge=1, le=100, title="Replicas"),
-    ]
 
 
 class DeploymentUpdate(ApiModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    replicas: Annotated[Replicas | None, Field(title="Replicas")] = None
+    replicas: Annotated[
+        Replicas | None,
+        Field(description="A fixed count (turns autoscaling off).", title="Replicas"),
+    ] = None
+    autoscaling: Annotated[
+        AutoscalingSettings | None,
+        Field(description="Turn autoscaling on, or change its settings."),
+    ] = None
     version_id: Annotated[
         UUID | None,
         Field(
@@ -312,6 +296,26 @@ class PredictionError(RootModel[ErrorEnvelope | PredictionError1]):
     ]
 
 
+class RateLimitSpec(ApiModel):
+    """
+    A key's own rate limit: a token bucket refilled at `requests_per_second` up to `burst`
+    requests. The gateway also limits each deployment as a whole.
+    """
+
+    requests_per_second: Annotated[
+        float, Field(gt=0.0, le=100000.0, title="Requests Per Second")
+    ]
+    burst: Annotated[
+        int | None,
+        Field(
+            description="0: twice the rate, at least 1.",
+            ge=0,
+            le=1000000,
+            title="Burst",
+        ),
+    ] = 0
+
+
 class RefreshRequest(ApiModel):
     refresh_token: Annotated[
         str, Field(max_length=1024, min_length=1, title="Refresh Token")
@@ -430,6 +434,83 @@ class VersionSummary(ApiModel):
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
 
 
+class ApiKeyCreate(ApiModel):
+    name: Annotated[str, Field(max_length=100, min_length=1, title="Name")]
+    deployment_ids: Annotated[
+        DeploymentIds | None,
+        Field(
+            description="Limit the key to these deployments; omit for all of yours.",
+            title="Deployment Ids",
+        ),
+    ] = None
+    expires_at: Annotated[
+        AwareDatetime | None,
+        Field(description="Absolute expiry (UTC).", title="Expires At"),
+    ] = None
+    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = (
+        None
+    )
+    rate_limit: Annotated[
+        RateLimitSpec | None,
+        Field(
+            description="This key's own rate limit; omit for the platform's default per key (1000 requests/s, burst 2000 unless the operator changed it)."
+        ),
+    ] = None
+
+
+class ApiKeyCreated(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    prefix: Annotated[
+        str,
+        Field(
+            description="The first characters of the key, to recognise it.",
+            title="Prefix",
+        ),
+    ]
+    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
+    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
+    rate_limit: Annotated[
+        RateLimitSpec | None,
+        Field(description="The key's own rate limit; null: the platform default."),
+    ] = None
+    key: Annotated[
+        str, Field(description="The secret. Shown once: store it now.", title="Key")
+    ]
+
+
+class ApiKeyRead(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    prefix: Annotated[
+        str,
+        Field(
+            description="The first characters of the key, to recognise it.",
+            title="Prefix",
+        ),
+    ]
+    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
+    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
+    rate_limit: Annotated[
+        RateLimitSpec | None,
+        Field(description="The key's own rate limit; null: the platform default."),
+    ] = None
+
+
+class ApiKeyResolved(ApiModel):
+    user_id: Annotated[UUID, Field(title="User Id")]
+    role: Annotated[str, Field(title="Role")]
+    api_key_id: Annotated[UUID, Field(title="Api Key Id")]
+    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
+    rate_limit: RateLimitSpec | None = None
+
+
 class DeploymentRead(ApiModel):
     id: Annotated[UUID, Field(title="Id")]
     name: Annotated[str, Field(title="Name")]
@@ -441,6 +522,9 @@ class DeploymentRead(ApiModel):
     revision: Annotated[int, Field(title="Revision")]
     serving_revision: Annotated[int | None, Field(title="Serving Revision")]
     replicas: ReplicaCounts
+    autoscaling: Annotated[
+        AutoscalingSettings | None, Field(description="Null: a fixed replica count.")
+    ] = None
     url: Annotated[str, Field(title="Url")]
     failure_reason: Annotated[str | None, Field(title="Failure Reason")]
     cold_start: Annotated[
