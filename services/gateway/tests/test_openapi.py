@@ -35,6 +35,10 @@ async def test_public_paths_are_published_under_api_v1(stack: Any) -> None:
     assert "HTTPValidationError" not in doc["components"]["schemas"]
     envelope = doc["components"]["responses"]["error_422"]["content"]["application/json"]
     assert envelope["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}
+    limited = doc["components"]["responses"]["error_429"]["headers"]
+    assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} == set(
+        limited
+    )
     assert "x-kubeserve-unavailable" not in doc
 
 

@@ -287,18 +287,35 @@ def prediction_paths() -> dict[str, dict[str, Any]]:
     }  # fmt: skip
 
 
+def _header(description: str, kind: str = "integer") -> dict[str, Any]:
+    return {"description": description, "schema": {"type": kind}}
+
+
+_RETRY_AFTER = _header("Seconds to wait before retrying.")
+# The IETF draft's headers, sent on every rate-limited answer (429 included).
+_RATE_LIMIT = {
+    "RateLimit-Limit": _header("Requests the bucket holds (its burst)."),
+    "RateLimit-Remaining": _header("Requests left now."),
+    "RateLimit-Reset": _header("Seconds until the bucket is full again."),
+}
+_HEADERS = {
+    "429": {"Retry-After": _RETRY_AFTER, **_RATE_LIMIT},
+    "503": {"Retry-After": _RETRY_AFTER},
+}
+
+
 def error_responses() -> dict[str, Any]:
     """`#/components/responses/error_<status>` (the envelope) and `prediction_<status>`."""
     responses: dict[str, Any] = {}
     for status, text in ERROR_DESCRIPTIONS.items():
-        responses[f"error_{status}"] = {
-            "description": text,
-            "content": {"application/json": {"schema": _ERROR}},
-        }
-        responses[f"prediction_{status}"] = {
-            "description": text,
-            "content": {"application/json": {"schema": _PREDICTION_ERROR}},
-        }
+        for prefix, schema in (("error", _ERROR), ("prediction", _PREDICTION_ERROR)):
+            response: dict[str, Any] = {
+                "description": text,
+                "content": {"application/json": {"schema": schema}},
+            }
+            if status in _HEADERS:
+                response["headers"] = _HEADERS[status]
+            responses[f"{prefix}_{status}"] = response
     return responses
 
 
