@@ -10,6 +10,7 @@ import importlib
 import importlib.util
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -170,6 +171,21 @@ async def test_sdk_clients_from_the_environment_alone(
         assert [
             entry.line for entry in client.logs(dep, tail=50) if "startup complete" in entry.line
         ]
+        # Following through the gateway: a line the replica writes later arrives live.
+        [log_file] = (running["platform"].home / "runtime" / "logs" / dep).glob("*-0.log")
+
+        def write_later() -> None:
+            with log_file.open("a") as fh:
+                fh.write("written later\n")
+
+        timer = threading.Timer(1.0, write_later)
+        timer.start()
+        try:
+            for entry in client.logs(dep, follow=True, tail=1):
+                if entry.line == "written later":
+                    break
+        finally:
+            timer.cancel()
     async with AsyncClient() as aclient:
         assert (await aclient.predict(dep, np.array(ROWS), as_numpy=True)).tolist() == [0, 2]
         deployment = await aclient.get_deployment(dep)
