@@ -138,6 +138,13 @@ def test_cli_from_register_to_predict(platform: Platform, tmp_path: Path) -> Non
         platform, config, "deploy", "iris:v1", "--replicas", "2", "--max-replicas", "3"
     )
     assert both.returncode == 2 and "either --replicas" in both.stderr
+    scaled = kubeserve(
+        platform, config, "deployments", "autoscale", deployment_id, "--max-replicas", "2",
+        "--no-wait",
+    )  # fmt: skip
+    assert scaled.returncode == 0, scaled.stderr
+    shown = json.loads(kubeserve(platform, config, "deployments", "show", deployment_id).stdout)
+    assert shown["autoscaling"]["max_replicas"] == 2
 
     # Errors: a clear message on stderr and a non-zero exit code.
     bad_json = kubeserve(platform, config, "predict", deployment_id, "{not json")

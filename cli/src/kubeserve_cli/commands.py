@@ -227,6 +227,18 @@ def cmd_deployments_scale(args: argparse.Namespace, client: Client) -> None:
         output.step("running")
 
 
+def cmd_deployments_autoscale(args: argparse.Namespace, client: Client) -> None:
+    args.replicas = None
+    settings = autoscaling(args)
+    if not settings:
+        raise UsageError("give at least one of --min-replicas, --max-replicas, ...")
+    client.autoscale(args.deployment, **settings)
+    output.step(f"autoscaling {json.dumps(settings)}")
+    if not args.no_wait:
+        _settle(client, args.deployment, args.timeout)
+        output.step("running")
+
+
 def cmd_deployments_rollback(args: argparse.Namespace, client: Client) -> None:
     client.rollback(args.deployment, args.revision)
     output.step("rolling back")

@@ -259,6 +259,11 @@ class AsyncClient:
     async def scale(self, deployment_id: str, replicas: int) -> m.DeploymentRead:
         return await self._run(calls.update_deployment(deployment_id, {"replicas": replicas}))
 
+    async def autoscale(self, deployment_id: str, **settings: Any) -> m.DeploymentRead:
+        """Turn autoscaling on or change it: `min_replicas`, `max_replicas`,
+        `target_concurrency`, `scale_to_zero_after_s` (`scale()` turns it off)."""
+        return await self._run(calls.update_deployment(deployment_id, {"autoscaling": settings}))
+
     async def update(self, deployment_id: str, *, version_id: str) -> m.DeploymentRead:
         """Move a deployment to another Ready version of the same model (a new revision)."""
         return await self._run(calls.update_deployment(deployment_id, {"version_id": version_id}))

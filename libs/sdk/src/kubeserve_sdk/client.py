@@ -287,6 +287,11 @@ class Client:
     def scale(self, deployment_id: str, replicas: int) -> m.DeploymentRead:
         return self._run(calls.update_deployment(deployment_id, {"replicas": replicas}))
 
+    def autoscale(self, deployment_id: str, **settings: Any) -> m.DeploymentRead:
+        """Turn autoscaling on or change it: `min_replicas`, `max_replicas`,
+        `target_concurrency`, `scale_to_zero_after_s` (`scale()` turns it off)."""
+        return self._run(calls.update_deployment(deployment_id, {"autoscaling": settings}))
+
     def update(self, deployment_id: str, *, version_id: str) -> m.DeploymentRead:
         """Move a deployment to another Ready version of the same model (a new revision)."""
         return self._run(calls.update_deployment(deployment_id, {"version_id": version_id}))

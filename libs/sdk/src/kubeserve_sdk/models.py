@@ -1,6 +1,7 @@
 """Typed models of the public API, generated from the gateway's OpenAPI document by
 scripts/generate_sdk_models.py (datamodel-code-generator): do not edit by hand.
 Every model also reads like the JSON object it came from: `model["id"]`."""
+
 from __future__ import annotations
 
 # ruff: noqa
@@ -302,9 +303,7 @@ class RateLimitSpec(ApiModel):
     requests. The gateway also limits each deployment as a whole.
     """
 
-    requests_per_second: Annotated[
-        float, Field(gt=0.0, le=100000.0, title="Requests Per Second")
-    ]
+    requests_per_second: Annotated[float, Field(gt=0.0, le=100000.0, title="Requests Per Second")]
     burst: Annotated[
         int | None,
         Field(
@@ -317,15 +316,11 @@ class RateLimitSpec(ApiModel):
 
 
 class RefreshRequest(ApiModel):
-    refresh_token: Annotated[
-        str, Field(max_length=1024, min_length=1, title="Refresh Token")
-    ]
+    refresh_token: Annotated[str, Field(max_length=1024, min_length=1, title="Refresh Token")]
 
 
 class RegisterRequest(ApiModel):
-    email: Annotated[
-        str, Field(examples=["ada@example.com"], max_length=320, title="Email")
-    ]
+    email: Annotated[str, Field(examples=["ada@example.com"], max_length=320, title="Email")]
     password: Annotated[str, Field(max_length=4096, min_length=1, title="Password")]
 
 
@@ -447,9 +442,7 @@ class ApiKeyCreate(ApiModel):
         AwareDatetime | None,
         Field(description="Absolute expiry (UTC).", title="Expires At"),
     ] = None
-    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = (
-        None
-    )
+    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = None
     rate_limit: Annotated[
         RateLimitSpec | None,
         Field(
@@ -477,9 +470,7 @@ class ApiKeyCreated(ApiModel):
         RateLimitSpec | None,
         Field(description="The key's own rate limit; null: the platform default."),
     ] = None
-    key: Annotated[
-        str, Field(description="The secret. Shown once: store it now.", title="Key")
-    ]
+    key: Annotated[str, Field(description="The secret. Shown once: store it now.", title="Key")]
 
 
 class ApiKeyRead(ApiModel):
@@ -612,12 +603,8 @@ class VersionRead(ApiModel):
     failure_stage: Annotated[str | None, Field(title="Failure Stage")] = None
     failure_reason: Annotated[str | None, Field(title="Failure Reason")] = None
     signature: Annotated[dict[str, Any] | None, Field(title="Signature")] = None
-    dependency_plan: Annotated[
-        dict[str, Any] | None, Field(title="Dependency Plan")
-    ] = None
-    predicted_cold_start_ms: Annotated[
-        float | None, Field(title="Predicted Cold Start Ms")
-    ] = None
+    dependency_plan: Annotated[dict[str, Any] | None, Field(title="Dependency Plan")] = None
+    predicted_cold_start_ms: Annotated[float | None, Field(title="Predicted Cold Start Ms")] = None
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
     built_at: Annotated[AwareDatetime | None, Field(title="Built At")] = None
