@@ -18,6 +18,7 @@ from typing import Any
 
 import uvicorn
 from kubeserve_common.logging import service_var
+from kubeserve_common.messaging.durable import DurableQueueStore
 from kubeserve_common.messaging.memory import InMemoryBus
 from kubeserve_common.net import free_port
 from kubeserve_common.service import ServiceContainer
@@ -95,7 +96,9 @@ def build(
     home.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in SERVICES if name != "gateway"}
     ports["gateway"] = gateway_port
-    bus = InMemoryBus("embedded")
+    # Durable queues in an SQLite file: a delivery is kept until its consumer's inbox commit,
+    # so a crash (even kill -9) at any moment loses nothing; the next start redelivers.
+    bus = InMemoryBus("embedded", store=DurableQueueStore(home / "db" / "bus.db"))
     services = []
     for name in SERVICES:
         settings = service_settings(name, home, ports, host, overrides or {})

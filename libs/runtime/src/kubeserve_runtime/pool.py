@@ -35,12 +35,15 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import signal
 import sys
 import time
 import traceback
 from typing import Any, TextIO
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"  # as `python -m kubeserve_runtime`
 
 # Single-threaded numerical libraries in the pool: forking a process whose BLAS thread pool is
 # running is unsafe, and each replica is one of several processes sharing the host's cores.
@@ -132,9 +135,20 @@ def run_replica(request: dict[str, Any], timings_fd: int | None = None) -> None:
     from kubeserve_runtime.app import create_app
     from kubeserve_runtime.loaders import load_model
 
+    # What `kubeserve logs` shows: timestamped lines (its `since` reads them), the model's load
+    # and the server's start included; predictions are not logged (no access log).
+    level = str(request.get("log_level") or "info").upper()
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
     started = time.perf_counter()
     model = load_model(request["model"])
     loaded = time.perf_counter()
+    logging.getLogger("kubeserve_runtime").info(
+        "model %s:%s loaded from %s in %.2fs",
+        request["name"],
+        request.get("version") or "v1",
+        request["model"],
+        loaded - started,
+    )
     app = create_app(
         model,
         request["name"],
@@ -151,7 +165,8 @@ def run_replica(request: dict[str, Any], timings_fd: int | None = None) -> None:
     uvicorn.run(
         app,
         **listen_options(request.get("host") or "127.0.0.1", int(request.get("port") or 0)),
-        log_level=request.get("log_level") or "warning",
+        log_level=level.lower(),
+        log_config=None,  # uvicorn's loggers go through the root handler set above
         access_log=False,
         ws="none",  # the runtime has no websocket routes; skips importing a protocol stack
         timeout_graceful_shutdown=int(request.get("graceful_seconds") or 5),

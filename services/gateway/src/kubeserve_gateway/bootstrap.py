@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from kubeserve_common.db.session import is_sqlite
 from kubeserve_common.messaging.bus import EventBus
 from kubeserve_common.service import ServiceContainer, build_container
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubeserve_gateway.adapters.auth import HttpAuthClient
 from kubeserve_gateway.adapters.deployer import HttpDeployerClient
 from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
+from kubeserve_gateway.adapters.rate_store import PostgresBucketStore
 from kubeserve_gateway.adapters.replica_http import ReplicaPool
-from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
+from kubeserve_gateway.domain.ratelimit import Limit
 from kubeserve_gateway.domain.routes import RouteTable, default_routes
 from kubeserve_gateway.domain.tickets import TicketIssuer
 from kubeserve_gateway.services.authenticator import (
@@ -32,6 +35,7 @@ from kubeserve_gateway.services.events import EventHub
 from kubeserve_gateway.services.gateway import GatewayService, RateLimits, StaticUpstream
 from kubeserve_gateway.services.openapi import OpenApiService
 from kubeserve_gateway.services.prediction_stats import PredictionStats
+from kubeserve_gateway.services.ratelimiter import RateLimiter
 from kubeserve_gateway.services.replicas import ROUTE_EVENTS, ReplicaResolver
 from kubeserve_gateway.settings import GatewaySettings
 
@@ -61,7 +65,35 @@ class GatewayContainer(ServiceContainer):
     gateway: GatewayComponents | None = None
 
 
-def build_components(settings: GatewaySettings) -> GatewayComponents:
+def build_rate_limits(settings: GatewaySettings, engine: AsyncEngine | None) -> RateLimits:
+    """The limits, with buckets shared through the database when it is PostgreSQL (several
+    gateway replicas then share one budget) and in this process otherwise."""
+    if not settings.rate_limit_enabled:
+        return RateLimits(None)
+    store = None
+    mode = settings.rate_limit_store
+    if mode == "database" or (mode == "auto" and not is_sqlite(settings.database_url)):
+        if engine is None or is_sqlite(settings.database_url):
+            raise ValueError("KUBESERVE_RATE_LIMIT_STORE=database needs a PostgreSQL database")
+        store = PostgresBucketStore(engine, timeout=settings.db_timeout)
+    limiter = RateLimiter(
+        store,
+        lease_seconds=settings.rate_limit_lease_seconds,
+        lease_burst_fraction=settings.rate_limit_lease_burst_fraction,
+        lease_ttl=settings.rate_limit_lease_ttl,
+        max_keys=settings.rate_limit_max_keys,
+    )
+    return RateLimits(
+        limiter,
+        ip=Limit(settings.rate_limit_ip_rps, settings.rate_limit_ip_burst),
+        principal=Limit(settings.rate_limit_principal_rps, settings.rate_limit_principal_burst),
+        deployment=Limit(settings.rate_limit_deployment_rps, settings.rate_limit_deployment_burst),
+    )
+
+
+def build_components(
+    settings: GatewaySettings, engine: AsyncEngine | None = None
+) -> GatewayComponents:
     http = create_http_client(settings)
     routes = RouteTable(default_routes())
     auth = HttpAuthClient(
@@ -93,20 +125,7 @@ def build_components(settings: GatewaySettings) -> GatewayComponents:
         "builder": settings.builder_url,
         "deployer": settings.deployer_url,
     }
-    limits = RateLimits(None, None)
-    if settings.rate_limit_enabled:
-        limits = RateLimits(
-            TokenBucketLimiter(
-                settings.rate_limit_ip_rps,
-                settings.rate_limit_ip_burst,
-                max_keys=settings.rate_limit_max_keys,
-            ),
-            TokenBucketLimiter(
-                settings.rate_limit_principal_rps,
-                settings.rate_limit_principal_burst,
-                max_keys=settings.rate_limit_max_keys,
-            ),
-        )
+    limits = build_rate_limits(settings, engine)
     upstream = UpstreamClient(
         http,
         ReplicaPool(
@@ -185,7 +204,7 @@ def bootstrap(
 ) -> ServiceContainer:
     settings = settings or GatewaySettings()
     base = build_container(SERVICE, settings, MIGRATIONS, bus=bus)
-    components = build_components(settings)
+    components = build_components(settings, base.engine)
     container = GatewayContainer(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, gateway=components
     )

@@ -109,7 +109,7 @@ class Launcher:
             "--deployment-id",
             str(spec.deployment_id),
             "--log-level",
-            "warning",
+            "info",  # startup and errors, timestamped: what `kubeserve logs` shows
         ]
         if sandbox is not None:
             # The sandbox's launcher confines itself, then execs the runtime inside; the pid
