@@ -66,9 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    import uvicorn
-
     from kubeserve_runtime.app import create_app
+    from kubeserve_runtime.server import serve
 
     app = create_app(
         args.model,
@@ -79,15 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         max_batch_wait_ms=args.max_batch_wait_ms,
         model_threads=args.model_threads,
     )
-    # One process per replica: scaling is done by adding replicas, not uvicorn workers.
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    serve(app, host=args.host, port=args.port, log_level=args.log_level, graceful_seconds=10)
     return 0
 
 

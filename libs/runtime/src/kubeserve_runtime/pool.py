@@ -65,6 +65,7 @@ PRELOAD = (
     "uvicorn.loops.uvloop",
     "kubeserve_runtime.app",
     "kubeserve_runtime.loaders",
+    "kubeserve_runtime.server",
 )
 
 
@@ -120,10 +121,9 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
 
 def run_replica(request: dict[str, Any]) -> None:
     """In the child: load the model and serve it until SIGTERM (never returns normally)."""
-    import uvicorn
-
     from kubeserve_runtime.app import create_app
     from kubeserve_runtime.loaders import load_model
+    from kubeserve_runtime.server import serve
 
     started = time.perf_counter()
     model = load_model(request["model"])
@@ -140,14 +140,12 @@ def run_replica(request: dict[str, Any]) -> None:
             request["timings"],
             {"load_ms": (loaded - started) * 1000, "app_ms": (built - loaded) * 1000},
         )
-    uvicorn.run(
+    serve(
         app,
         host=request.get("host") or "127.0.0.1",
         port=int(request["port"]),
         log_level=request.get("log_level") or "warning",
-        access_log=False,
-        ws="none",  # the runtime has no websocket routes; skips importing a protocol stack
-        timeout_graceful_shutdown=int(request.get("graceful_seconds") or 5),
+        graceful_seconds=int(request.get("graceful_seconds") or 5),
     )
 
 
