@@ -654,7 +654,11 @@ class LocalBackend:
         log_path: Path,
         site: Path | None = None,
     ) -> tuple[int, str]:
-        env = {"KUBESERVE_DEPLOYMENT_ID": str(spec.deployment_id)}
+        # The tenant labels the replica's metrics (one value per replica: "CPU per user").
+        env = {
+            "KUBESERVE_DEPLOYMENT_ID": str(spec.deployment_id),
+            "KUBESERVE_TENANT_ID": str(spec.owner_id),
+        }
         if site is not None:
             # The version's own packages come first. A forked pool child has the pool's versions
             # imported already, so such a replica starts as a plain process instead.
