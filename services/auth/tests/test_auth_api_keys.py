@@ -49,6 +49,7 @@ async def test_create_list_resolve_revoke(client: httpx.AsyncClient) -> None:
         "role": "user",
         "api_key_id": key["id"],
         "deployment_ids": None,
+        "rate_limit": None,
     }
     used = (await client.get("/auth/api-keys", headers=me)).json()[0]
     assert used["last_used_at"] is not None
@@ -166,3 +167,43 @@ async def test_resolve_is_for_services_only(client: httpx.AsyncClient) -> None:
     assert_error(await client.post(path, json=body, headers=as_user), 401)
     for bogus in ("ks_" + "a" * 43, "not-a-key", "ks_", "ks_" + "b" * 500):
         assert_error(await resolve(client, bogus), 401, "invalid_api_key")
+
+
+async def test_a_key_carries_its_own_rate_limit_to_the_gateway(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    me = principal_headers(user["id"])
+    body = {"name": "batch", "rate_limit": {"requests_per_second": 250, "burst": 1000}}
+    created = await client.post("/auth/api-keys", json=body, headers=me)
+    assert created.status_code == 201, created.text
+    limit = {"requests_per_second": 250.0, "burst": 1000}
+    assert created.json()["rate_limit"] == limit
+    listed = (await client.get("/auth/api-keys", headers=me)).json()
+    assert [k["rate_limit"] for k in listed] == [limit]
+    resolved = await resolve(client, created.json()["key"])
+    assert resolved.json()["rate_limit"] == limit
+
+    # Without a burst: twice the rate. Without a limit: null (the gateway's default).
+    body = {"name": "slow", "rate_limit": {"requests_per_second": 0.5}}
+    slow = (await client.post("/auth/api-keys", json=body, headers=me)).json()
+    assert slow["rate_limit"] == {"requests_per_second": 0.5, "burst": 1}
+    plain = (await client.post("/auth/api-keys", json={"name": "p"}, headers=me)).json()
+    assert plain["rate_limit"] is None
+    assert (await resolve(client, plain["key"])).json()["rate_limit"] is None
+
+
+async def test_nonsense_rate_limits_are_a_422_naming_the_field(client: httpx.AsyncClient) -> None:
+    user = await register(client)
+    me = principal_headers(user["id"])
+    for bad in (
+        {"requests_per_second": 0},
+        {"requests_per_second": -3, "burst": 5},
+        {"requests_per_second": 10, "burst": -1},
+        {"requests_per_second": 10, "burst": 2.5},
+        {"requests_per_second": 1e9},
+        {"burst": 5},
+        "fast",
+    ):
+        r = await client.post("/auth/api-keys", json={"name": "x", "rate_limit": bad}, headers=me)
+        assert_error(r, 422)
+        assert "rate_limit" in r.text, (bad, r.text)
+    assert (await client.get("/auth/api-keys", headers=me)).json() == []

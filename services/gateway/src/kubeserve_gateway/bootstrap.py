@@ -11,14 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from kubeserve_common.db.session import is_sqlite
 from kubeserve_common.messaging.bus import EventBus
 from kubeserve_common.service import ServiceContainer, build_container
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubeserve_gateway.adapters.auth import HttpAuthClient
 from kubeserve_gateway.adapters.deployer import HttpDeployerClient
 from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
+from kubeserve_gateway.adapters.rate_store import PostgresBucketStore
 from kubeserve_gateway.adapters.replica_http import ReplicaPool
-from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
+from kubeserve_gateway.domain.ratelimit import Limit
 from kubeserve_gateway.domain.routes import RouteTable, default_routes
 from kubeserve_gateway.domain.tickets import TicketIssuer
 from kubeserve_gateway.services.authenticator import (
@@ -32,7 +35,8 @@ from kubeserve_gateway.services.events import EventHub
 from kubeserve_gateway.services.gateway import GatewayService, RateLimits, StaticUpstream
 from kubeserve_gateway.services.openapi import OpenApiService
 from kubeserve_gateway.services.prediction_stats import PredictionStats
-from kubeserve_gateway.services.replicas import ReplicaResolver
+from kubeserve_gateway.services.ratelimiter import RateLimiter
+from kubeserve_gateway.services.replicas import ROUTE_EVENTS, ReplicaResolver
 from kubeserve_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -61,19 +65,53 @@ class GatewayContainer(ServiceContainer):
     gateway: GatewayComponents | None = None
 
 
-def build_components(settings: GatewaySettings) -> GatewayComponents:
+def build_rate_limits(settings: GatewaySettings, engine: AsyncEngine | None) -> RateLimits:
+    """The limits, with buckets shared through the database when it is PostgreSQL (several
+    gateway replicas then share one budget) and in this process otherwise."""
+    if not settings.rate_limit_enabled:
+        return RateLimits(None)
+    store = None
+    mode = settings.rate_limit_store
+    if mode == "database" or (mode == "auto" and not is_sqlite(settings.database_url)):
+        if engine is None or is_sqlite(settings.database_url):
+            raise ValueError("KUBESERVE_RATE_LIMIT_STORE=database needs a PostgreSQL database")
+        store = PostgresBucketStore(engine, timeout=settings.db_timeout)
+    limiter = RateLimiter(
+        store,
+        lease_seconds=settings.rate_limit_lease_seconds,
+        lease_burst_fraction=settings.rate_limit_lease_burst_fraction,
+        lease_ttl=settings.rate_limit_lease_ttl,
+        max_keys=settings.rate_limit_max_keys,
+    )
+    return RateLimits(
+        limiter,
+        ip=Limit(settings.rate_limit_ip_rps, settings.rate_limit_ip_burst),
+        principal=Limit(settings.rate_limit_principal_rps, settings.rate_limit_principal_burst),
+        deployment=Limit(settings.rate_limit_deployment_rps, settings.rate_limit_deployment_burst),
+    )
+
+
+def build_components(
+    settings: GatewaySettings, engine: AsyncEngine | None = None
+) -> GatewayComponents:
     http = create_http_client(settings)
     routes = RouteTable(default_routes())
     auth = HttpAuthClient(
         http, settings.auth_url, settings.internal_secret.get_secret_value(), settings.http_timeout
     )
     authenticator = Authenticator(
-        JwksCache(auth, ttl=settings.jwks_ttl, refetch_interval=settings.jwks_refetch_interval),
+        JwksCache(
+            auth,
+            ttl=settings.jwks_ttl,
+            refetch_interval=settings.jwks_refetch_interval,
+            max_stale=settings.jwks_max_stale,
+        ),
         ApiKeyCache(
             auth,
             ttl=settings.api_key_cache_ttl,
             negative_ttl=settings.api_key_negative_ttl,
             max_entries=settings.api_key_cache_size,
+            max_stale=settings.api_key_max_stale,
         ),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
@@ -87,20 +125,7 @@ def build_components(settings: GatewaySettings) -> GatewayComponents:
         "builder": settings.builder_url,
         "deployer": settings.deployer_url,
     }
-    limits = RateLimits(None, None)
-    if settings.rate_limit_enabled:
-        limits = RateLimits(
-            TokenBucketLimiter(
-                settings.rate_limit_ip_rps,
-                settings.rate_limit_ip_burst,
-                max_keys=settings.rate_limit_max_keys,
-            ),
-            TokenBucketLimiter(
-                settings.rate_limit_principal_rps,
-                settings.rate_limit_principal_burst,
-                max_keys=settings.rate_limit_max_keys,
-            ),
-        )
+    limits = build_rate_limits(settings, engine)
     upstream = UpstreamClient(
         http,
         ReplicaPool(
@@ -122,7 +147,11 @@ def build_components(settings: GatewaySettings) -> GatewayComponents:
         authenticator=authenticator,
         upstreams={
             **{name: StaticUpstream(url) for name, url in internal.items()},
-            "runtime": ReplicaResolver(deployer, ttl=settings.predict_route_ttl),
+            "runtime": ReplicaResolver(
+                deployer,
+                ttl=settings.predict_route_ttl,
+                max_stale=settings.predict_route_max_stale,
+            ),
         },
         client=upstream,
         limits=limits,
@@ -158,15 +187,31 @@ def subscribe_events(container: ServiceContainer, hub: EventHub) -> None:
     )
 
 
+def subscribe_routes(container: ServiceContainer, components: GatewayComponents) -> None:
+    """Deployment events push into this process's route table (its own transient queue: every
+    gateway process hears every change)."""
+    resolver = components.service.upstreams.get("runtime")
+    if not isinstance(resolver, ReplicaResolver):
+        return
+    purpose = f"routes-{os.getpid()}-{secrets.token_hex(3)}"
+    container.subscribe(
+        purpose, list(ROUTE_EVENTS), resolver.handle_event, transient=True, max_attempts=1
+    )
+
+
 def bootstrap(
     settings: GatewaySettings | None = None, *, bus: EventBus | None = None
 ) -> ServiceContainer:
     settings = settings or GatewaySettings()
     base = build_container(SERVICE, settings, MIGRATIONS, bus=bus)
-    components = build_components(settings)
+    components = build_components(settings, base.engine)
     container = GatewayContainer(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, gateway=components
     )
     container.on_stop.append(components.close)
+    # Ready while it can serve predictions: from its route table, with the database, the
+    # broker and the deployer away alike (their checks are still reported).
+    container.ready_requires = frozenset()
     subscribe_events(container, components.browser.hub)
+    subscribe_routes(container, components)
     return container

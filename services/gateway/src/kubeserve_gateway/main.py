@@ -27,6 +27,7 @@ from kubeserve_gateway.bootstrap import (
     bootstrap,
     build_components,
     subscribe_events,
+    subscribe_routes,
 )
 from kubeserve_gateway.domain.routes import BodyLimit
 from kubeserve_gateway.settings import GatewaySettings
@@ -44,9 +45,10 @@ def create_app(
         settings = container.settings
         if not isinstance(settings, GatewaySettings):
             settings = GatewaySettings(**settings.model_dump())
-        components = build_components(settings)
+        components = build_components(settings, container.engine)
         container.on_stop.append(components.close)
         subscribe_events(container, components.browser.hub)
+        subscribe_routes(container, components)
     settings = components.settings
     app = create_service_app(
         container,
@@ -100,7 +102,14 @@ def create_app(
             allow_credentials=not wildcard,
             allow_methods=["*"],
             allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
-            expose_headers=["x-request-id", "retry-after", "www-authenticate"],
+            expose_headers=[
+                "x-request-id",
+                "retry-after",
+                "www-authenticate",
+                "ratelimit-limit",
+                "ratelimit-remaining",
+                "ratelimit-reset",
+            ],
             max_age=600,
         )
     return app

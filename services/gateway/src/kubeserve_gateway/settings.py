@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from kubeserve_common.security import tokens as _tokens
 from kubeserve_common.settings import CommonSettings
@@ -47,15 +47,58 @@ class GatewaySettings(CommonSettings):
         default=2.0, ge=0, description="Seconds an unknown/revoked key is remembered as such."
     )
     api_key_cache_size: int = Field(default=10_000, ge=1)
+    api_key_max_stale: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds a key's last known resolution keeps serving while auth cannot "
+        "answer (a revocation made meanwhile reaches this gateway by event or once auth "
+        "answers again); 0 fails at once.",
+    )
+    jwks_max_stale: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds the last fetched JWKS keeps verifying tokens while auth cannot "
+        "answer; after that tokens are refused with 503 until a fetch succeeds.",
+    )
 
-    # -- rate limits (token buckets in memory, per gateway process) ---------------------------
+    # -- rate limits (token buckets; shared by the replicas through the database when it is
+    # PostgreSQL, see docs/rate-limits in the gateway README) -------------------------------
     rate_limit_enabled: bool = True
-    rate_limit_ip_rps: float = Field(default=100.0, gt=0, description="Refill per second, per IP.")
+    rate_limit_store: Literal["auto", "memory", "database"] = Field(
+        default="auto",
+        description="Where buckets live: `database` shares them between gateway replicas "
+        "(PostgreSQL), `memory` keeps them per process; `auto`: database on PostgreSQL.",
+    )
+    rate_limit_ip_rps: float = Field(
+        default=100.0,
+        gt=0,
+        description="Refill per second, per client IP, on unauthenticated routes (login, "
+        "register, refresh) and for failed authentications.",
+    )
     rate_limit_ip_burst: int = Field(default=200, ge=1)
     rate_limit_principal_rps: float = Field(
-        default=200.0, gt=0, description="Refill per second, per user (all their keys)."
+        default=1000.0,
+        gt=0,
+        description="Refill per second per API key (unless the key has its own limit) and per "
+        "user session (access tokens).",
     )
-    rate_limit_principal_burst: int = Field(default=400, ge=1)
+    rate_limit_principal_burst: int = Field(default=2000, ge=1)
+    rate_limit_deployment_rps: float = Field(
+        default=2000.0,
+        gt=0,
+        description="Refill per second per deployment, all callers together (predictions).",
+    )
+    rate_limit_deployment_burst: int = Field(default=4000, ge=1)
+    rate_limit_lease_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="A replica leases what a bucket refills in this long (at most "
+        "`rate_limit_lease_burst_fraction` of its burst) from the shared store at once.",
+    )
+    rate_limit_lease_burst_fraction: float = Field(default=0.05, gt=0, le=1)
+    rate_limit_lease_ttl: float = Field(
+        default=1.0, gt=0, description="Seconds a leased token may be used before it goes back."
+    )
     rate_limit_max_keys: int = Field(default=100_000, ge=1, description="Buckets kept in memory.")
     trusted_proxy_hops: int = Field(
         default=0,
@@ -78,6 +121,12 @@ class GatewaySettings(CommonSettings):
         default=1.0,
         ge=0,
         description="Seconds a deployment's replica list (from the deployer) is reused.",
+    )
+    predict_route_max_stale: float = Field(
+        default=900.0,
+        ge=0,
+        description="Seconds the last known replica list of a deployment keeps serving while "
+        "the deployer (or its database) cannot answer lookups; 0 fails at once.",
     )
 
     # -- upstream calls ---------------------------------------------------------------------

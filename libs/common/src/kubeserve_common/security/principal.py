@@ -32,6 +32,9 @@ class Principal:
     api_key_id: UUID | None = None
     # Deployment ids an API key is limited to; None means every deployment of the user.
     deployment_scope: frozenset[str] | None = field(default=None)
+    # An API key's own rate limit (requests per second, burst), set at its creation; None: the
+    # gateway's default. Only the gateway reads it; not part of the signed header.
+    rate_limit: tuple[float, int] | None = field(default=None, compare=False)
 
     @property
     def is_admin(self) -> bool:

@@ -17,6 +17,7 @@ from kubeserve_auth.api.schemas import (
     ApiKeyResolved,
     ApiKeyResolveRequest,
 )
+from kubeserve_auth.domain.models import RateLimit
 from kubeserve_auth.services.api_keys import ApiKeyService
 
 router = APIRouter(prefix="/auth/api-keys", tags=["api-keys"])
@@ -38,8 +39,13 @@ async def create_api_key(
     expires_at = body.expires_at
     if body.expires_in_days is not None:
         expires_at = datetime.now(UTC) + timedelta(days=body.expires_in_days)
+    limit = body.rate_limit
     created = await service.create(
-        principal, name=body.name, deployment_ids=body.deployment_ids, expires_at=expires_at
+        principal,
+        name=body.name,
+        deployment_ids=body.deployment_ids,
+        expires_at=expires_at,
+        rate_limit=RateLimit(limit.requests_per_second, limit.burst) if limit else None,
     )
     read = ApiKeyRead.model_validate(created.key, from_attributes=True)
     return ApiKeyCreated(**read.model_dump(), key=created.secret)

@@ -66,6 +66,26 @@ class UserPageRead(BaseModel):
     offset: int
 
 
+MAX_KEY_RPS = 100_000.0
+MAX_KEY_BURST = 1_000_000
+
+
+class RateLimitSpec(_Strict):
+    """A key's own rate limit: a token bucket refilled at `requests_per_second` up to `burst`
+    requests. The gateway also limits each deployment as a whole."""
+
+    requests_per_second: float = Field(gt=0, le=MAX_KEY_RPS, allow_inf_nan=False, strict=False)
+    burst: int = Field(
+        default=0, ge=0, le=MAX_KEY_BURST, strict=True, description="0: twice the rate, at least 1."
+    )
+
+    @model_validator(mode="after")
+    def _default_burst(self) -> RateLimitSpec:
+        if self.burst == 0:
+            self.burst = max(1, round(2 * self.requests_per_second))
+        return self
+
+
 class ApiKeyCreate(_Strict):
     name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
     deployment_ids: Annotated[
@@ -79,6 +99,11 @@ class ApiKeyCreate(_Strict):
     ]
     expires_at: datetime | None = Field(default=None, description="Absolute expiry (UTC).")
     expires_in_days: int | None = Field(default=None, ge=1, le=3650, strict=True)
+    rate_limit: RateLimitSpec | None = Field(
+        default=None,
+        description="This key's own rate limit; omit for the platform's default per key "
+        "(1000 requests/s, burst 2000 unless the operator changed it).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -115,6 +140,9 @@ class ApiKeyRead(BaseModel):
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    rate_limit: RateLimitSpec | None = Field(
+        default=None, description="The key's own rate limit; null: the platform default."
+    )
 
 
 class ApiKeyCreated(ApiKeyRead):
@@ -130,3 +158,4 @@ class ApiKeyResolved(BaseModel):
     role: str
     api_key_id: uuid.UUID
     deployment_ids: list[str] | None
+    rate_limit: RateLimitSpec | None = None

@@ -34,6 +34,14 @@ class TokenPair:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    """Requests per second (the refill of a token bucket) and the burst it allows."""
+
+    requests_per_second: float
+    burst: int
+
+
+@dataclass(frozen=True)
 class ApiKeyView:
     id: uuid.UUID
     name: str
@@ -43,6 +51,7 @@ class ApiKeyView:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+    rate_limit: RateLimit | None = None
 
 
 @dataclass(frozen=True)
@@ -57,3 +66,4 @@ class ResolvedApiKey:
     role: str
     api_key_id: uuid.UUID
     deployment_ids: list[str] | None
+    rate_limit: RateLimit | None = None

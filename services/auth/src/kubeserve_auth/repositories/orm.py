@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 
 from kubeserve_common.db.base import UTCDateTime, new_metadata, utcnow
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Uuid,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -66,6 +76,9 @@ class ApiKey(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # Deployment ids (strings) the key is limited to; NULL means every deployment of the user.
     deployment_ids: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # The key's own rate limit (the gateway's token bucket); NULL: the platform default.
+    rate_limit_rps: Mapped[float | None] = mapped_column(Float, default=None)
+    rate_limit_burst: Mapped[int | None] = mapped_column(Integer, default=None)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)

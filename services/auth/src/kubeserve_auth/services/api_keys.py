@@ -11,11 +11,17 @@ from kubeserve_common.security.principal import Principal
 
 from kubeserve_auth.domain.credentials import digest, new_api_key, plausible_api_key
 from kubeserve_auth.domain.errors import ApiKeyNotFound, InvalidApiKey, TooManyApiKeys
-from kubeserve_auth.domain.models import ApiKeyView, CreatedApiKey, ResolvedApiKey
+from kubeserve_auth.domain.models import ApiKeyView, CreatedApiKey, RateLimit, ResolvedApiKey
 from kubeserve_auth.repositories.api_keys import ApiKeyRepository
 from kubeserve_auth.repositories.orm import ApiKey
 from kubeserve_auth.repositories.users import UserRepository
-from kubeserve_auth.services.common import active_user, api_key_view, now, require_interactive
+from kubeserve_auth.services.common import (
+    active_user,
+    api_key_view,
+    key_rate_limit,
+    now,
+    require_interactive,
+)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ class ApiKeyService:
         name: str,
         deployment_ids: list[uuid.UUID] | None,
         expires_at: datetime | None,
+        rate_limit: RateLimit | None = None,
     ) -> CreatedApiKey:
         require_interactive(principal)
         stamp = now()
@@ -53,6 +60,8 @@ class ApiKeyService:
                 key_hash=secret.digest,
                 deployment_ids=scope,
                 expires_at=expires_at,
+                rate_limit_rps=rate_limit.requests_per_second if rate_limit else None,
+                rate_limit_burst=rate_limit.burst if rate_limit else None,
                 created_at=stamp,
             )
             await keys.add(key)
@@ -102,6 +111,7 @@ class ApiKeyService:
                 role=user.role,
                 api_key_id=key.id,
                 deployment_ids=list(key.deployment_ids) if key.deployment_ids is not None else None,
+                rate_limit=key_rate_limit(key),
             )
             if key.last_used_at is None or stamp - key.last_used_at >= LAST_USED_PRECISION:
                 await keys.touch(key.id, stamp)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from kubeserve_common.security.principal import Principal
 
 from kubeserve_auth.domain.errors import AccountUnavailable, AdminOnly, InteractiveLoginRequired
-from kubeserve_auth.domain.models import ApiKeyView, UserView
+from kubeserve_auth.domain.models import ApiKeyView, RateLimit, UserView
 from kubeserve_auth.repositories.orm import ApiKey, User
 from kubeserve_auth.repositories.users import UserRepository
 
@@ -60,4 +60,11 @@ def api_key_view(key: ApiKey) -> ApiKeyView:
         created_at=key.created_at,
         last_used_at=key.last_used_at,
         revoked_at=key.revoked_at,
+        rate_limit=key_rate_limit(key),
     )
+
+
+def key_rate_limit(key: ApiKey) -> RateLimit | None:
+    if key.rate_limit_rps is None or key.rate_limit_burst is None:
+        return None
+    return RateLimit(key.rate_limit_rps, key.rate_limit_burst)

@@ -65,12 +65,16 @@ class HttpAuthClient:
         try:
             data = response.json()
             scope = data.get("deployment_ids")
+            limit = data.get("rate_limit")
             return Principal(
                 user_id=UUID(str(data["user_id"])),
                 role="admin" if data.get("role") == "admin" else "user",
                 auth="api_key",
                 api_key_id=UUID(str(data["api_key_id"])) if data.get("api_key_id") else None,
                 deployment_scope=frozenset(map(str, scope)) if scope is not None else None,
+                rate_limit=(
+                    (float(limit["requests_per_second"]), int(limit["burst"])) if limit else None
+                ),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise AuthUnavailable("API key resolution answered an unexpected body") from exc

@@ -46,17 +46,21 @@ def _incoming(request: Request) -> IncomingRequest:
 
 
 async def _caller(request: Request, *, full_user: bool = True) -> Principal:
-    """The verified caller, after the per-IP limit; `full_user` refuses deployment-scoped keys."""
+    """The verified caller, within its rate limit (a failed authentication spends the client
+    IP's); `full_user` refuses deployment-scoped keys."""
     service: GatewayService = request.app.state.gateway.service
     incoming = _incoming(request)
-    service._limit(service.limits.per_ip, f"ip:{service.client_ip(incoming)}", "ip")
-    credential = extract_credential(
-        request.headers.get("authorization"), request.headers.get("x-api-key")
-    )
-    principal = await service.authenticator.authenticate(credential)
+    try:
+        credential = extract_credential(
+            request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
+        principal = await service.authenticator.authenticate(credential)
+    except Unauthorized:
+        await service.limit_ip(service.client_ip(incoming))
+        raise
     if full_user and principal.deployment_scope is not None:
         raise Forbidden("this API key is limited to specific deployments")
-    service._limit(service.limits.per_principal, f"user:{principal.user_id}", "principal")
+    await service.limit_principal(principal)
     return principal
 
 
@@ -96,7 +100,7 @@ def browser_router() -> APIRouter:
         service: GatewayService = request.app.state.gateway.service
         settings: GatewaySettings = request.app.state.gateway.settings
         browser: BrowserComponents = request.app.state.browser
-        service._limit(service.limits.per_ip, f"ip:{service.client_ip(_incoming(request))}", "ip")
+        await service.limit_ip(service.client_ip(_incoming(request)))
         if not ticket:
             raise Unauthorized(
                 "an events ticket is required: POST /api/v1/events/ticket, then "

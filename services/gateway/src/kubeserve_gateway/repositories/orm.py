@@ -3,6 +3,19 @@
 from __future__ import annotations
 
 from kubeserve_common.db.base import declarative_base
+from sqlalchemy import Column, Float, Integer, String, Table
 
 Base = declarative_base()
 metadata = Base.metadata
+
+# One token bucket per limited key ("key:<api key id>", "deployment:<id>", "ip:<address>"...),
+# shared by the gateway replicas. `updated` is the database's clock (epoch seconds), so the
+# replicas' clocks never matter; `granted` is what the last statement handed out.
+rate_buckets = Table(
+    "rate_buckets",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("updated", Float, nullable=False, index=True),
+    Column("granted", Integer, nullable=False, default=0),
+)

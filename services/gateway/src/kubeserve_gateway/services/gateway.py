@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import AsyncIterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote, unquote
 
@@ -14,9 +14,15 @@ from kubeserve_common.errors import BadRequest, Forbidden, NotFound, RateLimited
 from kubeserve_common.security.principal import Principal, encode_principal
 
 from kubeserve_gateway.adapters.http import UpstreamClient, UpstreamResponse
-from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable
+from kubeserve_gateway.domain.errors import (
+    AuthenticationRequired,
+    InvalidCredentials,
+    NoReadyReplica,
+    UpstreamDropped,
+    UpstreamUnavailable,
+)
 from kubeserve_gateway.domain.headers import client_ip, upstream_request_headers
-from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
+from kubeserve_gateway.domain.ratelimit import Decision, Limit, tighter
 from kubeserve_gateway.domain.routes import Access, RouteMatch, RouteTable
 from kubeserve_gateway.metrics import AUTH_FAILURES, RATE_LIMITED
 from kubeserve_gateway.services.authenticator import (
@@ -24,6 +30,7 @@ from kubeserve_gateway.services.authenticator import (
     Credential,
     extract_credential,
 )
+from kubeserve_gateway.services.ratelimiter import RateLimiter
 
 _PRINCIPAL_TTL = 60  # seconds an internal principal token is valid
 _PRINCIPAL_CACHE_SIZE = 10_000
@@ -82,8 +89,21 @@ class MethodNotAllowed(NotFound):
 
 @dataclass
 class RateLimits:
-    per_ip: TokenBucketLimiter | None
-    per_principal: TokenBucketLimiter | None
+    """Who is limited how: per client IP only where nobody is authenticated (public routes,
+    failed authentications), per API key (its own limit, else `principal`) or user session,
+    and per deployment on predictions (after its ownership was checked, so nobody can drain
+    another tenant's bucket). `limiter` None disables rate limiting."""
+
+    limiter: RateLimiter | None
+    ip: Limit = field(default_factory=lambda: Limit(100.0, 200))
+    principal: Limit = field(default_factory=lambda: Limit(1000.0, 2000))
+    deployment: Limit = field(default_factory=lambda: Limit(2000.0, 4000))
+
+    def for_principal(self, principal: Principal) -> tuple[str, Limit]:
+        if principal.api_key_id is not None:
+            own = principal.rate_limit
+            return f"key:{principal.api_key_id}", Limit(*own) if own else self.principal
+        return f"user:{principal.user_id}", self.principal
 
 
 class GatewayService:
@@ -112,7 +132,6 @@ class GatewayService:
 
     async def handle(self, request: IncomingRequest) -> UpstreamResponse:
         ip = self.client_ip(request)
-        self._limit(self.limits.per_ip, f"ip:{ip}", "ip")
         if not safe_path(request.path):
             # `..` (even percent-encoded: the server decodes it) would let the upstream URL
             # climb out of the route's prefix, e.g. to an internal endpoint.
@@ -122,13 +141,29 @@ class GatewayService:
             if self.routes.path_exists(request.path):
                 raise MethodNotAllowed(f"{request.method} is not allowed on {request.path}")
             raise NotFound(f"no such route: {request.path}")
-        principal = await self.principal_for(request, match)
-        if principal is not None:
-            self._limit(self.limits.per_principal, f"user:{principal.user_id}", "principal")
+        principal, pacing = await self._admit(request, match, ip)
         resolver = self.upstreams.get(match.route.upstream)
         if resolver is None:
             raise UpstreamUnavailable(f"no upstream configured for {match.route.name}")
         bases = await resolver.candidates(match, principal)
+        if match.route.upstream == "runtime" and match.deployment_id:
+            pacing = await self.limit_deployment(match.deployment_id, pacing)
+        response = await self._forward(request, match, principal, ip, resolver, bases)
+        if pacing is not None:
+            response.raw_headers.extend(
+                (name.lower().encode(), value.encode()) for name, value in pacing.headers().items()
+            )
+        return response
+
+    async def _forward(
+        self,
+        request: IncomingRequest,
+        match: RouteMatch,
+        principal: Principal | None,
+        ip: str,
+        resolver: UpstreamResolver,
+        bases: list[str],
+    ) -> UpstreamResponse:
         # The server decoded the path; encode it again so a decoded `?`, `#` or `%` stays part
         # of the path upstream instead of starting a query or a fragment.
         path = quote(match.upstream_path, safe=_PATH_SAFE)
@@ -149,6 +184,7 @@ class GatewayService:
         # replica when one refuses the connection - it never reached that one.
         body = await _buffer(request.body)
         tried: set[str] = set()
+        dropped = False
         for fresh in (False, True):
             if fresh:
                 # Every cached replica refused: the deployment may have moved or gone. Ask
@@ -163,6 +199,11 @@ class GatewayService:
                     return await self.client.send_buffered(
                         match.route.upstream, request.method, base + suffix, headers, body
                     )
+                except UpstreamDropped:
+                    if dropped:  # retried once already: a request that kills replicas stops
+                        raise
+                    dropped = True
+                    continue
                 except UpstreamUnavailable:
                     continue
         raise UpstreamUnavailable(
@@ -190,7 +231,6 @@ class GatewayService:
         tenant's) - without forwarding anything. Readiness is not asked: with no ready replica
         the ingress answers 503 itself."""
         ip = self.client_ip(request)
-        self._limit(self.limits.per_ip, f"ip:{ip}", "ip")
         # Judge the path nginx routed, not the raw one: it matched its locations on the decoded,
         # dot-segment-resolved URI, so a raw `/predict/{mine}/v2/%2e%2e/%2e%2e/{theirs}/...`
         # reaches *their* Ingress. Decoded, dot segments are refused below, and then both
@@ -199,9 +239,8 @@ class GatewayService:
         match = self.routes.match(request.method, path)
         if match is None or match.route.upstream != "runtime" or not safe_path(path):
             raise NotFound(f"not a prediction path: {path[:200]}")
-        principal = await self.principal_for(request, match)
+        principal, pacing = await self._admit(request, match, ip)
         assert principal is not None  # prediction routes are never public
-        self._limit(self.limits.per_principal, f"user:{principal.user_id}", "principal")
         resolver = self.upstreams.get("runtime")
         if resolver is None:
             raise UpstreamUnavailable("predictions are not configured on this gateway")
@@ -209,7 +248,41 @@ class GatewayService:
             await resolver.candidates(match, principal)  # 404 for another tenant's deployment
         except NoReadyReplica:
             pass  # the caller's own deployment, just not ready
+        if match.deployment_id:
+            await self.limit_deployment(match.deployment_id, pacing)
         return principal
+
+    async def _admit(
+        self, request: IncomingRequest, match: RouteMatch, ip: str
+    ) -> tuple[Principal | None, Decision | None]:
+        """The caller and its rate-limit decision: public routes spend the client IP's
+        bucket, authenticated ones the key's (or session's); a failed authentication spends
+        the IP's too, so guessing credentials is limited where nobody is known."""
+        if match.route.access is Access.PUBLIC:
+            pacing = await self.limit_ip(ip)
+            return await self.principal_for(request, match), pacing
+        try:
+            principal = await self.principal_for(request, match)
+        except (AuthenticationRequired, InvalidCredentials):
+            await self.limit_ip(ip)
+            raise
+        assert principal is not None
+        return principal, await self.limit_principal(principal)
+
+    async def limit_ip(self, ip: str) -> Decision | None:
+        return await self._limit(f"ip:{ip}", self.limits.ip, "ip")
+
+    async def limit_principal(self, principal: Principal) -> Decision | None:
+        key, limit = self.limits.for_principal(principal)
+        return await self._limit(key, limit, "key" if key.startswith("key:") else "user")
+
+    async def limit_deployment(
+        self, deployment_id: str, pacing: Decision | None = None
+    ) -> Decision | None:
+        decision = await self._limit(
+            f"deployment:{deployment_id}", self.limits.deployment, "deployment"
+        )
+        return tighter(pacing, decision) if decision is not None else pacing
 
     async def principal_for(self, request: IncomingRequest, match: RouteMatch) -> Principal | None:
         """The verified caller of `request` on `match` (None on a public route without valid
@@ -232,17 +305,28 @@ class GatewayService:
         except Exception:
             return None
 
-    @staticmethod
-    def _limit(limiter: TokenBucketLimiter | None, key: str, bucket: str) -> None:
+    async def _limit(self, key: str, limit: Limit, bucket: str) -> Decision | None:
+        limiter = self.limits.limiter
         if limiter is None:
-            return
-        decision = limiter.hit(key)
+            return None
+        decision = await limiter.hit(key, limit)
         if not decision.allowed:
             RATE_LIMITED.labels(bucket).inc()
             raise RateLimited(
-                "too many requests; slow down and retry later",
-                headers={"Retry-After": decision.retry_after_header},
+                f"too many requests for this {_BUCKET_NAMES[bucket]} "
+                f"({limit.rate:g}/s, burst {limit.burst}); retry after "
+                f"{decision.retry_after_header} s",
+                headers=decision.headers(),
             )
+        return decision
+
+
+_BUCKET_NAMES = {
+    "ip": "address",
+    "key": "API key",
+    "user": "session",
+    "deployment": "deployment",
+}
 
 
 async def _buffer(body: AsyncIterable[bytes] | None) -> bytes | None:
