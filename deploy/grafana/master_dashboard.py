@@ -205,7 +205,7 @@ def build() -> dict[str, Any]:
         "templating": {
             "list": [
                 {"name": "datasource", "type": "datasource", "query": "prometheus",
-                 "label": "Datasource", "current": {}, "hide": 0}  # fmt: skip
+                 "label": "Datasource", "current": {}, "hide": 0}
             ]
         },
         "annotations": {"list": []},
