@@ -69,12 +69,13 @@ SECTIONS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
                 [
                     (
                         "4xx",
-                        f'sum(rate(kubeserve_http_requests_total{{service="gateway",status=~"4.."}}[{RATE}])) '
+                        f'(sum(rate(kubeserve_http_requests_total{{service="gateway",status=~"4.."}}[{RATE}])) or vector(0)) '
                         f'/ clamp_min(sum(rate(kubeserve_http_requests_total{{service="gateway"}}[{RATE}])), 1e-9)',
                     ),
                     (
                         "5xx",
-                        f'sum(rate(kubeserve_http_requests_total{{service="gateway",status=~"5.."}}[{RATE}])) '
+                        # `or vector(0)`: a platform that never failed shows 0, not "No data".
+                        f'(sum(rate(kubeserve_http_requests_total{{service="gateway",status=~"5.."}}[{RATE}])) or vector(0)) '
                         f'/ clamp_min(sum(rate(kubeserve_http_requests_total{{service="gateway"}}[{RATE}])), 1e-9)',
                     ),
                 ],
@@ -148,7 +149,7 @@ SECTIONS: list[tuple[str, list[tuple[str, str, list[tuple[str, str]]]]]] = [
                 [
                     (
                         "{{service}} {{queue}}",
-                        'sum by (service, queue) (increase(kubeserve_consumer_messages_total{outcome="dead_lettered"}[1h]))',
+                        'sum by (service, queue) (increase(kubeserve_consumer_messages_total{outcome="dead_lettered"}[1h])) or on() vector(0)',
                     )
                 ],
             ),
