@@ -262,3 +262,10 @@ def test_dashboard_queries_use_labels_the_code_emits():
                     panel["title"],
                     grouped,
                 )
+
+
+def test_a_local_image_registry_for_the_kind_data_center(compose):
+    registry = compose["services"]["image-registry"]
+    assert registry["image"] == "registry:2"
+    assert registry["container_name"] == "kubeserve-registry"  # scripts/dev-cluster.sh wires it
+    assert "127.0.0.1:5000:5000" in registry["ports"]
