@@ -71,3 +71,25 @@ def test_the_prometheus_rule_carries_the_checked_rules(tmp_path: Path) -> None:
     rendered.write_text(yaml.safe_dump(rule["spec"]))
     result = check_rules(rendered)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _deployer_env(values: dict[str, object]) -> dict[str, str]:
+    objects = render("kubeserve", values_for("kubeserve", values))
+    (deployer,) = [
+        d for d in find(objects, "Deployment") if d["metadata"]["name"].endswith("deployer")
+    ]
+    container = deployer["spec"]["template"]["spec"]["containers"][0]
+    return {e["name"]: e.get("value", "") for e in container.get("env", [])}
+
+
+def test_tenant_service_monitor_labels_come_from_the_platform_chart() -> None:
+    from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
+
+    default = json.loads(_deployer_env({})["KUBESERVE_K8S_SERVICE_MONITOR_LABELS"])
+    # What docs/kubernetes.md installs kube-prometheus-stack as selects it.
+    assert default == {"release": "kube-prometheus-stack"}
+    custom = _deployer_env(
+        {"deployer": {"kubernetes": {"serviceMonitorLabels": {"release": "kps", "team": "ml"}}}}
+    )["KUBESERVE_K8S_SERVICE_MONITOR_LABELS"]
+    parsed = KubernetesSettings.model_validate({"service_monitor_labels": json.loads(custom)})
+    assert parsed.service_monitor_labels == {"release": "kps", "team": "ml"}
