@@ -217,41 +217,47 @@ async def test_the_store_never_grants_more_than_the_bucket_holds(database_url: s
 
 
 @contextlib.contextmanager
-def gateway_process(tmp_path: Path, database_url: str, upstream: str) -> Iterator[str]:
-    port = free_port()
-    home = tmp_path / f"gw-{port}"
-    home.mkdir()
+def gateway_processes(
+    count: int, tmp_path: Path, database_url: str, upstream: str
+) -> Iterator[list[str]]:
+    """`count` gateway processes (`kubeserve-gateway serve`) on one database, started together."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KUBESERVE_")}
     env.update(
         KUBESERVE_DEV_MODE="true",
         KUBESERVE_INTERNAL_SECRET=TEST_INTERNAL_SECRET,
-        KUBESERVE_HOME=str(home),
         KUBESERVE_DATABASE_URL=database_url,
         KUBESERVE_BROKER_URL="memory://",
         KUBESERVE_AUTH_URL=upstream,
         KUBESERVE_REGISTRY_URL=upstream,
         KUBESERVE_DEPLOYER_URL=upstream,
         KUBESERVE_BUILDER_URL=upstream,
-        KUBESERVE_API_KEY_CACHE_TTL="60",
     )
     code = "from kubeserve_gateway.cli import main; main()"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "serve", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
+    started: list[tuple[subprocess.Popen[bytes], str]] = []
     try:
-        wait_until_ready(f"{url}/readyz", proc)
-        yield url
+        for _ in range(count):
+            port = free_port()
+            home = tmp_path / f"gw-{port}"
+            home.mkdir()
+            proc = subprocess.Popen(
+                [sys.executable, "-c", code, "serve", "--port", str(port)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                env={**env, "KUBESERVE_HOME": str(home)},
+            )
+            started.append((proc, f"http://127.0.0.1:{port}"))
+        for proc, url in started:
+            wait_until_ready(f"{url}/readyz", proc)
+        yield [url for _, url in started]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc, _ in started:
+            proc.send_signal(signal.SIGTERM)
+        for proc, _ in started:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 async def test_two_gateway_processes_share_one_budget(
@@ -261,10 +267,7 @@ async def test_two_gateway_processes_share_one_budget(
     user = str(uuid.uuid4())
     key = add_key(auth, user, (0.001, 6))
     neighbour = add_key(auth, user, (0.001, 6))
-    with (
-        gateway_process(tmp_path, database_url, upstream) as one,
-        gateway_process(tmp_path, database_url, upstream) as two,
-    ):
+    with gateway_processes(2, tmp_path, database_url, upstream) as (one, two):
         async with httpx.AsyncClient(timeout=30) as client:
             remaining = []
             for i in range(6):
