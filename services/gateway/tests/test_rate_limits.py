@@ -305,3 +305,25 @@ async def test_a_busy_key_leases_tokens_instead_of_asking_the_database_each_time
             assert r.status_code == 200, r.text
         calls = await store_calls() - before
         assert 1 <= calls <= 200 / 50 + 2, calls
+
+
+async def test_when_the_database_goes_away_each_gateway_limits_on_its_own(
+    make_stack: Any, database_url: str, tcp_proxy: Any
+) -> None:
+    """Predictions must outlive the database (DESIGN 6): the limiter falls back to buckets in
+    the process - still limiting, never failing the request."""
+    from kubeserve_common.testing.plugin import address_of, pg_url_via
+
+    proxy = tcp_proxy(*address_of(database_url, 5432))
+    async with make_stack(database_url=pg_url_via(database_url, proxy)) as stack:
+        key = add_key(stack.auth, stack.user_id, (0.001, 3))
+        r = await stack.client.get("/api/v1/models", headers=key_header(key))
+        assert r.status_code == 200 and r.headers["ratelimit-remaining"] == "2"
+        proxy.cut()
+        codes = []
+        for _ in range(4):
+            r = await stack.client.get("/api/v1/models", headers=key_header(key))
+            codes.append(r.status_code)
+        # The local buckets start full: three more, then the limit holds without the store.
+        assert codes == [200, 200, 200, 429], codes
+        assert_limited(r)
