@@ -1,20 +1,25 @@
 """Cold start of a deployment: from `POST /deployments` to the first successful prediction.
 
 Embedded configuration (SQLite, the in-process bus, a local artifact directory, the deployer
-app in-process over ASGI, the `local` runtime backend with its warm pool), N deploys of a tiny
-iris model, each a fresh deployment (deleted afterwards; the artifact cache is cleared before
-each deploy so the fetch is measured too). Beside it, in the same run:
-  - bare:     `python -m kubeserve_runtime --model ... --port ...` started cold, until its first
-              successful prediction (what a deploy costs without a warm pool);
-  - fallback: the same embedded deploys with the warm pool switched off (plain processes).
+app in-process over ASGI, the `local` runtime backend with its warm pool, every replica
+sandboxed), N deploys of a tiny iris model, each a fresh deployment (deleted afterwards; the
+artifact cache is cleared before each deploy so the fetch is measured too). The first
+prediction goes through the gateway's own replica client (`ReplicaPool`, the prediction hop:
+over the replica's Unix socket). Beside it, in the same run:
+  - bare:        `python -m kubeserve_runtime --model ... --port ...` started cold, until its
+                 first successful prediction (what a deploy costs without a warm pool);
+  - uncontained: the same embedded deploys with KUBESERVE_INSECURE_NO_SANDBOX=1 (TCP ports,
+                 no sandbox): the difference is what the sandbox costs a replica start;
+  - fallback:    embedded deploys with the warm pool switched off (plain, sandboxed processes).
 
     uv run python bench/bench_cold_start.py            # 10 deploys per variant
     uv run python bench/bench_cold_start.py --quick    # 3
 
-Prints p50/p95 per variant and the ratios. Goals: embedded p50 <= 0.5 s; the runtime part
-(spawn + model load + first health, from the deployer's phase timings) <= 0.15x the bare
-process start. The prediction goes straight to the replica (the gateway's hop is measured by
-the gateway's own benchmarks). Asserts nothing about time.
+Prints p50/p95 per variant and the ratios. Goals: embedded p50 <= 0.5 s; the sandbox adds
+<= 100 ms per replica start (contained - uncontained p50); the runtime part (spawn + model load
++ first health, from the deployer's phase timings) <= 0.15x the bare process start. The
+gateway's authentication and routing are measured by its own benchmarks. Asserts nothing about
+time.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import shutil
 import statistics
 import sys
@@ -51,13 +57,24 @@ def train(path: Path) -> None:
 
 
 async def first_prediction(url: str, deadline: float) -> None:
-    async with httpx.AsyncClient(timeout=2, trust_env=False) as client:
+    """Until the first 200 through the gateway's replica client (TCP or `unix:` endpoints)."""
+    from kubeserve_gateway.adapters.replica_http import ReplicaPool
+
+    replicas = ReplicaPool(
+        connect_timeout=2, read_timeout=2, pool_timeout=2, max_connections=4, max_keepalive=4
+    )
+    body = json.dumps(ROWS).encode()
+    headers = [("content-type", "application/json")]
+    try:
         while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                response = await client.post(f"{url}/predict", json=ROWS)
-                if response.status_code == 200:
+            with contextlib.suppress(Exception):
+                response = await replicas.request("POST", f"{url}/predict", headers, body)
+                await response.read()
+                if response.status == 200:
                     return
             await asyncio.sleep(0.005)
+    finally:
+        await replicas.aclose()
     raise TimeoutError(f"{url} never answered")
 
 
@@ -89,7 +106,7 @@ async def bare_start(model: Path, runs: int) -> list[float]:
 
 
 async def embedded_deploys(
-    model: Path, runs: int, *, pool: bool
+    model: Path, runs: int, *, pool: bool, sandbox: bool = True
 ) -> tuple[list[float], list[dict[str, float]], float | None]:
     from kubeserve_common.events.catalog import ModelCreated, VersionBuilt, VersionUploaded
     from kubeserve_common.events.envelope import CloudEvent
@@ -113,6 +130,7 @@ async def embedded_deploys(
         database_url=f"sqlite+aiosqlite:///{home / 'db' / 'deployer.db'}",
         broker_url="memory://",
         use_warm_pool=pool,
+        insecure_no_sandbox=not sandbox,
         log_json=False,
         log_level="WARNING",
     )
@@ -226,6 +244,7 @@ async def main() -> None:
     try:
         bare = await bare_start(model, runs)
         pooled, phases, pool_import_ms = await embedded_deploys(model, runs, pool=True)
+        open_, _, _ = await embedded_deploys(model, runs, pool=True, sandbox=False)
         plain, _, _ = await embedded_deploys(model, runs, pool=False)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -236,6 +255,7 @@ async def main() -> None:
     print(f"cold start, POST /deployments -> first prediction ({runs} deploys per variant)")
     print(line("bare process start", bare))
     print(line("embedded, warm pool", pooled))
+    print(line("embedded, pool, NO sandbox", open_))
     print(line("embedded, no pool (fallback)", plain))
     print(line("runtime part (pool)", runtime_part))
     if pool_import_ms is not None:
@@ -249,6 +269,11 @@ async def main() -> None:
     print(
         f"  embedded/bare          {statistics.median(pooled) / bare_p50:6.3f}x"
         f"   (goal: embedded p50 <= 0.5 s: {statistics.median(pooled):.3f} s)"
+    )
+    sandbox_ms = (statistics.median(pooled) - statistics.median(open_)) * 1000
+    print(
+        f"  contained/uncontained  {statistics.median(pooled) / statistics.median(open_):6.3f}x"
+        f"   (the sandbox adds {sandbox_ms:+.0f} ms per replica start; goal <= +100 ms)"
     )
     runtime_ratio = statistics.median(runtime_part) / bare_p50
     print(f"  runtime part/bare      {runtime_ratio:6.3f}x   (goal <= 0.15x)")

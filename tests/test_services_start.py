@@ -1,5 +1,6 @@
 """Every service starts on real PostgreSQL and RabbitMQ with its migrations applied and answers
-/healthz, /readyz and /metrics; /readyz reports the database when its link is cut."""
+/healthz, /readyz and /metrics; /readyz reports the database when its link is cut (and fails
+for every service but the gateway, which serves predictions without it)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kubeserve_common.events.topology import Topology
 from kubeserve_common.service import ServiceContainer
 from kubeserve_common.testing.plugin import address_of, delete_topology, pg_url_via
 from kubeserve_common.testing.servers import serve_app
+from kubeserve_common.testing.waiting import wait_until
 
 SERVICES = ["gateway", "auth", "registry", "builder", "deployer"]
 
@@ -89,12 +91,53 @@ async def test_readyz_fails_while_the_database_link_is_cut(
                 assert (await client.get("/readyz")).status_code == 200
                 proxy.cut()
                 cut = await client.get("/readyz")
-                assert cut.status_code == 503
+                # The gateway keeps serving predictions without its database: still ready.
+                assert cut.status_code == (200 if service == "gateway" else 503), cut.text
+                expected = "degraded" if service == "gateway" else "unavailable"
+                assert cut.json()["status"] == expected
                 assert cut.json()["checks"]["database"].startswith("unreachable")
                 assert cut.json()["checks"]["broker"] == "ok"
                 assert (await client.get("/healthz")).status_code == 200  # alive, just not ready
                 proxy.restore()
                 assert (await client.get("/readyz")).status_code == 200
+    finally:
+        proxy.restore()
+        await delete_topology(
+            amqp_url, Topology(bus_prefix), getattr(container.bus, "declared_queues", set())
+        )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+async def test_readyz_stays_ready_while_the_broker_link_is_cut(
+    service: str, tmp_path: Path, database_url: str, amqp_url: str, bus_prefix: str, tcp_proxy
+) -> None:
+    """The outbox holds events while the broker is away, so no service leaves its Service (the
+    chart's readiness probe) for a broker outage; `/readyz` says "degraded" and why."""
+    proxy = tcp_proxy(*address_of(amqp_url, 5672))
+    container, app = build(
+        service,
+        tmp_path,
+        database_url=database_url,
+        broker_url=pg_url_via(amqp_url, proxy),
+        bus_prefix=bus_prefix,
+        db_timeout=2.0,
+    )
+    try:
+        with serve_app(app) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=20) as client:
+                assert (await client.get("/readyz")).json()["status"] == "ok"
+                proxy.cut()
+
+                async def degraded() -> bool:
+                    answer = await client.get("/readyz")
+                    assert answer.status_code == 200, answer.text
+                    return bool(answer.json()["status"] == "degraded")
+
+                await wait_until(degraded, timeout=20, message="readiness reports the broker")
+                answer = (await client.get("/readyz")).json()
+                assert answer["checks"]["broker"] != "ok"
+                assert answer["checks"]["database"] == "ok"
+                proxy.restore()
     finally:
         proxy.restore()
         await delete_topology(

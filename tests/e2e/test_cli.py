@@ -40,6 +40,27 @@ def kubeserve(
     )
 
 
+def test_version_and_completion() -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "kubeserve_cli", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60)
+
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("kubeserve ")
+    script = cli("completion", "bash").stdout
+    # The script completes in a real bash: subcommands of `deployments`, options of `logs`.
+    probe = (
+        f"{script}\n"
+        'COMP_WORDS=(kubeserve deployments ""); COMP_CWORD=2; _kubeserve; echo "${COMPREPLY[@]}"\n'
+        "COMP_WORDS=(kubeserve logs some-id --f); COMP_CWORD=3; _kubeserve; "
+        'echo "${COMPREPLY[@]}"\n'
+    )
+    done = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=30)
+    first, second = done.stdout.splitlines()[-2:]
+    assert {"list", "show", "scale", "rollback", "delete"} <= set(first.split())
+    assert second.split() == ["--follow"]
+
+
 def test_cli_from_register_to_predict(platform: Platform, tmp_path: Path) -> None:
     config = tmp_path / "config"
     X, y = load_iris(return_X_y=True)
@@ -78,6 +99,27 @@ def test_cli_from_register_to_predict(platform: Platform, tmp_path: Path) -> Non
 
     listed = kubeserve(platform, config, "deployments", "list")
     assert deployment_id in listed.stdout and "Running" in listed.stdout
+    header, row = listed.stdout.splitlines()[:2]
+    assert header.split()[:4] == ["ID", "NAME", "STATUS", "READY"]
+    assert row.split()[3] == "1/1"  # kubectl's READY, not a JSON object
+    as_json = kubeserve(platform, config, "deployments", "list", "-o", "json")
+    [listed_one] = json.loads(as_json.stdout)
+    assert listed_one["id"] == deployment_id and listed_one["replicas"] == {
+        "desired": 1,
+        "ready": 1,
+    }
+    models_json = json.loads(kubeserve(platform, config, "models", "list", "-o", "json").stdout)
+    assert [m["name"] for m in models_json] == ["iris"]
+
+    # The replica's own lines, through the gateway's logs route.
+    logs = kubeserve(platform, config, "logs", deployment_id)
+    assert logs.returncode == 0, logs.stderr
+    assert "Application startup complete" in logs.stdout
+    assert "loaded from" in logs.stdout
+    tail = kubeserve(platform, config, "logs", deployment_id, "--replica", "0", "--tail", "1")
+    assert tail.stdout.splitlines() == logs.stdout.splitlines()[-1:]
+    no_such = kubeserve(platform, config, "logs", deployment_id, "--replica", "3")
+    assert no_such.returncode == 1 and "replicas with logs: 0" in no_such.stderr
 
     key = kubeserve(platform, config, "api-keys", "create", "ci", "--deployment", deployment_id)
     assert key.returncode == 0

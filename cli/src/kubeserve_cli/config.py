@@ -1,46 +1,6 @@
-"""Where the CLI keeps the gateway URL and tokens: `$XDG_CONFIG_HOME/kubeserve/credentials.json`
-(default `~/.config/kubeserve/`), written with mode 0600."""
+"""Where the CLI keeps the gateway URL and tokens: the SDK's `kubeserve_sdk.config` (one file,
+`$XDG_CONFIG_HOME/kubeserve/credentials.json`, read by both)."""
 
-from __future__ import annotations
+from kubeserve_sdk.config import DEFAULT_URL, clear, config_dir, credentials_path, load, save
 
-import json
-import os
-from pathlib import Path
-from typing import Any
-
-DEFAULT_URL = "http://127.0.0.1:8080"
-
-
-def config_dir() -> Path:
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "kubeserve"
-
-
-def credentials_path() -> Path:
-    return config_dir() / "credentials.json"
-
-
-def load() -> dict[str, Any]:
-    path = credentials_path()
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def save(data: dict[str, Any]) -> Path:
-    """Write atomically with 0600 from the first byte (tokens are secrets)."""
-    path = credentials_path()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-    return path
-
-
-def clear() -> None:
-    credentials_path().unlink(missing_ok=True)
+__all__ = ["DEFAULT_URL", "clear", "config_dir", "credentials_path", "load", "save"]

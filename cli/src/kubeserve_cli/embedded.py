@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import importlib
 import logging
+import os
 import signal
 import socket
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ from typing import Any
 
 import uvicorn
 from kubeserve_common.logging import service_var
+from kubeserve_common.messaging.durable import DurableQueueStore
 from kubeserve_common.messaging.memory import InMemoryBus
 from kubeserve_common.net import free_port
 from kubeserve_common.service import ServiceContainer
@@ -55,6 +57,20 @@ def _check_port_free(host: str, port: int) -> None:
             ) from None
 
 
+def apply_sandbox_opt_out(insecure_no_sandbox: bool) -> bool:
+    """`kubeserve up --insecure-no-sandbox` (or KUBESERVE_INSECURE_NO_SANDBOX=1): every service
+    of this process reads the one setting; the warning is printed once, here, at start."""
+    from kubeserve_common.security.sandbox_opt_out import OPT_OUT_ENV, opted_out
+    from kubeserve_common.security.sandbox_opt_out import warn_insecure_once as warn
+
+    if insecure_no_sandbox:
+        os.environ[OPT_OUT_ENV] = "1"
+    if not opted_out():
+        return False
+    warn()
+    return True
+
+
 def service_settings(
     name: str, home: Path, ports: dict[str, int], host: str, overrides: dict[str, Any]
 ) -> Any:
@@ -80,7 +96,9 @@ def build(
     home.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in SERVICES if name != "gateway"}
     ports["gateway"] = gateway_port
-    bus = InMemoryBus("embedded")
+    # Durable queues in an SQLite file: a delivery is kept until its consumer's inbox commit,
+    # so a crash (even kill -9) at any moment loses nothing; the next start redelivers.
+    bus = InMemoryBus("embedded", store=DurableQueueStore(home / "db" / "bus.db"))
     services = []
     for name in SERVICES:
         settings = service_settings(name, home, ports, host, overrides or {})

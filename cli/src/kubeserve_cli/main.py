@@ -1,5 +1,5 @@
 """`kubeserve`: run the platform locally (`up`, `demo`) and use it (register, push, deploy,
-predict, ...) over the public HTTP API through `kubeserve_sdk`.
+predict, logs, ...) over the public HTTP API through `kubeserve_sdk`.
 
 Exit codes: 0 success, 1 the API refused or failed, 2 usage error, 3 a build or deployment
 ended Failed, 4 timed out waiting.
@@ -8,251 +8,65 @@ ended Failed, 4 timed out waiting.
 from __future__ import annotations
 
 import argparse
-import getpass
-import json
 import os
 import sys
+from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from kubeserve_sdk import APIError, Client, Credentials, TimeoutExpired
 
-from kubeserve_cli import config, output
+from kubeserve_cli import completion, config, output
+from kubeserve_cli.commands import (
+    Failed,
+    UsageError,
+    cmd_deploy,
+    cmd_deployments_delete,
+    cmd_deployments_list,
+    cmd_deployments_rollback,
+    cmd_deployments_scale,
+    cmd_deployments_show,
+    cmd_keys_create,
+    cmd_keys_list,
+    cmd_keys_revoke,
+    cmd_login,
+    cmd_logout,
+    cmd_logs,
+    cmd_models_create,
+    cmd_models_list,
+    cmd_models_show,
+    cmd_predict,
+    cmd_push,
+    cmd_register,
+    cmd_whoami,
+)
 
 EXIT_API, EXIT_USAGE, EXIT_FAILED, EXIT_TIMEOUT = 1, 2, 3, 4
 
 
-class UsageError(Exception):
-    pass
-
-
-class Failed(Exception):
-    pass
-
-
-# -- client from the saved credentials ---------------------------------------------------------
-
-
 def make_client(args: argparse.Namespace) -> Client:
-    saved = config.load()
-    url = args.url or os.environ.get("KUBESERVE_URL") or saved.get("url") or config.DEFAULT_URL
-    api_key = os.environ.get("KUBESERVE_API_KEY")
+    """`--url`, else KUBESERVE_URL, else the saved URL; KUBESERVE_API_KEY, else the saved
+    tokens (refreshed ones are saved back) - the SDK's own resolution."""
+    client = Client(args.url)
+    if not client.credentials.api_key:
 
-    def persist(creds: Credentials) -> None:
-        data = config.load()
-        data.update(url=url, access_token=creds.access_token, refresh_token=creds.refresh_token)
-        config.save(data)
+        def persist(creds: Credentials) -> None:
+            data = config.load()
+            data.update(
+                url=client.base_url,
+                access_token=creds.access_token,
+                refresh_token=creds.refresh_token,
+            )
+            config.save(data)
 
-    creds = Credentials(
-        access_token=None if api_key else saved.get("access_token"),
-        refresh_token=None if api_key else saved.get("refresh_token"),
-        api_key=api_key,
-        on_refresh=persist,
-    )
-    return Client(url, creds)
-
-
-def _password(args: argparse.Namespace, confirm: bool = False) -> str:
-    if args.password:
-        return str(args.password)
-    if env := os.environ.get("KUBESERVE_PASSWORD"):
-        return env
-    if not sys.stdin.isatty():
-        raise UsageError("no password: pass --password, set KUBESERVE_PASSWORD or use a terminal")
-    first = getpass.getpass("Password: ")
-    if confirm and getpass.getpass("Repeat password: ") != first:
-        raise UsageError("the passwords differ")
-    return first
+        client.credentials.on_refresh = persist
+    return client
 
 
-# -- account -------------------------------------------------------------------------------------
-
-
-def cmd_register(args: argparse.Namespace, client: Client) -> None:
-    password = _password(args, confirm=True)
-    user = client.register(args.email, password)
-    output.step(f"registered {user['email']}")
-    client.login(args.email, password)
-    output.info(f"logged in; credentials saved to {config.credentials_path()}")
-
-
-def cmd_login(args: argparse.Namespace, client: Client) -> None:
-    client.login(args.email, _password(args))
-    output.step(f"logged in as {args.email}; credentials saved to {config.credentials_path()}")
-
-
-def cmd_logout(args: argparse.Namespace, client: Client) -> None:
+def version() -> str:
     try:
-        client.logout()
-    finally:
-        config.clear()
-    output.step("logged out")
-
-
-def cmd_whoami(args: argparse.Namespace, client: Client) -> None:
-    output.dump(client.me())
-
-
-# -- models --------------------------------------------------------------------------------------
-
-
-def cmd_models_create(args: argparse.Namespace, client: Client) -> None:
-    model = client.create_model(args.name, framework=args.framework, description=args.description)
-    output.step(f"created model {model['name']} ({model['id']})")
-
-
-def cmd_models_list(args: argparse.Namespace, client: Client) -> None:
-    rows = [
-        {
-            **m,
-            "latest": (m.get("latest_version") or {}).get("version_tag"),
-            "status": (m.get("latest_version") or {}).get("status"),
-        }
-        for m in client.iter_models()
-    ]
-    output.table(rows, ["id", "name", "framework", "latest", "status", "created_at"])
-
-
-def cmd_models_show(args: argparse.Namespace, client: Client) -> None:
-    model = client.find_model(args.model)
-    output.dump({**model, "versions": client.list_versions(model["id"])})
-
-
-def cmd_push(args: argparse.Namespace, client: Client) -> None:
-    path = Path(args.file)
-    if not path.is_file():
-        raise UsageError(f"{path} is not a file")
-    if args.requirements and not Path(args.requirements).is_file():
-        raise UsageError(f"{args.requirements} is not a file")
-    model = client.find_model(args.model)
-    output.step(f"uploading {path.name} to {model['name']}")
-    version = client.push(model["id"], path, args.requirements, progress=output.ProgressBar("    "))
-    digest = version["artifact"]["sha256"]
-    output.info(f"version {version['version_tag']} ({version['id']}) uploaded, sha256 {digest}")
-    if args.no_wait:
-        return
-    output.step("building (validation in a sandbox, dependency plan)")
-    version = client.wait_for_version(
-        model["id"],
-        version["id"],
-        timeout=args.timeout,
-        on_status=lambda s: output.info(f"status: {s}"),
-    )
-    if version["status"] == "Failed":
-        raise Failed(
-            f"build failed at stage {version.get('failure_stage')}: {version.get('failure_reason')}"
-        )
-    plan = version.get("dependency_plan") or {}
-    output.step(f"{version['version_tag']} is Ready")
-    output.info(f"signature: {json.dumps(version.get('signature'))}")
-    output.info(f"dependency plan: {json.dumps(plan)}")
-    if version.get("predicted_cold_start_ms") is not None:
-        output.info(f"predicted cold start: {version['predicted_cold_start_ms']:.0f} ms")
-    output.info(f"deploy it with: kubeserve deploy {version['id']}")
-
-
-# -- deployments ---------------------------------------------------------------------------------
-
-
-def _version_id(client: Client, ref: str) -> str:
-    """A version id, or MODEL:TAG (e.g. iris:v2)."""
-    if ":" in ref:
-        model_ref, tag = ref.rsplit(":", 1)
-        model = client.find_model(model_ref)
-        return str(client.get_version(model["id"], tag)["id"])
-    return ref
-
-
-def _settle(client: Client, deployment: dict[str, Any], timeout: float) -> dict[str, Any]:
-    deployment = client.wait_for_deployment(
-        deployment["id"], timeout=timeout, on_status=lambda s: output.info(f"status: {s}")
-    )
-    if deployment["status"] == "Failed":
-        raise Failed(f"deployment failed: {deployment.get('failure_reason')}")
-    return deployment
-
-
-def cmd_deploy(args: argparse.Namespace, client: Client) -> None:
-    deployment = client.deploy(
-        _version_id(client, args.version), replicas=args.replicas, name=args.name
-    )
-    output.step(f"deployment {deployment['id']} requested")
-    if args.no_wait:
-        return
-    deployment = _settle(client, deployment, args.timeout)
-    output.step("running")
-    output.info(f"URL: {client.base_url}/api/v1/predict/{deployment['id']}")
-    if deployment.get("cold_start"):
-        output.info(f"cold start: {json.dumps(deployment['cold_start'])}")
-
-
-def cmd_deployments_list(args: argparse.Namespace, client: Client) -> None:
-    output.table(
-        client.list_deployments(),
-        ["id", "name", "status", "replicas", "ready_replicas", "revision", "created_at"],
-    )
-
-
-def cmd_deployments_show(args: argparse.Namespace, client: Client) -> None:
-    output.dump(client.get_deployment(args.deployment))
-
-
-def cmd_deployments_scale(args: argparse.Namespace, client: Client) -> None:
-    client.scale(args.deployment, args.replicas)
-    output.step(f"scaling to {args.replicas}")
-    if not args.no_wait:
-        _settle(client, {"id": args.deployment}, args.timeout)
-        output.step("running")
-
-
-def cmd_deployments_rollback(args: argparse.Namespace, client: Client) -> None:
-    client.rollback(args.deployment, args.revision)
-    output.step("rolling back")
-    if not args.no_wait:
-        deployment = _settle(client, {"id": args.deployment}, args.timeout)
-        output.step(f"running revision {deployment.get('revision')}")
-
-
-def cmd_deployments_delete(args: argparse.Namespace, client: Client) -> None:
-    client.delete_deployment(args.deployment)
-    output.step(f"deployment {args.deployment} deleted")
-
-
-def cmd_predict(args: argparse.Namespace, client: Client) -> None:
-    if args.file:
-        raw = Path(args.file).read_text()
-    elif args.json is not None and args.json != "-":
-        raw = args.json
-    else:
-        raw = sys.stdin.read()
-    try:
-        payload = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"the request is not valid JSON: {exc}") from exc
-    if not isinstance(payload, dict):
-        raise UsageError('the request must be a JSON object, e.g. {"instances": [[1, 2, 3, 4]]}')
-    output.dump(client.predict(args.deployment, payload))
-
-
-# -- API keys ------------------------------------------------------------------------------------
-
-
-def cmd_keys_create(args: argparse.Namespace, client: Client) -> None:
-    key = client.create_api_key(args.name, args.deployment or None, args.expires_in_days)
-    output.step(f"API key {key['name']} ({key['id']}) created. The secret is shown only once:")
-    print(key["key"])
-
-
-def cmd_keys_list(args: argparse.Namespace, client: Client) -> None:
-    output.table(
-        client.list_api_keys(),
-        ["id", "name", "prefix", "deployment_ids", "expires_at", "last_used_at", "revoked_at"],
-    )
-
-
-def cmd_keys_revoke(args: argparse.Namespace, client: Client) -> None:
-    client.revoke_api_key(args.key_id)
-    output.step(f"API key {args.key_id} revoked")
+        return metadata.version("kubeserve-cli")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 # -- local platform ------------------------------------------------------------------------------
@@ -264,6 +78,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from kubeserve_cli import embedded
 
     configure_logging(args.log_level, json_logs=args.json_logs)
+    embedded.apply_sandbox_opt_out(args.insecure_no_sandbox)
     home = Path(args.home).expanduser()
 
     def ready(url: str) -> None:
@@ -298,7 +113,22 @@ def cmd_demo(args: argparse.Namespace, client: Client) -> None:
 # -- parser --------------------------------------------------------------------------------------
 
 
+def _reads(default: str) -> argparse.ArgumentParser:
+    """The `-o json|table` option of a read command (a fresh one each: argparse shares a
+    parent's actions, so one parser's default would leak into the others)."""
+    reads = argparse.ArgumentParser(add_help=False)
+    reads.add_argument(
+        "-o",
+        "--output",
+        choices=["table", "json"],
+        default=default,
+        help=f"output format (default {default})",
+    )
+    return reads
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from kubeserve_common.security.sandbox_opt_out import OPT_OUT_FLAG, OPT_OUT_HELP
     from kubeserve_common.settings import DEFAULT_HOME
 
     parser = argparse.ArgumentParser(
@@ -307,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--url", help=f"gateway URL (env KUBESERVE_URL; default {config.DEFAULT_URL})"
     )
+    parser.add_argument("--version", action="version", version=f"kubeserve {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     up = sub.add_parser("up", help="run the whole platform in this process (embedded mode)")
@@ -319,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--log-level", default="WARNING")
     up.add_argument("--json-logs", action="store_true", help="structured JSON logs")
+    up.add_argument(OPT_OUT_FLAG, action="store_true", help=OPT_OUT_HELP)
     up.set_defaults(local=cmd_up)
 
     demo = sub.add_parser("demo", help="register a demo user, push an iris model, deploy, predict")
@@ -334,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--password", help="(or env KUBESERVE_PASSWORD, or a prompt)")
         p.set_defaults(func=func)
     sub.add_parser("logout", help="revoke the saved session").set_defaults(func=cmd_logout)
-    sub.add_parser("whoami", help="show the logged-in user").set_defaults(func=cmd_whoami)
+    sub.add_parser("whoami", help="show the logged-in user", parents=[_reads("json")]).set_defaults(
+        func=cmd_whoami
+    )
 
     models = sub.add_parser("models", help="create, list and show models").add_subparsers(
         dest="sub", required=True, metavar="SUBCOMMAND"
@@ -348,8 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--description", default="")
     p.set_defaults(func=cmd_models_create)
-    models.add_parser("list", help="your models").set_defaults(func=cmd_models_list)
-    p = models.add_parser("show", help="a model and its versions")
+    models.add_parser("list", help="your models", parents=[_reads("table")]).set_defaults(
+        func=cmd_models_list
+    )
+    p = models.add_parser("show", help="a model and its versions", parents=[_reads("json")])
     p.add_argument("model", help="name or id")
     p.set_defaults(func=cmd_models_show)
 
@@ -372,14 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
     deps = sub.add_parser(
         "deployments", help="list, show, scale, roll back, delete"
     ).add_subparsers(dest="sub", required=True, metavar="SUBCOMMAND")
-    deps.add_parser("list", help="your deployments").set_defaults(func=cmd_deployments_list)
-    for name, func, helptext in (
-        ("show", cmd_deployments_show, "one deployment"),
-        ("delete", cmd_deployments_delete, "delete a deployment"),
-    ):
-        p = deps.add_parser(name, help=helptext)
-        p.add_argument("deployment")
-        p.set_defaults(func=func)
+    deps.add_parser("list", help="your deployments", parents=[_reads("table")]).set_defaults(
+        func=cmd_deployments_list
+    )
+    p = deps.add_parser("show", help="one deployment", parents=[_reads("json")])
+    p.add_argument("deployment")
+    p.set_defaults(func=cmd_deployments_show)
+    p = deps.add_parser("delete", help="delete a deployment")
+    p.add_argument("deployment")
+    p.set_defaults(func=cmd_deployments_delete)
     p = deps.add_parser("scale", help="change the number of replicas")
     p.add_argument("deployment")
     p.add_argument("replicas", type=int)
@@ -392,6 +229,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true")
     p.add_argument("--timeout", type=float, default=300)
     p.set_defaults(func=cmd_deployments_rollback)
+
+    p = sub.add_parser("logs", help="print (or follow) the replicas' log lines")
+    p.add_argument("deployment")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("--replica", type=int, help="only this replica (0, 1, ...)")
+    p.add_argument("--since", help="only lines since a duration (10m, 1h30m) or an instant")
+    p.add_argument("--tail", type=int, help="only the last N lines of each replica")
+    p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
+    p.add_argument("shell", choices=["bash", "zsh"])
+    p.set_defaults(local=lambda a: completion.print_script(build_parser(), a.shell))
 
     p = sub.add_parser("predict", help="call a deployment with a JSON request")
     p.add_argument("deployment")
@@ -416,7 +265,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--expires-in-days", type=int)
     p.set_defaults(func=cmd_keys_create)
-    keys.add_parser("list", help="your keys (never the secrets)").set_defaults(func=cmd_keys_list)
+    keys.add_parser(
+        "list", help="your keys (never the secrets)", parents=[_reads("table")]
+    ).set_defaults(func=cmd_keys_list)
     p = keys.add_parser("revoke", help="revoke a key")
     p.add_argument("key_id")
     p.set_defaults(func=cmd_keys_revoke)

@@ -24,6 +24,23 @@ def dump(data: Any) -> None:
     print(json.dumps(data, indent=2, default=str))
 
 
+def render(data: Any, columns: list[str], fmt: str, *, single: bool = False) -> None:
+    """`-o json`: the API's objects as JSON; `-o table`: the columns. `single`: one object."""
+    plain = _plain(data)
+    if fmt == "json":
+        dump(plain)
+    else:
+        table([plain] if single else list(plain), columns)
+
+
+def _plain(data: Any) -> Any:
+    if hasattr(data, "to_dict"):
+        return data.to_dict()
+    if isinstance(data, list):
+        return [_plain(d) for d in data]
+    return data
+
+
 def table(rows: list[dict[str, Any]], columns: list[str]) -> None:
     if not rows:
         print("(none)")

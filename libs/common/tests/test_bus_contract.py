@@ -6,6 +6,7 @@ import asyncio
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import aio_pika
 import pytest
@@ -13,6 +14,7 @@ from kubeserve_common.errors import PermanentError, TransientError
 from kubeserve_common.events import CloudEvent, DeploymentDeleted, UserRegistered
 from kubeserve_common.events.topology import Topology
 from kubeserve_common.messaging.bus import EventBus, Subscription
+from kubeserve_common.messaging.durable import DurableQueueStore
 from kubeserve_common.messaging.memory import InMemoryBus
 from kubeserve_common.messaging.rabbitmq import RabbitMQBus
 from kubeserve_common.testing.waiting import wait_until
@@ -32,14 +34,18 @@ def deleted_event() -> CloudEvent:
     )
 
 
-@pytest.fixture(params=["memory", "rabbitmq"])
+@pytest.fixture(params=["memory", "durable-memory", "rabbitmq"])
 async def bus(
     request: pytest.FixtureRequest,
     bus_prefix: str,
     rabbit_bus_factory: Callable[..., RabbitMQBus],
+    tmp_path: Path,
 ) -> AsyncIterator[EventBus]:
     if request.param == "memory":
         the_bus: EventBus = InMemoryBus("test", Topology(bus_prefix))
+    elif request.param == "durable-memory":
+        store = DurableQueueStore(tmp_path / "bus.db")
+        the_bus = InMemoryBus("test", Topology(bus_prefix), store=store)
     else:
         the_bus = rabbit_bus_factory("test")
     await the_bus.connect()
@@ -57,7 +63,7 @@ async def publish_raw(bus: EventBus, routing_key: str, body: bytes) -> None:
     """Inject a message that did not come from our publisher (a hostile or broken producer)."""
     if isinstance(bus, InMemoryBus):
         for queue in bus._queues.values():
-            queue.messages.put_nowait((body, 1))
+            queue.messages.put_nowait((body, 1, None))
         return
     assert isinstance(bus, RabbitMQBus)
     assert bus._events is not None

@@ -21,7 +21,7 @@ from kubeserve_builder.services.inspection import inspect_artifact
 def _inspect(tmp_path: Path, data: bytes, name: str = "model.joblib") -> object:
     path = tmp_path / name
     path.write_bytes(data)
-    return inspect_artifact(path, max_bytes=1 << 30, max_decompressed=1 << 30, scratch=tmp_path)
+    return inspect_artifact(path, max_bytes=1 << 30, max_decompressed=1 << 30)
 
 
 def _joblib_file(tmp_path: Path, obj: object, **kw: object) -> bytes:
@@ -84,7 +84,7 @@ def test_empty_oversized_and_unknown_files_fail_statically(tmp_path: Path) -> No
     path = tmp_path / "big.pkl"
     path.write_bytes(pickle.dumps(list(range(1000))))
     with pytest.raises(BuildFailure, match="limit"):
-        inspect_artifact(path, max_bytes=100, max_decompressed=100, scratch=tmp_path)
+        inspect_artifact(path, max_bytes=100, max_decompressed=100)
 
 
 def test_a_zip_bomb_stops_at_the_decompressed_limit(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_a_zip_bomb_stops_at_the_decompressed_limit(tmp_path: Path) -> None:
     path = tmp_path / "bomb.joblib"
     path.write_bytes(data)
     with pytest.raises(BuildFailure, match="expands to more than"):
-        inspect_artifact(path, max_bytes=1 << 30, max_decompressed=1_000_000, scratch=tmp_path)
+        inspect_artifact(path, max_bytes=1 << 30, max_decompressed=1_000_000)
 
 
 def test_formats_by_magic_bytes() -> None:
@@ -122,3 +122,76 @@ def test_policy_names_dangerous_safe_and_unknown_globals() -> None:
     assert classify("sklearn.linear_model._logistic", "LogisticRegression").verdict == "safe"
     assert classify("numpy._core.multiarray", "_reconstruct").verdict == "safe"
     assert classify("mypackage.models", "Custom").verdict == "unknown"
+
+
+# -- the allow-list (issue 11.5) -------------------------------------------------------------
+
+# Each gadget as a pickle would call it: GLOBAL module name, one string argument, REDUCE.
+_GADGETS = [
+    ("cProfile", "run"),
+    ("profile", "run"),
+    ("pydoc", "pipepager"),
+    ("timeit", "timeit"),
+    ("runpy", "run_path"),
+    ("code", "interact"),
+    ("pdb", "run"),
+    ("trace", "Trace"),
+    ("pickle", "loads"),
+    ("numpy.testing._private.utils", "runstring"),
+    ("builtins", "exec"),
+    ("builtins", "eval"),
+    ("__builtin__", "eval"),
+    ("os", "system"),
+    ("posix", "system"),
+    ("subprocess", "Popen"),
+    ("subprocess", "check_output"),
+]
+
+
+def _calls(module: str, name: str, arg: str = "print(1)") -> bytes:
+    return f"c{module}\n{name}\n(V{arg}\ntR.".encode()
+
+
+@pytest.mark.parametrize(("module", "name"), _GADGETS)
+def test_every_known_gadget_is_refused_even_when_a_requirement_provides_it(
+    tmp_path: Path, module: str, name: str
+) -> None:
+    result = _inspect(tmp_path, _calls(module, name), "model.pkl")
+    refused = result.judge({module.split(".")[0], "numpy", "os", "pickle"})  # type: ignore[attr-defined]
+    assert [v.dotted for v in refused] == [f"{module}.{name}"]
+    assert refused[0].verdict == "dangerous"
+
+
+def test_globals_off_the_allow_list_are_refused_unless_a_requirement_provides_them(
+    tmp_path: Path,
+) -> None:
+    data = _calls("mypackage.models", "Custom") + b""
+    result = _inspect(tmp_path, data, "model.pkl")
+    refused = result.refused  # type: ignore[attr-defined]
+    assert [(v.dotted, v.verdict) for v in refused] == [("mypackage.models.Custom", "unknown")]
+    assert result.judge({"mypackage"}) == []  # type: ignore[attr-defined]
+    # A stdlib module nobody listed is refused too (no deny-list needed for it).
+    assert classify("tarfile", "open").verdict == "unknown"
+    assert classify("ctypes", "CDLL", provided={"ctypes"}).verdict == "dangerous"
+
+
+def test_real_sklearn_xgboost_and_lightgbm_pickles_pass(tmp_path: Path) -> None:
+    import lightgbm
+    import xgboost
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    x = np.random.default_rng(1).normal(size=(60, 3))
+    models = [
+        GradientBoostingClassifier(n_estimators=3).fit(x, x[:, 0] > 0),
+        HistGradientBoostingRegressor(max_iter=3).fit(x, x[:, 1]),
+        TfidfVectorizer().fit(["alpha beta gamma", "beta gamma delta"]),  # regexes, sparse
+        xgboost.XGBClassifier(n_estimators=3).fit(x, x[:, 0] > 0),
+        lightgbm.LGBMRegressor(n_estimators=3, verbose=-1).fit(x, x[:, 1]),
+    ]
+    for protocol in (2, 5):
+        for model in models:
+            path = tmp_path / "m.pkl"
+            path.write_bytes(pickle.dumps(model, protocol=protocol))
+            result = inspect_artifact(path, max_bytes=1 << 30, max_decompressed=1 << 30)
+            assert result.refused == [], [v.dotted for v in result.refused]

@@ -235,9 +235,21 @@ class Deployer:
         self._stopped.add(id(self.container))
 
 
+def replica_client(endpoint: str, timeout: float = 10) -> tuple[httpx.AsyncClient, str]:
+    """A client for one replica endpoint and the base URL to use with it: `unix:/x.sock`
+    (a sandboxed replica, no network) or `http://127.0.0.1:port` (the insecure opt-out)."""
+    if endpoint.startswith("unix:"):
+        transport = httpx.AsyncHTTPTransport(uds=endpoint.removeprefix("unix:"))
+        return httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False), (
+            "http://replica"
+        )
+    return httpx.AsyncClient(timeout=timeout, trust_env=False), endpoint
+
+
 async def predict(endpoint: str, rows: list[list[float]] | None = None) -> list[Any]:
-    async with httpx.AsyncClient(timeout=10, trust_env=False) as c:
-        response = await c.post(f"{endpoint}/predict", json={"instances": rows or IRIS_ROWS})
+    client, base = replica_client(endpoint)
+    async with client as c:
+        response = await c.post(f"{base}/predict", json={"instances": rows or IRIS_ROWS})
     assert response.status_code == 200, response.text
     return list(response.json()["predictions"])
 
@@ -276,7 +288,18 @@ def runtime_processes(runtime_dir: Path, *, include_pool: bool = False) -> set[i
         pool = include_pool and err == marker + "/pool.log"
         if (replica or pool) and pid_alive(pid):
             found.add(pid)
-    return found
+    # A sandboxed replica is two processes writing the same log: its supervisor (the pid the
+    # deployer tracks) and the confined process (its child). Count the replica once.
+    return {pid for pid in found if _ppid(pid) not in found}
+
+
+def _ppid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2 :].split()[1])
 
 
 class IdleBackend:

@@ -12,12 +12,15 @@ resourceVersion is a 409)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import dataclasses
 import json
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kubeserve_deployer.backends.kubernetes.cluster import ClusterError, kind_path, object_path
@@ -56,6 +59,14 @@ class FakeCluster:
     deleted_namespaces: list[str] = field(default_factory=list)
     leases: dict[tuple[str, str], LeaseRecord] = field(default_factory=dict)
     lease_versions: int = 0
+    # (namespace, pod) -> (written at, line) of its runtime container, as the kubelet keeps them
+    pod_logs: dict[tuple[str, str], list[tuple[datetime, str]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    log_requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def write_log(self, namespace: str, pod: str, line: str, *, age: float = 0.0) -> None:
+        self.pod_logs[(namespace, pod)].append((datetime.now(UTC) - timedelta(seconds=age), line))
 
     def namespaces(self) -> set[str]:
         return {o["metadata"]["name"] for o in self.objects.values() if o["kind"] == "Namespace"}
@@ -186,6 +197,50 @@ class FakeKubernetes(_Failures):
         name = selector.split("=", 1)[1]
         release = self._release(namespace, name)
         return [] if release is None else self._pods(release, tick=True)
+
+    async def pod_logs(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str,
+        follow: bool,
+        since_seconds: int | None,
+        tail_lines: int | None,
+    ) -> AsyncIterator[str]:
+        """Like `pods/log`: 404 for a pod that does not exist, `sinceSeconds` and `tailLines`
+        applied by the server, new lines streamed while following."""
+        self._check("pod_logs", (namespace, pod))
+        self.cluster.log_requests.append(
+            {
+                "namespace": namespace,
+                "pod": pod,
+                "container": container,
+                "follow": follow,
+                "since_seconds": since_seconds,
+                "tail_lines": tail_lines,
+            }
+        )
+        if container != "runtime" or not any(
+            p.name == pod
+            for r in self.cluster.releases.values()
+            if r.namespace == namespace
+            for p in self._pods(r)
+        ):
+            raise ClusterError(f"pods {pod!r} not found", status=404, transient=False)
+        lines = self.cluster.pod_logs[(namespace, pod)]
+        start = datetime.now(UTC) - timedelta(seconds=since_seconds) if since_seconds else None
+        shown = [text for at, text in lines if start is None or at >= start]
+        if tail_lines is not None:
+            shown = shown[-tail_lines:] if tail_lines else []
+        for text in shown:
+            yield text
+        seen = len(lines)
+        while follow:
+            await asyncio.sleep(0.02)
+            for _, text in lines[seen:]:
+                yield text
+            seen = len(lines)
 
     async def list_warning_events(self, namespace: str, name_prefix: str) -> list[ClusterEvent]:
         self._check("list_warning_events", (namespace, name_prefix))

@@ -13,7 +13,7 @@ def test_quota_counts_replicas_and_cpu() -> None:
     with pytest.raises(QuotaExceeded) as too_many:
         quota.check(4, 2)
     assert "(replicas)" in too_many.value.message
-    assert too_many.value.details["usage"] == {"replicas": 4, "cpu": 1.6}
+    assert too_many.value.details["usage"] == {"replicas": 4, "cpu": 1.6, "memory_mib": 3072}
     assert too_many.value.http_status == 409 and too_many.value.code == "quota_exceeded"
 
 
@@ -23,6 +23,21 @@ def test_cpu_limit_can_bind_before_the_replica_limit() -> None:
     with pytest.raises(QuotaExceeded) as exc:
         quota.check(1, 2)
     assert "(CPU)" in exc.value.message and "3 CPU" in exc.value.message
+
+
+def test_memory_limit_binds_and_is_named() -> None:
+    quota = Quota(5, 2.0, 0.4, max_memory_mib=4096, replica_memory_mib=1024)
+    quota.check(3, 1)  # 4 GiB: exactly at the limit
+    with pytest.raises(QuotaExceeded) as exc:
+        quota.check(3, 2)
+    assert "(memory)" in exc.value.message
+    assert "5120 MiB" in exc.value.message and "3072 MiB) are in use" in exc.value.message
+
+
+def test_headroom_is_what_an_autoscaler_may_still_add() -> None:
+    quota = Quota(5, 2.0, 0.4)  # the defaults: 5 replicas, 2 CPU, 4 GiB at 768 MiB each
+    assert [quota.headroom(n) for n in (0, 3, 5, 7)] == [5, 2, 0, 0]
+    assert Quota(5, 2.0, 0.4, replica_memory_mib=2048).headroom(1) == 1
 
 
 @pytest.mark.parametrize(

@@ -136,7 +136,11 @@ async def test_replica_quota(idle: Deployer, seeder: Seeder) -> None:
         too_many = await api.post("/deployments", json={"version_id": vid, "replicas": 6})
         message = _error(too_many, 409, "quota_exceeded")
         assert "5 replicas" in message and "0 replicas" in message
-        assert too_many.json()["error"]["details"]["quota"] == {"replicas": 5, "cpu": 2.0}
+        assert too_many.json()["error"]["details"]["quota"] == {
+            "replicas": 5,
+            "cpu": 2.0,
+            "memory_mib": 4096,
+        }
 
         first = await api.post("/deployments", json={"version_id": vid, "replicas": 3})
         assert first.status_code == 202, first.text

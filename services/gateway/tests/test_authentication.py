@@ -71,10 +71,12 @@ async def test_auth_down_before_any_key_is_known_is_503(make_stack: Any) -> None
     async with make_stack(auth_url=f"http://127.0.0.1:{free_port()}") as stack:
         r = await stack.client.get("/api/v1/models", headers=stack.bearer())
         assert r.status_code == 503
-        assert r.json()["error"]["code"] == "unavailable"
+        assert r.json()["error"]["code"] == "upstream_unavailable"
+        assert r.headers["retry-after"]
         # An API key cannot be resolved either: 503, not 401 (the key may well be valid).
         r = await stack.client.get("/api/v1/models", headers={"x-api-key": API_KEY})
         assert r.status_code == 503
+        assert r.json()["error"]["code"] == "upstream_unavailable"
 
 
 async def test_api_keys_in_both_headers_resolve_and_are_cached(stack: Any) -> None:

@@ -15,7 +15,11 @@ from kubeserve_gateway.adapters.replica_http import (
     ReplicaProtocolError,
     ReplicaReadTimeout,
 )
-from kubeserve_gateway.domain.errors import BadGateway, UpstreamTimeout, UpstreamUnavailable
+from kubeserve_gateway.domain.errors import (
+    UpstreamDropped,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 Handler = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[bool]]
 
@@ -215,7 +219,8 @@ async def test_upstream_client_maps_failures_to_gateway_errors(serve) -> None:
         client = UpstreamClient(http, pool(read_timeout=0.3))
         with pytest.raises(UpstreamTimeout):
             await client.send_buffered("runtime", "POST", f"{(await serve(silent)).url}/", [], b"")
-        with pytest.raises(BadGateway):
+        # Dropped before any answer: retryable on another replica (predictions are idempotent).
+        with pytest.raises(UpstreamDropped):
             await client.send_buffered("runtime", "POST", f"{(await serve(hang_up)).url}/", [], b"")
         with pytest.raises(UpstreamUnavailable):
             await client.send_buffered("runtime", "POST", "http://127.0.0.1:9/", [], b"")
@@ -296,3 +301,53 @@ async def test_a_streamed_answer_abandoned_midway_gives_its_slot_back(serve) -> 
             await anext(body)
             await body.aclose()  # type: ignore[attr-defined]
         await client.aclose()
+
+
+async def test_unix_socket_endpoints_are_dialled_and_pooled(tmp_path) -> None:
+    """A contained local replica has no network: its endpoint is `unix:/path/replica.sock`."""
+    server = Server(answer(b'{"predictions": [1]}'))
+    socket_path = tmp_path / "r1" / "replica.sock"
+    socket_path.parent.mkdir()
+    listener = await asyncio.start_unix_server(server._serve, str(socket_path))
+    replicas = pool()
+    try:
+        for query in ("", "?x=1"):
+            response = await replicas.request(
+                "POST", f"unix:{socket_path}/predict{query}", [], b'{"instances": [[1]]}'
+            )
+            assert response.status == 200
+            assert await response.read() == b'{"predictions": [1]}'
+        assert server.connections == 1  # one pooled keep-alive connection per socket
+        assert server.requests[0].startswith(b"POST /predict HTTP/1.1\r\nhost: localhost\r\n")
+        assert server.requests[1].startswith(b"POST /predict?x=1 HTTP/1.1\r\n")
+        with pytest.raises(ReplicaConnectError):
+            await replicas.request("GET", f"unix:{tmp_path}/gone.sock/v2/health/ready", [], None)
+        with pytest.raises(ReplicaConnectError):
+            await replicas.request("GET", f"unix:{tmp_path}/not-a-socket/predict", [], None)
+    finally:
+        await replicas.aclose()
+        listener.close()
+
+
+async def test_a_keep_alive_connection_closed_under_our_request_is_retried_fresh(serve) -> None:
+    """The replica closes an idle keep-alive connection just as we reuse it: the request goes
+    again on a new connection instead of failing."""
+    answered: set[int] = set()
+
+    async def once_per_connection(
+        _: bytes, __: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
+        if id(writer) in answered:
+            return False  # closes without answering, as a replica shutting the socket does
+        answered.add(id(writer))
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        return True
+
+    server = await serve(once_per_connection)
+    replicas = pool()
+    for _ in range(3):
+        response = await replicas.request("POST", f"{server.url}/p", [], b"{}")
+        assert await response.read() == b"ok"
+    assert server.connections == 3  # each reuse failed once and went again fresh
+    assert len(server.requests) == 5

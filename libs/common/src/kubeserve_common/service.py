@@ -61,6 +61,11 @@ class ServiceContainer:
     on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     owns_bus: bool = True
     started: bool = False
+    # The checks that gate readiness (`/readyz` 503): what this service cannot do its job
+    # without. The broker is never among them - the outbox holds events while it is away - and
+    # the gateway needs none (it serves predictions from its route table). The others are
+    # reported, and `/readyz` says "degraded" while one fails.
+    ready_requires: frozenset[str] = frozenset({"database"})
 
     @property
     def topology(self) -> Topology:
@@ -93,6 +98,9 @@ class ServiceContainer:
             await self.bus.close()
         await self.engine.dispose()
         self.started = False
+
+    def is_ready(self, checks: dict[str, str]) -> bool:
+        return self.started and all(checks.get(name) == "ok" for name in self.ready_requires)
 
     async def readiness(self) -> dict[str, str]:
         """Each dependency's state: "ok" or the reason it is not."""

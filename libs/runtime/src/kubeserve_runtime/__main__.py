@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def listen_options(host: str, port: int) -> dict[str, Any]:
+    """Where uvicorn listens: the inherited listening socket of a sandboxed replica (created by
+    its launcher before confinement; the replica itself has no network), else host:port."""
+    from kubeserve_runtime.sandbox.spec import LISTEN_FD_ENV
+
+    fd = os.environ.get(LISTEN_FD_ENV)
+    if fd:
+        return {"fd": int(fd)}
+    return {"host": host, "port": port}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.model or not args.name:
@@ -82,8 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     # One process per replica: scaling is done by adding replicas, not uvicorn workers.
     uvicorn.run(
         app,
-        host=args.host,
-        port=args.port,
+        **listen_options(args.host, args.port),
         log_level=args.log_level.lower(),
         access_log=False,
         timeout_graceful_shutdown=10,

@@ -13,7 +13,7 @@ Protocol: newline-delimited JSON on stdin/stdout, one reply per request, in orde
     <- {"id": 2, "op": "spawn", "model": "/cache/x/model.joblib", "name": "iris",
         "version": "v1", "port": 40001, "deployment_id": "...", "log": "/path/replica.log",
         "pidfile": "/path/replica.pid", "timings": "/path/replica.timings.json",
-        "env": {"KEY": "value"}}
+        "env": {"KEY": "value"}, "sandbox": {SandboxSpec as JSON} (optional)}
     -> {"id": 2, "ok": true, "pid": 456, "fork_ms": 2.3}
     -> {"id": 3, "ok": false, "error": "..."}        (any failed request)
 
@@ -21,6 +21,12 @@ The child calls `setsid()`, so it is in a session of its own and survives the po
 deployer (a deployer restart re-adopts it); it writes `pidfile` ({"pid", "port",
 "start_time"}) before loading anything, and `timings` ({"load_ms", "app_ms"}) once the model is
 loaded. The pool exits when its stdin closes (its deployer went away); children stay.
+
+With `sandbox`, the child confines itself after the fork (`sandbox.core.enter`: namespaces, a
+new root with only the spec's binds, no network, limits, an unprivileged uid, no capabilities,
+seccomp) and only then loads the model - whose path is then the one inside the sandbox - and
+serves on the listening Unix socket the spec names (created before confinement). The imports
+stay shared with the pool, so confinement costs milliseconds, not an interpreter start.
 Replies go to a private duplicate of stdout: anything a library prints lands on stderr instead
 of corrupting the protocol.
 """
@@ -29,12 +35,15 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
 import os
 import signal
 import sys
 import time
 import traceback
 from typing import Any, TextIO
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"  # as `python -m kubeserve_runtime`
 
 # Single-threaded numerical libraries in the pool: forking a process whose BLAS thread pool is
 # running is unsafe, and each replica is one of several processes sharing the host's cores.
@@ -118,16 +127,28 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def run_replica(request: dict[str, Any]) -> None:
+def run_replica(request: dict[str, Any], timings_fd: int | None = None) -> None:
     """In the child: load the model and serve it until SIGTERM (never returns normally)."""
     import uvicorn
 
+    from kubeserve_runtime.__main__ import listen_options
     from kubeserve_runtime.app import create_app
     from kubeserve_runtime.loaders import load_model
 
+    # What `kubeserve logs` shows: timestamped lines (its `since` reads them), the model's load
+    # and the server's start included; predictions are not logged (no access log).
+    level = str(request.get("log_level") or "info").upper()
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
     started = time.perf_counter()
     model = load_model(request["model"])
     loaded = time.perf_counter()
+    logging.getLogger("kubeserve_runtime").info(
+        "model %s:%s loaded from %s in %.2fs",
+        request["name"],
+        request.get("version") or "v1",
+        request["model"],
+        loaded - started,
+    )
     app = create_app(
         model,
         request["name"],
@@ -135,16 +156,17 @@ def run_replica(request: dict[str, Any]) -> None:
         deployment_id=request.get("deployment_id") or None,
     )
     built = time.perf_counter()
-    if request.get("timings"):
-        _write_json(
-            request["timings"],
-            {"load_ms": (loaded - started) * 1000, "app_ms": (built - loaded) * 1000},
-        )
+    timings = {"load_ms": (loaded - started) * 1000, "app_ms": (built - loaded) * 1000}
+    if timings_fd is not None:  # a sandboxed replica cannot open host paths: a descriptor
+        os.write(timings_fd, json.dumps(timings).encode())
+        os.close(timings_fd)
+    elif request.get("timings"):
+        _write_json(request["timings"], timings)
     uvicorn.run(
         app,
-        host=request.get("host") or "127.0.0.1",
-        port=int(request["port"]),
-        log_level=request.get("log_level") or "warning",
+        **listen_options(request.get("host") or "127.0.0.1", int(request.get("port") or 0)),
+        log_level=level.lower(),
+        log_config=None,  # uvicorn's loggers go through the root handler set above
         access_log=False,
         ws="none",  # the runtime has no websocket routes; skips importing a protocol stack
         timeout_graceful_shutdown=int(request.get("graceful_seconds") or 5),
@@ -172,9 +194,10 @@ def _child(request: dict[str, Any], protocol_fd: int) -> None:
             pid = os.getpid()
             _write_json(
                 request["pidfile"],
-                {"pid": pid, "port": int(request["port"]), "start_time": proc_start_time(pid)},
+                {"pid": pid, "port": request.get("port"), "start_time": proc_start_time(pid)},
             )
-        run_replica(request)
+        timings_fd = _confine(request) if request.get("sandbox") else None
+        run_replica(request, timings_fd)
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
     except BaseException:
@@ -186,6 +209,27 @@ def _child(request: dict[str, Any], protocol_fd: int) -> None:
             sys.stderr.flush()
         finally:
             os._exit(code)
+
+
+def _confine(request: dict[str, Any]) -> int | None:
+    """Confine this child per the request's sandbox spec (see the module docstring); returns,
+    inside the sandbox, the descriptor to write the timings to. A sandbox that cannot be had
+    ends the child with EXIT_SANDBOX_FAILED: nothing of the tenant ever runs unconfined."""
+    from kubeserve_runtime.sandbox.core import SandboxUnavailable, enter
+    from kubeserve_runtime.sandbox.spec import EXIT_SANDBOX_FAILED, SandboxSpec
+
+    timings_fd = None
+    if request.get("timings"):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        timings_fd = os.open(request["timings"], flags, 0o640)
+    try:
+        spec = SandboxSpec.from_dict(request["sandbox"])
+        enter(spec, keep_fds=[] if timings_fd is None else [timings_fd])
+    except (SandboxUnavailable, ValueError) as exc:
+        print(f"sandbox unavailable: {exc}", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(EXIT_SANDBOX_FAILED)
+    return timings_fd
 
 
 class Pool:
@@ -216,9 +260,11 @@ class Pool:
             alive = [p for p, status in self.children.items() if status is None]
             return {"ok": True, "pid": os.getpid(), "children": alive}
         if op == "spawn":
-            for key in ("model", "name", "port", "log"):
+            for key in ("model", "name", "log"):
                 if key not in request:
                     return {"ok": False, "error": f"spawn needs {key!r}"}
+            if not request.get("sandbox") and not request.get("port"):
+                return {"ok": False, "error": "spawn needs 'port' (or a 'sandbox')"}
             started = time.perf_counter()
             pid = os.fork()
             if pid == 0:

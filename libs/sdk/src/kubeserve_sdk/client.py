@@ -1,43 +1,39 @@
-"""A small synchronous client over the gateway's `/api/v1` (httpx, no other dependency)."""
+"""`Client`: the synchronous client of the gateway's `/api/v1` (httpx). `AsyncClient` (aio.py)
+has the same methods, awaitable."""
 
 from __future__ import annotations
 
-import json
-import os
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar
 
 import httpx
 
-API = "/api/v1"
+from kubeserve_sdk import _calls as calls
+from kubeserve_sdk import models as m
+from kubeserve_sdk._calls import LogEntry, SSEParser
+from kubeserve_sdk._transport import (
+    API,
+    APIError,
+    Call,
+    Credentials,
+    RetryPolicy,
+    TimeoutExpired,
+    auth_headers,
+    decode,
+    error_of,
+    resolve,
+    should_retry,
+    store_tokens,
+    transport_error,
+)
+from kubeserve_sdk.arrays import decode_outputs, decode_predictions
+
+T = TypeVar("T")
 TERMINAL_VERSION = {"Ready", "Failed"}
 TERMINAL_DEPLOYMENT = {"Running", "Failed", "Stopped"}
 Progress = Callable[[int, int], None]  # (bytes sent, total bytes)
-
-
-class APIError(Exception):
-    """The API answered with an error; `code` and `message` come from its JSON error body."""
-
-    def __init__(self, status: int, code: str, message: str, body: Any = None) -> None:
-        super().__init__(f"{message} (HTTP {status}, {code})")
-        self.status, self.code, self.message, self.body = status, code, message, body
-
-
-class TimeoutExpired(Exception):
-    """Waiting for a version or deployment to settle took longer than allowed."""
-
-
-@dataclass
-class Credentials:
-    """What a client authenticates with: a token pair from login, or an API key."""
-
-    access_token: str | None = None
-    refresh_token: str | None = None
-    api_key: str | None = None
-    on_refresh: Callable[[Credentials], None] | None = field(default=None, repr=False)
 
 
 class _ProgressReader:
@@ -57,20 +53,47 @@ class _ProgressReader:
         return getattr(self.raw, name)
 
 
+def upload_files(
+    model_path: Path, requirements_path: str | Path | None, raw: IO[bytes], progress: Any
+) -> dict[str, Any]:
+    total = model_path.stat().st_size
+    files: dict[str, Any] = {
+        "model": (
+            model_path.name,
+            _ProgressReader(raw, total, progress),
+            "application/octet-stream",
+        )
+    }
+    if requirements_path is not None:
+        files["requirements"] = (
+            "requirements.txt",
+            Path(requirements_path).read_bytes(),
+            "text/plain",
+        )
+    return files
+
+
 class Client:
+    """Credentials: `credentials` or `api_key`, else `KUBESERVE_API_KEY`, else what `kubeserve
+    login` saved; the URL: `base_url`, else `KUBESERVE_URL`, else the saved one, else
+    http://127.0.0.1:8080. Idempotent calls (reads, deletes, predictions) are retried on 503
+    honouring Retry-After (`retry=RetryPolicy(retries=0)` turns that off)."""
+
     def __init__(
         self,
         base_url: str | None = None,
         credentials: Credentials | None = None,
         *,
+        api_key: str | None = None,
         timeout: float = 30.0,
         upload_timeout: float = 3600.0,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.base_url = (
-            base_url or os.environ.get("KUBESERVE_URL") or "http://127.0.0.1:8080"
-        ).rstrip("/")
-        self.credentials = credentials or Credentials()
+        self.base_url, self.credentials = resolve(base_url, credentials, api_key)
         self.upload_timeout = upload_timeout
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def close(self) -> None:
@@ -83,111 +106,95 @@ class Client:
         self.close()
 
     # -- plumbing ----------------------------------------------------------------------------
-    def _headers(self) -> dict[str, str]:
-        creds = self.credentials
-        if creds.api_key:
-            return {"Authorization": f"Bearer {creds.api_key}"}
-        if creds.access_token:
-            return {"Authorization": f"Bearer {creds.access_token}"}
-        return {}
-
     def request(self, method: str, path: str, *, auth: bool = True, **kwargs: Any) -> Any:
         """Call the API; decode JSON; raise APIError on an error status. A 401 with a refresh
-        token available triggers one refresh and one retry."""
+        token available triggers one refresh and one retry; 503 on an idempotent call, retries
+        with backoff (see `RetryPolicy`)."""
         response = self._send(method, path, auth, kwargs)
         if response.status_code == 401 and auth and self.credentials.refresh_token:
             if self._refresh():
                 response = self._send(method, path, auth, kwargs)
-        return _decode(response)
+        return decode(response)
 
-    def _object(
-        self, method: str, path: str, *, auth: bool = True, **kwargs: Any
-    ) -> dict[str, Any]:
-        """`request()` for the endpoints whose answer is a JSON object."""
-        return cast(dict[str, Any], self.request(method, path, auth=auth, **kwargs))
+    def _run(self, call: Call[T]) -> T:
+        return call.parse(self.request(call.method, call.path, auth=call.auth, **call.kwargs))
 
     def _send(self, method: str, path: str, auth: bool, kwargs: dict[str, Any]) -> httpx.Response:
-        headers = {**(self._headers() if auth else {}), **kwargs.pop("headers", {})}
-        try:
-            return self._http.request(method, f"{API}{path}", headers=headers, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise APIError(0, "timeout", f"{self.base_url} did not answer in time") from exc
-        except httpx.TransportError as exc:
-            raise APIError(
-                0, "unreachable", f"cannot reach KubeServe at {self.base_url}: {exc}"
-            ) from exc
+        extra = kwargs.get("headers", {})
+        attempt = 0
+        while True:
+            headers = {**(auth_headers(self.credentials) if auth else {}), **extra}
+            args = {k: v for k, v in kwargs.items() if k != "headers"}
+            try:
+                response = self._http.request(method, f"{API}{path}", headers=headers, **args)
+            except httpx.ConnectError as exc:
+                if not should_retry(self.retry, attempt, method, path, None):
+                    raise transport_error(exc, self.base_url) from exc
+                self._sleep(self.retry.delay(attempt, None))
+                attempt += 1
+                continue
+            except httpx.TransportError as exc:
+                raise transport_error(exc, self.base_url) from exc
+            if not should_retry(self.retry, attempt, method, path, response.status_code):
+                return response
+            self._sleep(self.retry.delay(attempt, response))
+            attempt += 1
 
     def _refresh(self) -> bool:
         try:
-            tokens = _decode(
+            tokens = decode(
                 self._http.post(
                     f"{API}/auth/refresh", json={"refresh_token": self.credentials.refresh_token}
                 )
             )
-        except APIError:
+        except (APIError, httpx.TransportError):
             return False
-        self._store_tokens(tokens)
+        store_tokens(self.credentials, tokens)
         return True
 
-    def _store_tokens(self, tokens: dict[str, Any]) -> None:
-        self.credentials.access_token = tokens["access_token"]
-        self.credentials.refresh_token = tokens.get("refresh_token")
-        if self.credentials.on_refresh:
-            self.credentials.on_refresh(self.credentials)
-
     # -- auth --------------------------------------------------------------------------------
-    def register(self, email: str, password: str) -> dict[str, Any]:
-        return self._object(
-            "POST", "/auth/register", auth=False, json={"email": email, "password": password}
-        )
+    def register(self, email: str, password: str) -> m.UserRead:
+        return self._run(calls.register(email, password))
 
-    def login(self, email: str, password: str) -> dict[str, Any]:
-        tokens = self._object(
-            "POST", "/auth/login", auth=False, json={"email": email, "password": password}
-        )
-        self._store_tokens(tokens)
+    def login(self, email: str, password: str) -> m.TokenResponse:
+        tokens = self._run(calls.login(email, password))
+        store_tokens(self.credentials, tokens.to_dict())
         return tokens
 
     def logout(self) -> None:
         if self.credentials.refresh_token:
-            self.request(
-                "POST", "/auth/logout", json={"refresh_token": self.credentials.refresh_token}
-            )
+            self._run(calls.logout(self.credentials.refresh_token))
         self.credentials.access_token = self.credentials.refresh_token = None
 
-    def me(self) -> dict[str, Any]:
-        return self._object("GET", "/auth/me")
+    def me(self) -> m.UserRead:
+        return self._run(calls.me())
 
     def create_api_key(
-        self, name: str, deployment_ids: list[str] | None = None, expires_in_days: int | None = None
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"name": name}
-        if deployment_ids:
-            body["deployment_ids"] = deployment_ids
-        if expires_in_days:
-            body["expires_in_days"] = expires_in_days
-        return self._object("POST", "/auth/api-keys", json=body)
+        self,
+        name: str,
+        deployment_ids: Iterable[str] | None = None,
+        expires_in_days: int | None = None,
+        **options: Any,
+    ) -> m.ApiKeyCreated:
+        """`options`: further fields of the key (e.g. its rate limits), sent as given."""
+        return self._run(calls.create_api_key(name, deployment_ids, expires_in_days, options))
 
-    def list_api_keys(self) -> list[dict[str, Any]]:
-        return _items(self.request("GET", "/auth/api-keys"))
+    def list_api_keys(self) -> list[m.ApiKeyRead]:
+        return self._run(calls.list_api_keys())
 
     def revoke_api_key(self, key_id: str) -> None:
-        self.request("DELETE", f"/auth/api-keys/{key_id}")
+        self._run(calls.revoke_api_key(key_id))
 
     # -- models and versions -----------------------------------------------------------------
     def create_model(
         self, name: str, framework: str = "sklearn", description: str = ""
-    ) -> dict[str, Any]:
-        return self._object(
-            "POST",
-            "/models",
-            json={"name": name, "framework": framework, "description": description},
-        )
+    ) -> m.ModelRead:
+        return self._run(calls.create_model(name, framework, description))
 
-    def list_models(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        return _items(self.request("GET", "/models", params={"limit": limit, "offset": offset}))
+    def list_models(self, limit: int = 100, offset: int = 0) -> list[m.ModelRead]:
+        return self._run(calls.list_models(limit, offset))
 
-    def iter_models(self) -> Iterator[dict[str, Any]]:
+    def iter_models(self) -> Iterator[m.ModelRead]:
         offset = 0
         while page := self.list_models(limit=100, offset=offset):
             yield from page
@@ -195,18 +202,18 @@ class Client:
             if len(page) < 100:
                 return
 
-    def get_model(self, model_id: str) -> dict[str, Any]:
-        return self._object("GET", f"/models/{model_id}")
+    def get_model(self, model_id: str) -> m.ModelRead:
+        return self._run(calls.get_model(model_id))
 
-    def find_model(self, name_or_id: str) -> dict[str, Any]:
+    def find_model(self, name_or_id: str) -> m.ModelRead:
         """A model by id, or by its name among the caller's models."""
         for model in self.iter_models():
-            if name_or_id in (model["id"], model["name"]):
+            if name_or_id in (str(model.id), model.name):
                 return model
         raise APIError(404, "not_found", f"no model named {name_or_id!r}")
 
     def delete_model(self, model_id: str) -> None:
-        self.request("DELETE", f"/models/{model_id}")
+        self._run(calls.delete_model(model_id))
 
     def push(
         self,
@@ -215,39 +222,26 @@ class Client:
         requirements_path: str | Path | None = None,
         *,
         progress: Progress | None = None,
-    ) -> dict[str, Any]:
+    ) -> m.VersionRead:
         """Upload a version: the model file streams from disk (never read whole into memory)."""
         model_path = Path(model_path)
-        total = model_path.stat().st_size
         with model_path.open("rb") as raw:
-            files: dict[str, Any] = {
-                "model": (
-                    model_path.name,
-                    _ProgressReader(raw, total, progress),
-                    "application/octet-stream",
-                )
-            }
-            if requirements_path is not None:
-                files["requirements"] = (
-                    "requirements.txt",
-                    Path(requirements_path).read_bytes(),
-                    "text/plain",
-                )
-            return self._object(
+            files = upload_files(model_path, requirements_path, raw, progress)
+            body = self.request(
                 "POST", f"/models/{model_id}/versions", files=files, timeout=self.upload_timeout
             )
+        return m.VersionRead.model_validate(body)
 
     def list_versions(
         self, model_id: str, limit: int = 100, offset: int = 0
-    ) -> list[dict[str, Any]]:
-        return _items(
-            self.request(
-                "GET", f"/models/{model_id}/versions", params={"limit": limit, "offset": offset}
-            )
-        )
+    ) -> list[m.VersionRead]:
+        return self._run(calls.list_versions(model_id, limit, offset))
 
-    def get_version(self, model_id: str, ref: str) -> dict[str, Any]:
-        return self._object("GET", f"/models/{model_id}/versions/{ref}")
+    def get_version(self, model_id: str, ref: str) -> m.VersionRead:
+        return self._run(calls.get_version(model_id, ref))
+
+    def get_build(self, version_id: str) -> m.BuildRead:
+        return self._run(calls.get_build(version_id))
 
     def wait_for_version(
         self,
@@ -256,23 +250,23 @@ class Client:
         *,
         timeout: float = 600,
         on_status: Callable[[str], None] | None = None,
-    ) -> dict[str, Any]:
-        return _wait(lambda: self.get_version(model_id, ref), TERMINAL_VERSION, timeout, on_status)
-
-    # -- deployments -------------------------------------------------------------------------
-    def deploy(self, version_id: str, replicas: int = 1, name: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"version_id": version_id, "replicas": replicas}
-        if name:
-            body["name"] = name
-        return self._object("POST", "/deployments", json=body)
-
-    def list_deployments(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
-        return _items(
-            self.request("GET", "/deployments", params={"limit": limit, "offset": offset})
+    ) -> m.VersionRead:
+        return self._wait(
+            lambda: self.get_version(model_id, ref), TERMINAL_VERSION, timeout, on_status
         )
 
-    def get_deployment(self, deployment_id: str) -> dict[str, Any]:
-        return self._object("GET", f"/deployments/{deployment_id}")
+    # -- deployments -------------------------------------------------------------------------
+    def deploy(
+        self, version_id: str, replicas: int = 1, name: str | None = None, **options: Any
+    ) -> m.DeploymentRead:
+        """`options`: further fields of the deployment (e.g. autoscaling), sent as given."""
+        return self._run(calls.deploy(version_id, replicas, name, options))
+
+    def list_deployments(self, limit: int = 100, offset: int = 0) -> list[m.DeploymentRead]:
+        return self._run(calls.list_deployments(limit, offset))
+
+    def get_deployment(self, deployment_id: str) -> m.DeploymentRead:
+        return self._run(calls.get_deployment(deployment_id))
 
     def wait_for_deployment(
         self,
@@ -280,89 +274,113 @@ class Client:
         *,
         timeout: float = 300,
         on_status: Callable[[str], None] | None = None,
-    ) -> dict[str, Any]:
-        return _wait(
+    ) -> m.DeploymentRead:
+        return self._wait(
             lambda: self.get_deployment(deployment_id), TERMINAL_DEPLOYMENT, timeout, on_status
         )
 
-    def scale(self, deployment_id: str, replicas: int) -> dict[str, Any]:
-        return self._object("PATCH", f"/deployments/{deployment_id}", json={"replicas": replicas})
+    def scale(self, deployment_id: str, replicas: int) -> m.DeploymentRead:
+        return self._run(calls.update_deployment(deployment_id, {"replicas": replicas}))
 
-    def update(self, deployment_id: str, *, version_id: str) -> dict[str, Any]:
+    def update(self, deployment_id: str, *, version_id: str) -> m.DeploymentRead:
         """Move a deployment to another Ready version of the same model (a new revision)."""
-        return self._object(
-            "PATCH", f"/deployments/{deployment_id}", json={"version_id": version_id}
-        )
+        return self._run(calls.update_deployment(deployment_id, {"version_id": version_id}))
 
-    def rollback(self, deployment_id: str, revision: int | None = None) -> dict[str, Any]:
-        body = {"revision": revision} if revision is not None else {}
-        return self._object("POST", f"/deployments/{deployment_id}/rollback", json=body)
+    def rollback(self, deployment_id: str, revision: int | None = None) -> m.DeploymentRead:
+        return self._run(calls.rollback(deployment_id, revision))
 
-    def delete_deployment(self, deployment_id: str) -> None:
-        self.request("DELETE", f"/deployments/{deployment_id}")
+    def delete_deployment(self, deployment_id: str) -> m.DeploymentRead | None:
+        return self._run(calls.delete_deployment(deployment_id))
+
+    def usage(self) -> dict[str, Any]:
+        """Replicas, CPU and memory in use against the quota (`GET /api/v1/usage`)."""
+        return self._run(calls.usage())
+
+    def logs(
+        self,
+        deployment_id: str,
+        *,
+        follow: bool = False,
+        replica: int | None = None,
+        since: str | None = None,
+        tail: int | None = None,
+    ) -> Iterator[LogEntry]:
+        """The replicas' log lines as they come (with `follow`, until you stop iterating)."""
+        path, params = calls.logs_request(deployment_id, follow, replica, since, tail)
+        headers = {**auth_headers(self.credentials), "Accept": "text/event-stream"}
+        timeout = httpx.Timeout(self._http.timeout.connect, read=None if follow else 60.0)
+        try:
+            with self._http.stream(
+                "GET", f"{API}{path}", params=params, headers=headers, timeout=timeout
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    raise _error(response)
+                parser = SSEParser()
+                for line in response.iter_lines():
+                    event = parser.feed(line)
+                    if event is None:
+                        continue
+                    kind, data = event
+                    if kind == "log":
+                        yield LogEntry(int(data["replica"]), str(data["line"]), data.get("pod"))
+                    elif kind == "error":
+                        raise error_of(500, data, "", "log stream failed")
+                    elif kind == "end":
+                        return
+        except httpx.TransportError as exc:
+            raise transport_error(exc, self.base_url) from exc
 
     # -- predictions -------------------------------------------------------------------------
-    def predict(self, deployment_id: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Simple JSON: `{"instances": [[...]]}` or `{"records": [{...}]}`."""
-        return self._object("POST", f"/predict/{deployment_id}", json=payload)
+    def predict(self, deployment_id: str, data: Any, *, as_numpy: bool = False) -> Any:
+        """Simple JSON: a dict body (`{"instances": [[...]]}` or `{"records": [{...}]}`), a
+        list of rows, a numpy array or a pandas DataFrame. `as_numpy`: the predictions as a
+        numpy array instead of the response body."""
+        body = self._run(calls.predict(deployment_id, data))
+        return decode_predictions(body) if as_numpy else body
 
-    def infer(self, deployment_id: str, model_name: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """Open Inference Protocol V2."""
-        return self._object(
-            "POST", f"/predict/{deployment_id}/v2/models/{model_name}/infer", json=payload
-        )
+    def infer(
+        self,
+        deployment_id: str,
+        model_name: str,
+        inputs: Any,
+        *,
+        input_name: str = "input-0",
+        as_numpy: bool = False,
+    ) -> Any:
+        """Open Inference Protocol V2: a V2 request dict, a numpy array (one tensor named
+        `input_name`), `{name: array}` or a DataFrame. `as_numpy`: `{output name: array}`."""
+        body = self._run(calls.infer(deployment_id, model_name, inputs, input_name))
+        return decode_outputs(body) if as_numpy else body
+
+    # -- waiting -----------------------------------------------------------------------------
+    def _wait(
+        self,
+        fetch: Callable[[], T],
+        terminal: set[str],
+        timeout: float,
+        on_status: Callable[[str], None] | None,
+    ) -> T:
+        deadline = time.monotonic() + timeout
+        last = None
+        delay = 0.2
+        while True:
+            current = fetch()
+            status = str(getattr(current, "status", ""))
+            if status != last and on_status:
+                on_status(status)
+            last = status
+            if status in terminal:
+                return current
+            if time.monotonic() > deadline:
+                raise TimeoutExpired(f"still {status} after {timeout:.0f}s")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 2.0)
 
 
-def _decode(response: httpx.Response) -> Any:
-    if response.status_code == 204 or not response.content:
-        if response.is_error:
-            raise APIError(response.status_code, "error", response.reason_phrase)
-        return None
+def _error(response: httpx.Response) -> APIError:
     try:
         body = response.json()
-    except json.JSONDecodeError:
+    except ValueError:
         body = None
-    if response.is_error:
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict):
-            raise APIError(
-                response.status_code,
-                str(error.get("code", "error")),
-                str(error.get("message", "")),
-                body,
-            )
-        if isinstance(error, str):  # the model runtime's OIP error shape
-            raise APIError(response.status_code, "prediction_error", error, body)
-        raise APIError(
-            response.status_code, "error", response.text[:500] or response.reason_phrase, body
-        )
-    return body
-
-
-def _items(body: Any) -> list[dict[str, Any]]:
-    if isinstance(body, dict) and "items" in body:
-        return list(body["items"])
-    return list(body or [])
-
-
-def _wait(
-    fetch: Callable[[], dict[str, Any]],
-    terminal: set[str],
-    timeout: float,
-    on_status: Callable[[str], None] | None,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    last = None
-    delay = 0.2
-    while True:
-        current = fetch()
-        status = current.get("status")
-        if status != last and on_status:
-            on_status(str(status))
-        last = status
-        if status in terminal:
-            return current
-        if time.monotonic() > deadline:
-            raise TimeoutExpired(f"still {status} after {timeout:.0f}s")
-        time.sleep(delay)
-        delay = min(delay * 1.5, 2.0)
+    return error_of(response.status_code, body, response.text, response.reason_phrase)

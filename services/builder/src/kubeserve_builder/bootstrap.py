@@ -99,6 +99,7 @@ def bootstrap(
     )
     container.extra_checks["artifact_store"] = the_store.check
     container.extra_checks["builds"] = loop.check
+    container.ready_requires = container.ready_requires | {"builds"}
     if store is None:  # a store passed in belongs to the caller
         container.on_stop.append(the_store.close)
     return container

@@ -17,11 +17,14 @@ from kubeserve_common.messaging.inbox import idempotent
 from kubeserve_common.service import ServiceContainer, build_container
 from kubeserve_common.storage import ArtifactStore, create_artifact_store
 
-from kubeserve_deployer.adapters.artifact_cache import ArtifactCache
-from kubeserve_deployer.adapters.local import LocalBackend, LocalBackendConfig
+from kubeserve_deployer.adapters.logs import LogSource
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
 from kubeserve_deployer.backends.kubernetes.backend import KubernetesBackend
 from kubeserve_deployer.backends.kubernetes.factory import create_kubernetes_backend
+from kubeserve_deployer.backends.kubernetes.logs import KubernetesLogSource
+from kubeserve_deployer.backends.local.artifact_cache import ArtifactCache
+from kubeserve_deployer.backends.local.backend import LocalBackend, LocalBackendConfig
+from kubeserve_deployer.backends.local.logs import LocalLogSource
 from kubeserve_deployer.consumers.handlers import (
     DEPLOYMENTS,
     USERS,
@@ -32,6 +35,7 @@ from kubeserve_deployer.consumers.handlers import (
 )
 from kubeserve_deployer.domain.model import Quota
 from kubeserve_deployer.services.deployments import DeploymentService
+from kubeserve_deployer.services.logs import LogService
 from kubeserve_deployer.services.projection import VersionProjectionService
 from kubeserve_deployer.services.reconciler import ReconcilerConfig, ReconcileService
 from kubeserve_deployer.services.tenants import TenantService
@@ -50,6 +54,7 @@ class DeployerContainer(ServiceContainer):
     deployments: DeploymentService = None  # type: ignore[assignment]
     reconciler: ReconcileService = None  # type: ignore[assignment]
     tenants: TenantService = None  # type: ignore[assignment]
+    logs: LogService = None  # type: ignore[assignment]
 
     async def start(self, *, consume: bool = True, relay: bool = True) -> None:
         await super().start(consume=consume, relay=relay)
@@ -89,8 +94,20 @@ def create_backend(settings: DeployerSettings, store: ArtifactStore) -> RuntimeB
         starting_poll=settings.starting_poll_interval,
         fetch_timeout=settings.fetch_timeout,
         stop_on_close=settings.stop_replicas_on_exit,
+        sandbox=not settings.insecure_no_sandbox,
+        replica_memory_bytes=settings.replica_memory_mib * 1024 * 1024,
+        replica_cpu=settings.replica_cpu,
     )
     return LocalBackend(config, cache)
+
+
+def create_log_source(settings: DeployerSettings, backend: RuntimeBackend) -> LogSource:
+    """Where replica logs are read: pod logs for the kubernetes backend, else the local
+    backend's files (the API process reads them from the same runtime directory)."""
+    if isinstance(backend, KubernetesBackend):
+        return KubernetesLogSource(backend.kube, backend.config.namespace_prefix)
+    log_dir = backend.log_dir if isinstance(backend, LocalBackend) else None
+    return LocalLogSource(log_dir or settings.resolved_runtime_dir() / "logs")
 
 
 def bootstrap(
@@ -126,10 +143,19 @@ def bootstrap(
     )
     container.deployments = DeploymentService(
         container.uow,
-        Quota(settings.quota_max_replicas, settings.quota_cpu, settings.replica_cpu),
+        Quota(
+            settings.quota_max_replicas,
+            settings.quota_cpu,
+            settings.replica_cpu,
+            settings.quota_memory_mib,
+            settings.replica_memory_mib,
+        ),
         public_url=settings.gateway_url,
         recent_events=settings.recent_events,
         on_change=container.reconciler.wake,
+    )
+    container.logs = LogService(
+        container.deployments, create_log_source(settings, container.backend)
     )
 
     def then_wake(handler: Handler) -> Handler:

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
 
+from kubeserve_deployer.api.logs import router as logs_router
 from kubeserve_deployer.api.routes import internal, router
 from kubeserve_deployer.bootstrap import bootstrap
 
@@ -18,5 +19,8 @@ def create_app(
 ) -> FastAPI:
     container = container or bootstrap()
     return create_service_app(
-        container, [router, internal], consume=consume, manage_container=manage_container
+        container,
+        [router, logs_router, internal],
+        consume=consume,
+        manage_container=manage_container,
     )

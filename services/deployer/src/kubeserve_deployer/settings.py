@@ -37,9 +37,22 @@ class DeployerSettings(ArtifactStoreSettings):
     quota_max_replicas: int = Field(default=5, ge=1, description="Replicas a user may run.")
     quota_cpu: float = Field(default=2.0, gt=0, description="CPU-equivalents a user may use.")
     replica_cpu: float = Field(default=0.4, gt=0, description="CPU-equivalents of one replica.")
+    quota_memory_mib: int = Field(
+        default=4096, ge=64, description="Memory (MiB) a user's replicas may use together."
+    )
+    replica_memory_mib: int = Field(
+        default=768, ge=64, description="Memory limit (MiB) of one replica (local: its cgroup)."
+    )
     page_size_max: int = Field(default=100, ge=1, le=1000)
     recent_events: int = Field(default=20, ge=1, le=200)
     # -- local backend -------------------------------------------------------------------------
+    insecure_no_sandbox: bool = Field(
+        default=False,
+        description="KUBESERVE_INSECURE_NO_SANDBOX=1: run local replicas unconfined, as the "
+        "platform's user, on TCP ports (single-user laptops only; `kubeserve up "
+        "--insecure-no-sandbox`). Default: every replica is sandboxed, and a machine that "
+        "cannot sandbox refuses to deploy.",
+    )
     use_warm_pool: bool = Field(
         default=True, description="Fork replicas from a pre-imported pool (else plain processes)."
     )

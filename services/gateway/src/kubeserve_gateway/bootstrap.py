@@ -36,7 +36,7 @@ from kubeserve_gateway.services.gateway import GatewayService, RateLimits, Stati
 from kubeserve_gateway.services.openapi import OpenApiService
 from kubeserve_gateway.services.prediction_stats import PredictionStats
 from kubeserve_gateway.services.ratelimiter import RateLimiter
-from kubeserve_gateway.services.replicas import ReplicaResolver
+from kubeserve_gateway.services.replicas import ROUTE_EVENTS, ReplicaResolver
 from kubeserve_gateway.settings import GatewaySettings
 
 SERVICE = "gateway"
@@ -100,12 +100,18 @@ def build_components(
         http, settings.auth_url, settings.internal_secret.get_secret_value(), settings.http_timeout
     )
     authenticator = Authenticator(
-        JwksCache(auth, ttl=settings.jwks_ttl, refetch_interval=settings.jwks_refetch_interval),
+        JwksCache(
+            auth,
+            ttl=settings.jwks_ttl,
+            refetch_interval=settings.jwks_refetch_interval,
+            max_stale=settings.jwks_max_stale,
+        ),
         ApiKeyCache(
             auth,
             ttl=settings.api_key_cache_ttl,
             negative_ttl=settings.api_key_negative_ttl,
             max_entries=settings.api_key_cache_size,
+            max_stale=settings.api_key_max_stale,
         ),
         issuer=settings.jwt_issuer,
         audience=settings.jwt_audience,
@@ -141,7 +147,11 @@ def build_components(
         authenticator=authenticator,
         upstreams={
             **{name: StaticUpstream(url) for name, url in internal.items()},
-            "runtime": ReplicaResolver(deployer, ttl=settings.predict_route_ttl),
+            "runtime": ReplicaResolver(
+                deployer,
+                ttl=settings.predict_route_ttl,
+                max_stale=settings.predict_route_max_stale,
+            ),
         },
         client=upstream,
         limits=limits,
@@ -177,6 +187,18 @@ def subscribe_events(container: ServiceContainer, hub: EventHub) -> None:
     )
 
 
+def subscribe_routes(container: ServiceContainer, components: GatewayComponents) -> None:
+    """Deployment events push into this process's route table (its own transient queue: every
+    gateway process hears every change)."""
+    resolver = components.service.upstreams.get("runtime")
+    if not isinstance(resolver, ReplicaResolver):
+        return
+    purpose = f"routes-{os.getpid()}-{secrets.token_hex(3)}"
+    container.subscribe(
+        purpose, list(ROUTE_EVENTS), resolver.handle_event, transient=True, max_attempts=1
+    )
+
+
 def bootstrap(
     settings: GatewaySettings | None = None, *, bus: EventBus | None = None
 ) -> ServiceContainer:
@@ -187,5 +209,9 @@ def bootstrap(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, gateway=components
     )
     container.on_stop.append(components.close)
+    # Ready while it can serve predictions: from its route table, with the database, the
+    # broker and the deployer away alike (their checks are still reported).
+    container.ready_requires = frozenset()
     subscribe_events(container, components.browser.hub)
+    subscribe_routes(container, components)
     return container

@@ -27,6 +27,7 @@ from kubeserve_gateway.bootstrap import (
     bootstrap,
     build_components,
     subscribe_events,
+    subscribe_routes,
 )
 from kubeserve_gateway.domain.routes import BodyLimit
 from kubeserve_gateway.settings import GatewaySettings
@@ -47,6 +48,7 @@ def create_app(
         components = build_components(settings, container.engine)
         container.on_stop.append(components.close)
         subscribe_events(container, components.browser.hub)
+        subscribe_routes(container, components)
     settings = components.settings
     app = create_service_app(
         container,

@@ -26,6 +26,14 @@ API_KEY_LOOKUPS = Counter(
     "API-key resolutions asked of auth (cache misses), by outcome.",
     ["outcome"],
 )
+STALE_ROUTES = Counter(
+    "kubeserve_gateway_stale_routes_total",
+    "Route lookups answered from the last known route because the deployer could not answer.",
+)
+STALE_CREDENTIALS = Counter(
+    "kubeserve_gateway_stale_credentials_total",
+    "API keys accepted (or refused) from the last known answer because auth could not answer.",
+)
 RATE_LIMIT_STORE_CALLS = Counter(
     "kubeserve_gateway_rate_limit_store_calls_total",
     "Round trips to the shared rate-limit store (token leases), by outcome (ok, failed).",

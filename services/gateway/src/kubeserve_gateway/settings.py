@@ -47,6 +47,19 @@ class GatewaySettings(CommonSettings):
         default=2.0, ge=0, description="Seconds an unknown/revoked key is remembered as such."
     )
     api_key_cache_size: int = Field(default=10_000, ge=1)
+    api_key_max_stale: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds a key's last known resolution keeps serving while auth cannot "
+        "answer (a revocation made meanwhile reaches this gateway by event or once auth "
+        "answers again); 0 fails at once.",
+    )
+    jwks_max_stale: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds the last fetched JWKS keeps verifying tokens while auth cannot "
+        "answer; after that tokens are refused with 503 until a fetch succeeds.",
+    )
 
     # -- rate limits (token buckets; shared by the replicas through the database when it is
     # PostgreSQL, see docs/rate-limits in the gateway README) -------------------------------
@@ -108,6 +121,12 @@ class GatewaySettings(CommonSettings):
         default=1.0,
         ge=0,
         description="Seconds a deployment's replica list (from the deployer) is reused.",
+    )
+    predict_route_max_stale: float = Field(
+        default=900.0,
+        ge=0,
+        description="Seconds the last known replica list of a deployment keeps serving while "
+        "the deployer (or its database) cannot answer lookups; 0 fails at once.",
     )
 
     # -- upstream calls ---------------------------------------------------------------------

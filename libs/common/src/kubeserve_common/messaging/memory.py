@@ -1,6 +1,12 @@
 """In-process bus for the embedded mode and unit tests, with the RabbitMQ adapter's semantics:
 topic routing, one queue per subscription (competing consumers share it), at-least-once
-delivery, delayed retries, a bounded number of attempts and a dead-letter list per queue."""
+delivery, delayed retries, a bounded number of attempts and a dead-letter list per queue.
+
+With a `DurableQueueStore` (what `kubeserve up` uses), durable queues live in an SQLite file:
+`publish` returns once the message is stored for every durable queue bound to its type
+(declared in this run or an earlier one), and a message leaves the store only when its
+handler returned (after the consumer's inbox commit) or it was dead-lettered - a crash at any
+moment redelivers it on the next start. Transient queues stay in memory."""
 
 from __future__ import annotations
 
@@ -14,20 +20,32 @@ from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.events.topology import Topology, topic_matches
 from kubeserve_common.messaging.bus import DeadLetter, EventBus, Handler, Subscription
 from kubeserve_common.messaging.consumer import Outcome, run_handler
+from kubeserve_common.messaging.durable import DurableQueueStore
+
+# (body, attempt, row id in the durable store or None)
+_Message = tuple[bytes, int, int | None]
 
 
 @dataclass
 class _Queue:
     subscription: Subscription
-    messages: asyncio.Queue[tuple[bytes, int]] = field(default_factory=asyncio.Queue)
+    messages: asyncio.Queue[_Message] = field(default_factory=asyncio.Queue)
     dead: list[DeadLetter] = field(default_factory=list)
 
 
 class InMemoryBus(EventBus):
-    def __init__(self, service: str = "embedded", topology: Topology | None = None) -> None:
+    def __init__(
+        self,
+        service: str = "embedded",
+        topology: Topology | None = None,
+        *,
+        store: DurableQueueStore | None = None,
+    ) -> None:
         self.service = service
         self.topology = topology or Topology()
+        self.store = store
         self._queues: dict[str, _Queue] = {}
+        self._durable: dict[str, tuple[str, ...]] = store.queues() if store else {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._connected = False
 
@@ -42,6 +60,8 @@ class InMemoryBus(EventBus):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks.clear()
+        if self.store is not None:
+            self.store.close()
 
     async def healthy(self) -> bool:
         return self._connected
@@ -50,18 +70,41 @@ class InMemoryBus(EventBus):
         if not self._connected:
             raise ConnectionError("in-memory bus is closed")
         body = event.to_json()
-        for queue in self._queues.values():
-            if any(topic_matches(p, event.type) for p in queue.subscription.event_types):
-                queue.messages.put_nowait((body, 1))
+        stored: dict[str, int] = {}
+        if self.store is not None:
+            # Stored first ("confirmed"): the relay marks its outbox row sent only after this.
+            durable = [
+                name
+                for name, patterns in self._durable.items()
+                if any(topic_matches(p, event.type) for p in patterns)
+            ]
+            if durable:
+                stored = self.store.enqueue(durable, body)
+        for name, queue in self._queues.items():
+            if name in stored:
+                queue.messages.put_nowait((body, 1, stored[name]))
+            elif name not in self._durable and any(
+                topic_matches(p, event.type) for p in queue.subscription.event_types
+            ):
+                queue.messages.put_nowait((body, 1, None))
 
     async def subscribe(self, subscription: Subscription, handler: Handler) -> None:
         queue = self._queues.get(subscription.queue)
         if queue is None:
-            queue = self._queues[subscription.queue] = _Queue(subscription)
+            queue = _Queue(subscription)
+            if self.store is not None and not subscription.transient:
+                # Declared and loaded with no await in between: no publish can slip through.
+                self.store.declare(subscription.queue, subscription.event_types)
+                self._durable[subscription.queue] = subscription.event_types
+                for message_id, body, attempt in self.store.pending(subscription.queue):
+                    queue.messages.put_nowait((body, attempt, message_id))
+            self._queues[subscription.queue] = queue
         for _ in range(subscription.prefetch):
             self._spawn(self._consume(queue, handler))
 
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
+        if self.store is not None and queue in self._durable:
+            return [DeadLetter(queue, b, r, a) for _, b, r, a in self.store.dead(queue)]
         return list(self._queues[queue].dead) if queue in self._queues else []
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -72,17 +115,42 @@ class InMemoryBus(EventBus):
     async def _consume(self, queue: _Queue, handler: Handler) -> None:
         sub = queue.subscription
         while True:
-            body, attempt = await queue.messages.get()
+            body, attempt, message_id = await queue.messages.get()
             try:
                 verdict = await run_handler(self.service, sub, handler, body, attempt)
             except asyncio.CancelledError:
-                queue.messages.put_nowait((body, attempt))  # not acked: deliver again
+                # not acked: deliver again (the stored row stays for the next start)
+                queue.messages.put_nowait((body, attempt, message_id))
                 raise
             if verdict.outcome is Outcome.RETRY:
-                self._spawn(self._redeliver_later(queue, body, attempt + 1))
+                if self.store is not None and message_id is not None:
+                    self.store.retry(message_id, attempt + 1)
+                self._spawn(self._redeliver_later(queue, (body, attempt + 1, message_id)))
             elif verdict.outcome is Outcome.DEAD:
-                queue.dead.append(DeadLetter(sub.queue, body, verdict.reason, attempt))
+                if self.store is not None and sub.queue in self._durable:
+                    self.store.dead_letter(message_id, sub.queue, body, verdict.reason, attempt)
+                else:
+                    queue.dead.append(DeadLetter(sub.queue, body, verdict.reason, attempt))
+            elif self.store is not None and message_id is not None:
+                self.store.ack(message_id)
 
-    async def _redeliver_later(self, queue: _Queue, body: bytes, attempt: int) -> None:
+    async def _redeliver_later(self, queue: _Queue, message: _Message) -> None:
         await asyncio.sleep(queue.subscription.retry_delay)
-        queue.messages.put_nowait((body, attempt))
+        queue.messages.put_nowait(message)
+
+    def replay_dead_letters(self, queue: str) -> int:
+        """Move a queue's dead letters back into it (the `dlq replay` command); how many."""
+        if self.store is not None and queue in self._durable:
+            moved = self.store.replay(queue)
+            live = self._queues.get(queue)
+            if live is not None:  # consumed in this process: deliver now (else at its start)
+                for message_id, body in moved:
+                    live.messages.put_nowait((body, 1, message_id))
+            return len(moved)
+        live = self._queues.get(queue)
+        if live is None:
+            return 0
+        letters, live.dead[:] = list(live.dead), []
+        for letter in letters:
+            live.messages.put_nowait((letter.body, 1, None))
+        return len(letters)

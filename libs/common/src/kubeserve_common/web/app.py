@@ -27,13 +27,16 @@ def health_router() -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Readiness: database and broker reachable")
+    @router.get("/readyz", summary="Readiness: what this service needs to do its job")
     async def readyz(request: Request) -> JSONResponse:
         container: ServiceContainer = request.app.state.container
         checks = await container.readiness()
-        ready = container.started and all(v == "ok" for v in checks.values())
+        ready = container.is_ready(checks)
+        status = "unavailable"
+        if ready:
+            status = "ok" if all(v == "ok" for v in checks.values()) else "degraded"
         return JSONResponse(
-            {"status": "ok" if ready else "unavailable", "checks": checks},
+            {"status": status, "checks": checks, "requires": sorted(container.ready_requires)},
             status_code=200 if ready else 503,
         )
 
@@ -75,7 +78,7 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     # Added first = innermost: it sees route errors before Starlette's outer error middleware.
-    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(UnexpectedErrorMiddleware, service=container.name)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware, service=container.name)
     return app

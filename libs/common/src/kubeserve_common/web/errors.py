@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kubeserve_common.errors import KubeServeError
+from kubeserve_common.web.outages import RETRY_AFTER_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,11 @@ def describe_validation_errors(errors: list[Any]) -> tuple[str, list[dict[str, A
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KubeServeError)
     async def _kubeserve_error(_: Request, exc: KubeServeError) -> JSONResponse:
-        return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=exc.headers)
+        headers = exc.headers
+        if exc.http_status == 503 and not any(k.lower() == "retry-after" for k in headers):
+            # Every "try again later" says when (clients back off on it).
+            headers = {**headers, "Retry-After": str(RETRY_AFTER_SECONDS)}
+        return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -14,8 +14,9 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from kubeserve_common.logging import request_id_var
+from kubeserve_common.logging import request_id_var, service_var
 from kubeserve_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from kubeserve_common.web.outages import OUTAGE_LOG, RETRY_AFTER_SECONDS, classify
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,14 @@ class RequestContextMiddleware:
 
 
 class UnexpectedErrorMiddleware:
-    """Turn an unhandled exception into the JSON 500 body, logged once. Unlike Starlette's
+    """Turn an unhandled exception into the JSON 500 body, logged once - or, when it says a
+    dependency is unreachable (database, broker, object store, another service), into a 503
+    with `Retry-After` and a code naming it, logged once per outage. Unlike Starlette's
     outermost error middleware it does not re-raise, so the server keeps the connection."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, service: str | None = None) -> None:
         self.app = app
+        self.service = service
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -83,13 +87,27 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
-            log.exception("unhandled error")
+        except Exception as exc:
+            outage = classify(exc)
+            if outage is None:
+                log.exception("unhandled error")
+            else:
+                OUTAGE_LOG.note(self.service or service_var.get() or "unknown", outage, exc)
             if started:
                 raise
-            await _send_error(
-                send, 500, "internal", "internal error; see the server logs", close=False
-            )
+            if outage is None:
+                await _send_error(
+                    send, 500, "internal", "internal error; see the server logs", close=False
+                )
+            else:
+                await _send_error(
+                    send,
+                    503,
+                    outage.code,
+                    outage.message,
+                    close=False,
+                    extra_headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
+                )
 
 
 class BodySizeLimitMiddleware:
@@ -180,7 +198,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 async def _send_error(
-    send: Send, status: int, code: str, message: str, *, close: bool = True
+    send: Send,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    close: bool = True,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     body: dict[str, Any] = {"error": {"code": code, "message": message}}
     payload = json.dumps(body).encode()
@@ -192,6 +216,7 @@ async def _send_error(
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
                 *([(b"connection", b"close")] if close else []),
+                *(extra_headers or []),
             ],
         }
     )

@@ -12,13 +12,28 @@ The classification (dangerous / safe-listed / unknown) is in `policy.py`.
 
 from __future__ import annotations
 
+import io
 import pickletools
+import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from math import prod
 from typing import IO, Any
 
 _MAX_OPS = 50_000_000  # a model has millions of ops at most; beyond is a denial-of-service file
 _MAX_DEPTH = 8  # nested object-array pickles
+# Arguments (bytes, strings, longs) larger than this are stepped over, never read into memory:
+# their content cannot name a global, and a bomb is mostly one huge argument.
+_BIG_ARG = 1024 * 1024
+_CODE2OP = {op.code: op for op in pickletools.opcodes}
+_MAX_LINE = 64 * 1024  # protocol-0 text arguments (GLOBAL names, INT, STRING)
+# Length prefixes of the variable-size arguments (pickletools' TAKEN_FROM_ARGUMENT* codes).
+_PREFIX = {
+    pickletools.TAKEN_FROM_ARGUMENT1: ("<B", 1),
+    pickletools.TAKEN_FROM_ARGUMENT4: ("<i", 4),
+    pickletools.TAKEN_FROM_ARGUMENT4U: ("<I", 4),
+    pickletools.TAKEN_FROM_ARGUMENT8U: ("<Q", 8),
+}
 
 
 class PickleScanError(Exception):
@@ -93,7 +108,7 @@ def scan_pickle_stream(fh: IO[bytes], size: int) -> PickleScan:
     """
     result = PickleScan()
     _Machine(fh, size, result, depth=0).run()
-    while fh.tell() < size:
+    while _more(fh, size):
         # Bytes after the first STOP: pickle.load ignores them, but a second pickle there
         # is scanned too (pickle files sometimes hold several dumps).
         start = fh.tell()
@@ -103,6 +118,69 @@ def scan_pickle_stream(fh: IO[bytes], size: int) -> PickleScan:
             result.notes.append(f"{size - start} trailing bytes after the pickle are not a pickle")
             break
     return result
+
+
+def _more(fh: IO[bytes], size: int) -> bool:
+    """Bytes left after a STOP? A forward-only stream (decompressing) knows; a file by size."""
+    at_end = getattr(fh, "at_end", None)
+    if at_end is not None:
+        return not at_end()
+    return fh.tell() < size
+
+
+class _Lines:
+    """The stream as pickletools' readers see it, with text lines capped."""
+
+    def __init__(self, fh: IO[bytes]) -> None:
+        self.fh = fh
+
+    def read(self, n: int) -> bytes:
+        return self.fh.read(n)
+
+    def readline(self) -> bytes:
+        line = self.fh.readline(_MAX_LINE)
+        if len(line) >= _MAX_LINE and not line.endswith(b"\n"):
+            raise PickleScanError(f"a text argument longer than {_MAX_LINE} bytes")
+        return line
+
+
+def _ops(fh: IO[bytes]) -> Iterator[tuple[pickletools.OpcodeInfo, Any, int]]:
+    """`pickletools.genops` with bounded memory: huge arguments are skipped (see _BIG_ARG),
+    and it works on forward-only streams (a decompressor) as well as on files."""
+    lines = _Lines(fh)
+    while True:
+        pos = fh.tell()
+        code = fh.read(1)
+        if not code:
+            raise EOFError("pickle ended without STOP")
+        op = _CODE2OP.get(code.decode("latin-1"))
+        if op is None:
+            raise ValueError(f"unknown opcode {code!r}")
+        arg: Any = None
+        if op.arg is not None:
+            arg = _read_arg(op.arg, fh, lines)
+        yield op, arg, pos
+        if op.name == "STOP":
+            return
+
+
+def _read_arg(desc: pickletools.ArgumentDescriptor, fh: IO[bytes], lines: _Lines) -> Any:
+    if desc.n not in _PREFIX:  # fixed size, or newline-terminated (capped by _Lines)
+        return desc.reader(lines)  # type: ignore[arg-type]
+    fmt, width = _PREFIX[desc.n]
+    prefix = fh.read(width)
+    if len(prefix) != width:
+        raise EOFError("truncated argument length")
+    (length,) = struct.unpack(fmt, prefix)
+    if length < 0:
+        raise ValueError("negative argument length")
+    if length > _BIG_ARG:
+        fh.seek(fh.tell() + length)  # forward streams discard in bounded chunks
+        return 0 if desc.name.startswith("long") else _Opaque()
+    data = fh.read(length)
+    if len(data) != length:
+        raise EOFError("truncated argument")
+    return desc.reader(io.BytesIO(prefix + data))
 
 
 class _Machine:
@@ -140,9 +218,8 @@ class _Machine:
         pos = self.fh.tell()
         count = 0
         try:
-            for op, arg, at in pickletools.genops(self.fh):
-                if at is not None:  # None only for a stream without tell(); ours have it
-                    pos = at
+            for op, arg, at in _ops(self.fh):
+                pos = at
                 count += 1
                 if count > _MAX_OPS:
                     raise PickleScanError(f"more than {_MAX_OPS} opcodes")
@@ -315,9 +392,10 @@ class _Machine:
 
     def _skip(self, n: int) -> None:
         target = self.fh.tell() + n
-        if target > self.size:
+        # A forward stream (decompressing) enforces its own limit and ends with EOFError.
+        if not hasattr(self.fh, "at_end") and target > self.size:
             raise PickleScanError("joblib array data runs past the end of the file")
-        self.fh.seek(target)
+        self.fh.seek(target)  # a forward stream raises EOFError when the data ends first
 
 
 def _is_joblib_wrapper(func: Any) -> bool:

@@ -49,7 +49,9 @@ from kubeserve_builder.domain.models import (
     StepRecord,
     TransientBuildError,
 )
-from kubeserve_builder.services.inspection import describe_dangerous, inspect_artifact
+from kubeserve_builder.domain.policy import describe_refused
+from kubeserve_builder.services.inspection import Inspection, inspect_artifact
+from kubeserve_builder.services.provided import provided_modules
 from kubeserve_builder.settings import BuilderSettings
 
 log = logging.getLogger(__name__)
@@ -173,11 +175,19 @@ class BuildPipeline:
         with report.step(Stage.FETCH) as rec:
             model_file = await self._fetch(payload, work, rec)
         with report.step(Stage.STATIC) as rec:
-            await self._static(model_file, work, rec, report)
+            inspection = await self._static(model_file, rec, report, payload.requirements)
         with report.step(Stage.REQUIREMENTS) as rec:
             plan = await asyncio.to_thread(self._requirements, payload.requirements, rec)
         with report.step(Stage.WHEELHOUSE) as rec:
             wheels = await self._wheelhouse(plan, prefix, work, rec, result)
+        if inspection.refused:
+            # Globals not on the allow-list: allowed only when a requirement provides their
+            # module, which the wheels tell; still a failure of the static stage.
+            with report.step(Stage.STATIC) as rec:
+                names = plan.get("requirements_names", [])
+                provided = await asyncio.to_thread(provided_modules, wheels, names)
+                self._judge(inspection, provided, rec, report)
+        plan.pop("requirements_names", None)
         with report.step(Stage.TRIAL) as rec:
             deps = None
             if wheels:
@@ -286,29 +296,50 @@ class BuildPipeline:
         return target
 
     # -- 2. static ---------------------------------------------------------------------------
-    async def _static(self, path: Path, work: Path, rec: StepRecord, report: BuildReport) -> None:
+    async def _static(
+        self, path: Path, rec: StepRecord, report: BuildReport, requirements: str
+    ) -> Inspection:
         inspection = await asyncio.to_thread(
             inspect_artifact,
             path,
             max_bytes=self.settings.max_artifact_bytes,
             max_decompressed=self.settings.max_decompressed_bytes,
-            scratch=work,
         )
         rec.details.update(inspection.details)
-        dangerous = inspection.dangerous
-        if dangerous:
-            if self.settings.reject_dangerous_globals:
-                raise BuildFailure(Stage.STATIC, describe_dangerous(dangerous))
-            report.warnings.append(
-                "dangerous globals were found but the scan is not enforced "
-                "(reject_dangerous_globals=false): " + ", ".join(v.dotted for v in dangerous)
+        if inspection.dangerous or not _names_requirements(requirements):
+            # A known gadget fails now whatever the requirements; without requirements
+            # nothing can provide an unlisted module either.
+            self._judge(inspection, set(), rec, report)
+        elif inspection.refused:
+            rec.details["pending"] = (
+                "globals not on the allow-list, to be matched against the modules the "
+                "requirements provide: " + ", ".join(v.dotted for v in inspection.refused)
             )
         if inspection.format is Format.ZIP:
             raise BuildFailure(
                 Stage.STATIC,
                 "zip/PyTorch archives are not supported by the runtime; export the model to "
-                "ONNX or save a scikit-learn compatible estimator with joblib",
+                "ONNX (torch.onnx.export) or save a scikit-learn compatible estimator with "
+                "joblib",
             )
+        return inspection
+
+    def _judge(
+        self, inspection: Inspection, provided: set[str], rec: StepRecord, report: BuildReport
+    ) -> None:
+        refused = inspection.judge(provided)
+        rec.details["globals"] = inspection.details["globals"]
+        if provided:
+            rec.details["provided_modules"] = sorted(provided)
+        if not refused:
+            return
+        if self.settings.reject_dangerous_globals:
+            raise BuildFailure(Stage.STATIC, describe_refused(refused))
+        report.warnings.append(
+            "globals outside the allow-list were found but the scan is not enforced "
+            "(reject_dangerous_globals=false): " + ", ".join(v.dotted for v in refused)
+        )
+        inspection.verdicts = []  # warned once
 
     # -- 3. requirements ---------------------------------------------------------------------
     def _base_packages(self) -> dict[str, str]:
@@ -337,6 +368,7 @@ class BuildPipeline:
             "source": self.settings.base_packages_file.name,
         }
         data["requirements"] = [line.text for line in lines]
+        data["requirements_names"] = [line.name for line in lines]
         rec.details.update(
             requirements=len(lines),
             to_install=data["to_install"],
@@ -604,6 +636,11 @@ def _unmet_dependencies(wheels: list[Path], have: dict[str, str]) -> list[str]:
                     continue
             unmet.setdefault(name, f"{req.name}{req.specifier}")
     return list(unmet.values())
+
+
+def _names_requirements(text: str) -> bool:
+    """Whether requirements.txt names any requirement (comments and blanks aside)."""
+    return any(line.split("#", 1)[0].strip() for line in text.splitlines())
 
 
 def _hash_and_write(digest: Any, fh: Any, chunk: bytes) -> None:

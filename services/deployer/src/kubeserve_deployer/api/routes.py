@@ -17,6 +17,7 @@ from kubeserve_deployer.api.deps import (
     check_unscoped,
 )
 from kubeserve_deployer.api.schemas import (
+    AutoscalingSettings,
     DeploymentCreate,
     DeploymentRead,
     DeploymentUpdate,
@@ -50,6 +51,7 @@ def to_read(view: DeploymentView) -> DeploymentRead:
         revision=d.revision,
         serving_revision=d.serving_revision,
         replicas=ReplicaCounts(desired=d.desired_replicas, ready=d.ready_replicas),
+        autoscaling=AutoscalingSettings(**d.autoscaling) if d.autoscaling else None,
         url=d.url,
         failure_reason=d.failure_reason,
         cold_start=d.cold_start,
@@ -87,7 +89,10 @@ async def create_deployment(
     body: DeploymentCreate, caller: Caller, deployments: Deployments
 ) -> DeploymentRead:
     check_unscoped(caller)
-    view = await deployments.create(caller.user_id, body.version_id, body.replicas, body.name)
+    autoscaling = body.autoscaling.model_dump() if body.autoscaling else None
+    view = await deployments.create(
+        caller.user_id, body.version_id, body.replicas, body.name, autoscaling
+    )
     return to_read(view)
 
 
@@ -122,16 +127,22 @@ async def get_deployment(
     "/{deployment_id}",
     status_code=202,
     response_model=DeploymentRead,
-    summary="Scale, or move to another version",
+    summary="Scale, autoscale, or move to another version",
 )
 async def update_deployment(
     deployment_id: UUID, body: DeploymentUpdate, caller: Caller, deployments: Deployments
 ) -> DeploymentRead:
     check_scope(caller, deployment_id)
-    if body.replicas is None and body.version_id is None:
-        raise ValidationFailed("nothing to change: give `replicas` and/or `version_id`")
+    if body.replicas is None and body.version_id is None and body.autoscaling is None:
+        raise ValidationFailed(
+            "nothing to change: give `replicas`, `autoscaling` and/or `version_id`"
+        )
     view = await deployments.update(
-        caller.user_id, deployment_id, replicas=body.replicas, version_id=body.version_id
+        caller.user_id,
+        deployment_id,
+        replicas=body.replicas,
+        version_id=body.version_id,
+        autoscaling=body.autoscaling.model_dump() if body.autoscaling else None,
     )
     return to_read(view)
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Generic, TypeVar
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, model_validator
 
 T = TypeVar("T")
 
@@ -27,17 +27,66 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class AutoscalingSettings(_Body):
+    """Concurrency autoscaling (Knative's KPA model): replicas = ceil(requests in flight /
+    target_concurrency), within min..max and the tenant quota."""
+
+    min_replicas: Annotated[
+        StrictInt, Field(ge=0, le=100, description="0 opts in to scale to zero.")
+    ] = 1
+    max_replicas: Annotated[StrictInt, Field(ge=1, le=100)] = 3
+    target_concurrency: Annotated[
+        StrictInt | StrictFloat,
+        Field(gt=0, le=1000, description="Requests in flight one replica should carry."),
+    ] = 2
+    scale_to_zero_after_s: Annotated[
+        StrictInt | StrictFloat | None,
+        Field(ge=1, le=86_400, description="Idle seconds before 0 replicas (min_replicas 0)."),
+    ] = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AutoscalingSettings:
+        if self.min_replicas > self.max_replicas:
+            raise ValueError(
+                f"min_replicas ({self.min_replicas}) must not exceed max_replicas "
+                f"({self.max_replicas})"
+            )
+        if self.scale_to_zero_after_s is not None and self.min_replicas != 0:
+            raise ValueError("scale_to_zero_after_s needs min_replicas 0 (scale to zero)")
+        return self
+
+
 class DeploymentCreate(_Body):
     version_id: UUID
-    replicas: Replicas = 1
+    replicas: Replicas | None = Field(
+        default=None, description="A fixed replica count (default 1); or give `autoscaling`."
+    )
+    autoscaling: AutoscalingSettings | None = None
     name: Name | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> DeploymentCreate:
+        if self.replicas is not None and self.autoscaling is not None:
+            raise ValueError("give either `replicas` (a fixed count) or `autoscaling`, not both")
+        return self
 
 
 class DeploymentUpdate(_Body):
-    replicas: Replicas | None = None
+    replicas: Replicas | None = Field(
+        default=None, description="A fixed count (turns autoscaling off)."
+    )
+    autoscaling: AutoscalingSettings | None = Field(
+        default=None, description="Turn autoscaling on, or change its settings."
+    )
     version_id: UUID | None = Field(
         default=None, description="Move to another Ready version of the same model."
     )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> DeploymentUpdate:
+        if self.replicas is not None and self.autoscaling is not None:
+            raise ValueError("give either `replicas` (a fixed count) or `autoscaling`, not both")
+        return self
 
 
 class RollbackRequest(_Body):
@@ -87,6 +136,9 @@ class DeploymentRead(BaseModel):
     revision: int
     serving_revision: int | None
     replicas: ReplicaCounts
+    autoscaling: AutoscalingSettings | None = Field(
+        default=None, description="Null: a fixed replica count."
+    )
     url: str
     failure_reason: str | None
     cold_start: dict[str, float] | None = Field(

@@ -142,3 +142,20 @@ class Autoscaler:
     def _average(self, now: float, window: float) -> float:
         values = [v for at, v in self._samples if at > now - window]
         return sum(values) / len(values) if values else 0.0
+
+
+def policy_from(settings: dict[str, object]) -> AutoscalingPolicy:
+    """The policy of a deployment's stored `autoscaling` object (the API validated it)."""
+    after = settings.get("scale_to_zero_after_s")
+    return AutoscalingPolicy(
+        min_replicas=int(str(settings["min_replicas"])),
+        max_replicas=int(str(settings["max_replicas"])),
+        target_concurrency=float(str(settings["target_concurrency"])),
+        scale_to_zero_after=None if after is None else float(str(after)),
+    )
+
+
+def initial_replicas(policy: AutoscalingPolicy) -> int:
+    """Replicas to start with: the minimum, but one for a scale-to-zero deployment (it serves
+    its first requests, then goes to zero when idle)."""
+    return max(policy.min_replicas, 1)

@@ -53,27 +53,62 @@ def runtime_name(text: str) -> str:
 
 @dataclass(frozen=True)
 class Quota:
+    """A user's quota across all of their deployments: replicas, CPU and memory (the seed's
+    5 replicas, 2 CPU, 4 GiB; each replica counted at `replica_cpu` and `replica_memory_mib`,
+    which are also the local backend's per-replica cgroup limits)."""
+
     max_replicas: int
     max_cpu: float
     replica_cpu: float
+    max_memory_mib: int = 4096
+    replica_memory_mib: int = 768
+
+    def headroom(self, in_use: int) -> int:
+        """How many more replicas fit beside `in_use` (0 when none): the bound an autoscaler
+        applies before asking for more."""
+        by_cpu = int((self.max_cpu + 1e-9) // self.replica_cpu)
+        by_memory = self.max_memory_mib // self.replica_memory_mib
+        return max(0, min(self.max_replicas, by_cpu, by_memory) - in_use)
 
     def check(self, in_use: int, requested: int) -> None:
-        """Raise `QuotaExceeded` when `in_use + requested` replicas break either limit."""
+        """Raise `QuotaExceeded` when `in_use + requested` replicas break any limit."""
         total = in_use + requested
         cpu = round(total * self.replica_cpu, 3)
-        if total <= self.max_replicas and cpu <= self.max_cpu + 1e-9:
+        memory = total * self.replica_memory_mib
+        if requested <= self.headroom(in_use):
             return
-        limit = "replicas" if total > self.max_replicas else "CPU"
+        limit = (
+            "replicas"
+            if total > self.max_replicas
+            else "CPU"
+            if cpu > self.max_cpu + 1e-9
+            else "memory"
+        )
         raise QuotaExceeded(
             f"quota exceeded ({limit}): this needs {total} replicas "
-            f"({cpu:g} CPU at {self.replica_cpu:g} CPU each) but your quota is "
-            f"{self.max_replicas} replicas and {self.max_cpu:g} CPU; "
-            f"{in_use} replicas ({round(in_use * self.replica_cpu, 3):g} CPU) are in use",
+            f"({cpu:g} CPU at {self.replica_cpu:g} CPU each, {memory} MiB at "
+            f"{self.replica_memory_mib} MiB each) but your quota is "
+            f"{self.max_replicas} replicas, {self.max_cpu:g} CPU and {self.max_memory_mib} MiB; "
+            f"{in_use} replicas ({round(in_use * self.replica_cpu, 3):g} CPU, "
+            f"{in_use * self.replica_memory_mib} MiB) are in use",
             details={
-                "quota": {"replicas": self.max_replicas, "cpu": self.max_cpu},
-                "usage": {"replicas": in_use, "cpu": round(in_use * self.replica_cpu, 3)},
-                "requested": {"replicas": requested, "cpu": round(requested * self.replica_cpu, 3)},
+                "quota": {
+                    "replicas": self.max_replicas,
+                    "cpu": self.max_cpu,
+                    "memory_mib": self.max_memory_mib,
+                },
+                "usage": {
+                    "replicas": in_use,
+                    "cpu": round(in_use * self.replica_cpu, 3),
+                    "memory_mib": in_use * self.replica_memory_mib,
+                },
+                "requested": {
+                    "replicas": requested,
+                    "cpu": round(requested * self.replica_cpu, 3),
+                    "memory_mib": requested * self.replica_memory_mib,
+                },
                 "replica_cpu": self.replica_cpu,
+                "replica_memory_mib": self.replica_memory_mib,
             },
         )
 

@@ -93,6 +93,9 @@ class DeploymentRecord(Base):
     # revision rolls out, and after that rollout failed.
     serving_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
     desired_replicas: Mapped[int] = mapped_column(Integer)
+    # The API's `autoscaling` object ({min_replicas, max_replicas, target_concurrency,
+    # scale_to_zero_after_s}); null: `desired_replicas` is a fixed count set by the user.
+    autoscaling: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     ready_replicas: Mapped[int] = mapped_column(Integer, default=0)
     url: Mapped[str] = mapped_column(Text)
     endpoints: Mapped[list[str]] = mapped_column(JSON, default=list)

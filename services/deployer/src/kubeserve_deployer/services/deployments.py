@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID, uuid4
 
 from kubeserve_common.db.base import utcnow
@@ -19,9 +20,11 @@ from kubeserve_common.events.catalog import (
 )
 from kubeserve_common.events.envelope import CloudEvent
 
+from kubeserve_deployer.domain.autoscaling import initial_replicas, policy_from
 from kubeserve_deployer.domain.model import (
     DeploymentStatus,
     Quota,
+    QuotaExceeded,
     VersionStatus,
     runtime_name,
 )
@@ -62,6 +65,16 @@ class Route:
     revision: int
     ready_replicas: int
     endpoints: list[str]
+
+
+def describe(autoscaling: dict[str, Any]) -> str:
+    text = (
+        f"{autoscaling['min_replicas']}..{autoscaling['max_replicas']} replicas, "
+        f"target {autoscaling['target_concurrency']:g} in flight"
+    )
+    if autoscaling.get("scale_to_zero_after_s") is not None:
+        text += f", to zero after {autoscaling['scale_to_zero_after_s']:g}s idle"
+    return text
 
 
 def event_for(payload: EventPayload, deployment_id: UUID, owner_id: UUID) -> CloudEvent:
@@ -118,8 +131,17 @@ class DeploymentService:
 
     # -- writes --------------------------------------------------------------------------------
     async def create(
-        self, owner_id: UUID, version_id: UUID, replicas: int, name: str | None
+        self,
+        owner_id: UUID,
+        version_id: UUID,
+        replicas: int | None,
+        name: str | None,
+        autoscaling: dict[str, Any] | None = None,
     ) -> DeploymentView:
+        if autoscaling is not None:
+            self._check_autoscaling(autoscaling)
+            replicas = initial_replicas(policy_from(autoscaling))
+        replicas = 1 if replicas is None else replicas
         async with self.uow() as uow:
             version = await self._ready_version(uow, owner_id, version_id)
             deployments = DeploymentRepository(uow.session)
@@ -138,6 +160,7 @@ class DeploymentService:
                 revision=1,
                 serving_revision=None,
                 desired_replicas=replicas,
+                autoscaling=autoscaling,
                 ready_replicas=0,
                 endpoints=[],
                 deleting=False,
@@ -160,15 +183,35 @@ class DeploymentService:
         *,
         replicas: int | None = None,
         version_id: UUID | None = None,
+        autoscaling: dict[str, Any] | None = None,
     ) -> DeploymentView:
-        """Scale (`replicas`) and/or move to another version of the same model (a new
+        """Scale (`replicas`: a fixed count, autoscaling off), change the autoscaling settings
+        (`autoscaling`: on) and/or move to another version of the same model (a new
         revision)."""
+        if autoscaling is not None:
+            self._check_autoscaling(autoscaling)
         async with self.uow() as uow:
             deployments = DeploymentRepository(uow.session)
             await deployments.lock_owner(owner_id)
             d = await self._owned(uow, owner_id, deployment_id, for_update=True)
             self._not_deleting(d)
             new_replicas = replicas if replicas is not None else d.desired_replicas
+            if autoscaling is not None:
+                policy = policy_from(autoscaling)
+                # The current count carries on within the new bounds; the autoscaler moves it.
+                new_replicas = min(
+                    max(d.desired_replicas, policy.min_replicas), policy.max_replicas
+                )
+                if autoscaling != d.autoscaling:
+                    await EventRepository(uow.session).record(
+                        d.id, "autoscaling", f"autoscaling {describe(autoscaling)}"
+                    )
+                d.autoscaling = autoscaling
+            elif replicas is not None and d.autoscaling is not None:
+                d.autoscaling = None
+                await EventRepository(uow.session).record(
+                    d.id, "autoscaling", f"autoscaling off: a fixed {replicas} replica(s)"
+                )
             if version_id is not None and version_id != d.version_id:
                 version = await self._ready_version(uow, owner_id, version_id)
                 if version.model_id != d.model_id:
@@ -270,6 +313,20 @@ class DeploymentService:
 
     def _check_quota_change(self, others: int, replicas: int) -> None:
         self.quota.check(others, replicas)
+
+    def _check_autoscaling(self, autoscaling: dict[str, Any]) -> None:
+        """A maximum the tenant's whole quota could never run is refused (409) up front; below
+        it, the autoscaler stops at what the user's other deployments leave."""
+        most = self.quota.headroom(0)
+        wanted = int(autoscaling["max_replicas"])
+        if wanted > most:
+            raise QuotaExceeded(
+                f"autoscaling max_replicas {wanted} is beyond your quota: at most {most} "
+                f"replicas fit ({self.quota.max_replicas} replicas, {self.quota.max_cpu:g} CPU "
+                f"at {self.quota.replica_cpu:g} each, {self.quota.max_memory_mib} MiB at "
+                f"{self.quota.replica_memory_mib} MiB each)",
+                details={"max_replicas": wanted, "quota_replicas": most},
+            )
 
     async def _ready_version(
         self, uow: UnitOfWork, owner_id: UUID, version_id: UUID

@@ -20,7 +20,12 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from kubeserve_gateway.domain.errors import BadGateway, UpstreamTimeout, UpstreamUnavailable
+from kubeserve_gateway.domain.errors import (
+    BadGateway,
+    UpstreamDropped,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 RawHeaders = list[tuple[bytes, bytes]]
 
@@ -40,6 +45,16 @@ class ReplicaProtocolError(Exception):
 
 class ReplicaReadTimeout(Exception):
     pass
+
+
+class ReplicaDropped(ReplicaProtocolError):
+    """The replica closed a fresh connection before sending any byte of an answer (it died,
+    or was stopped, with our request in flight)."""
+
+
+class _Unanswered(Exception):
+    def __init__(self, reused: bool) -> None:
+        self.reused = reused
 
 
 class _Connection(asyncio.Protocol):
@@ -67,6 +82,7 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.keep_alive = False
         self.head = False  # a HEAD request: the answer has no body whatever it declares
+        self.answered = False  # some byte of an answer arrived
         self.until_close = False  # the body ends with the connection (no length, not chunked)
 
     # -- asyncio.Protocol ----------------------------------------------------------------------
@@ -80,6 +96,7 @@ class _Connection(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.abort()
             return
+        self.answered = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -258,6 +275,12 @@ class ReplicaPool:
     def _target(self, url: str) -> tuple[tuple[str, int], bytes]:
         """(host, port) and the request target of an http:// URL (cached per URL)."""
         cached = self._targets.get(url)
+        if cached is None and url.startswith("unix:"):
+            cached = _unix_target(url)
+            if len(self._targets) >= 10_000:
+                self._targets.clear()
+            self._targets[url] = cached
+            self._host_headers[cached[0]] = b"localhost"
         if cached is None:
             parts = urlsplit(url)
             if parts.scheme != "http" or not parts.hostname:
@@ -292,20 +315,42 @@ class ReplicaPool:
             head.append(body)
         payload = b"".join(head)
 
+        # A reused keep-alive connection the replica closed just as we wrote is retried once on
+        # a fresh connection; a fresh one dropped before any answer is ReplicaDropped, which
+        # the gateway retries once on another replica (predictions are idempotent by contract).
+        for reuse in (True, False):
+            try:
+                return await self._exchange(key, payload, method, reuse=reuse)
+            except _Unanswered as unanswered:
+                if unanswered.reused:
+                    continue
+                raise ReplicaDropped(
+                    f"{key[0]}:{key[1]} closed the connection before answering"
+                ) from None
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _exchange(
+        self, key: tuple[str, int], payload: bytes, method: str, *, reuse: bool
+    ) -> ReplicaResponse:
         await self._acquire_slot()
+        reused = False
         try:
-            conn = self._idle_connection(key) or await self._connect(key)
+            conn = self._idle_connection(key) if reuse else None
+            reused = conn is not None
+            conn = conn or await self._connect(key)
             conn.head = method == "HEAD"
             conn.busy = True
             assert conn.transport is not None
             conn.transport.write(payload)
             while not conn.headers_done:
                 if conn.error is not None:
+                    if isinstance(conn.error, ReplicaProtocolError) and not conn.answered:
+                        raise _Unanswered(reused)
                     raise conn.error
                 await conn.wait(self.read_timeout)
         except BaseException:
             self._slots.release()
-            if "conn" in locals():
+            if "conn" in locals() and conn is not None:
                 conn.abort()
             raise
         return ReplicaResponse(self, conn, self.read_timeout)
@@ -337,9 +382,14 @@ class ReplicaPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self.connect_timeout):
-                _, conn = await loop.create_connection(
-                    lambda: _Connection(loop, key), key[0], key[1]
-                )
+                if key[0].startswith(_UNIX):
+                    _, conn = await loop.create_unix_connection(
+                        lambda: _Connection(loop, key), key[0].removeprefix(_UNIX)
+                    )
+                else:
+                    _, conn = await loop.create_connection(
+                        lambda: _Connection(loop, key), key[0], key[1]
+                    )
         except (OSError, TimeoutError) as exc:
             raise ReplicaConnectError(f"cannot connect to {key[0]}:{key[1]}: {exc}") from None
         return conn
@@ -365,8 +415,24 @@ class ReplicaPool:
         self._idle_count = 0
 
 
+_UNIX = "unix:"
+
+
+def _unix_target(url: str) -> tuple[tuple[str, int], bytes]:
+    """`unix:/dir/replica.sock/predict?x=1` -> (("unix:/dir/replica.sock", 0), b"/predict?x=1").
+    A contained local replica serves on a Unix socket (no network): its endpoint is the socket's
+    path, which ends in `.sock`, and the request path follows it."""
+    path, sep, rest = url.partition(".sock")
+    if not sep or (rest and rest[0] not in "/?"):
+        raise ReplicaConnectError(f"unsupported replica URL: {url[:200]}")
+    target = rest if rest.startswith("/") else "/" + rest
+    return (path + sep, 0), target.encode("latin-1")
+
+
 def translate(exc: Exception, upstream: str) -> Exception:
     """The gateway error for a failed replica call (the same ones the httpx path raises)."""
+    if isinstance(exc, ReplicaDropped):
+        return UpstreamDropped(f"the {upstream} replica went away before answering; retry")
     if isinstance(exc, ReplicaConnectError):
         return UpstreamUnavailable(f"the {upstream} service is unavailable; try again shortly")
     if isinstance(exc, ReplicaReadTimeout):

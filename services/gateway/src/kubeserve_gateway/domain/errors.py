@@ -23,6 +23,12 @@ class UpstreamUnavailable(ServiceUnavailable):
     code = "upstream_unavailable"
 
 
+class UpstreamDropped(UpstreamUnavailable):
+    """A replica accepted the connection, then closed it before answering: the request may
+    have reached it, so it is retried on another replica once (predictions are idempotent by
+    contract), not on every replica."""
+
+
 class NoReadyReplica(UpstreamUnavailable):
     """The caller's deployment exists but none of its replicas is ready (the owner was
     checked before this is raised)."""

@@ -1,6 +1,9 @@
 """Who is calling: access tokens verified locally against auth's JWKS (cached, refetched on an
 unknown `kid` at most once per interval) and API keys resolved through auth (short cache keyed
-by a hash of the key, negative answers included)."""
+by a hash of the key, negative answers included).
+
+While auth cannot answer, both serve their last known good answers within a bound
+(`max_stale`): the JWKS for an hour, a key's resolution for five minutes by default."""
 
 from __future__ import annotations
 
@@ -26,7 +29,12 @@ from kubeserve_common.security.tokens import (
 
 from kubeserve_gateway.adapters.auth import AuthPort, AuthUnavailable
 from kubeserve_gateway.domain.errors import AuthenticationRequired, InvalidCredentials
-from kubeserve_gateway.metrics import API_KEY_LOOKUPS, AUTH_FAILURES, JWKS_FETCHES
+from kubeserve_gateway.metrics import (
+    API_KEY_LOOKUPS,
+    AUTH_FAILURES,
+    JWKS_FETCHES,
+    STALE_CREDENTIALS,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +75,13 @@ class JwksCache:
         *,
         ttl: float,
         refetch_interval: float,
+        max_stale: float = 3600.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.auth = auth
         self.ttl = ttl
         self.refetch_interval = refetch_interval
+        self.max_stale = max_stale
         self._clock = clock
         self._keys: dict[str, dict[str, str]] | None = None
         self._fetched_at = 0.0
@@ -96,8 +106,12 @@ class JwksCache:
             async with self._lock:
                 if self._needs_fetch(kid):  # someone else may have fetched while we waited
                     await self._fetch()
-        if self._keys is None:
-            raise ServiceUnavailable("authentication is temporarily unavailable; try again shortly")
+        if self._keys is None or self._clock() - self._fetched_at > max(self.max_stale, self.ttl):
+            # Never fetched, or auth has been away for longer than we trust old keys.
+            raise ServiceUnavailable(
+                "authentication is temporarily unavailable; try again shortly",
+                code="upstream_unavailable",
+            )
         return self._keys
 
     async def _fetch(self) -> None:
@@ -122,6 +136,7 @@ class JwksCache:
 class _Entry:
     expires: float
     principal: Principal | None
+    confirmed: float  # when auth last gave this answer
 
 
 class ApiKeyCache:
@@ -135,12 +150,14 @@ class ApiKeyCache:
         ttl: float,
         negative_ttl: float,
         max_entries: int,
+        max_stale: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.auth = auth
         self.ttl = ttl
         self.negative_ttl = negative_ttl
         self.max_entries = max_entries
+        self.max_stale = max_stale
         self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[Principal | None]] = {}
@@ -168,6 +185,10 @@ class ApiKeyCache:
             API_KEY_LOOKUPS.labels("valid" if principal else "invalid").inc()
         except Exception as exc:
             API_KEY_LOOKUPS.labels("failed").inc()
+            stale = self._last_known(digest, exc)
+            if stale is not None:
+                future.set_result(stale.principal)
+                return stale.principal
             future.set_exception(exc)
             future.exception()  # mark retrieved: there may be no waiter
             raise
@@ -177,14 +198,38 @@ class ApiKeyCache:
         else:
             future.set_result(principal)
             ttl = self.ttl if principal is not None else self.negative_ttl
-            if ttl > 0:
-                self._entries[digest] = _Entry(self._clock() + ttl, principal)
+            if ttl > 0 or self.max_stale > 0:
+                now = self._clock()
+                self._entries[digest] = _Entry(now + ttl, principal, now)
                 self._entries.move_to_end(digest)
                 while len(self._entries) > self.max_entries:
                     self._entries.popitem(last=False)
             return principal
         finally:
             self._inflight.pop(digest, None)
+
+    def _last_known(self, digest: str, exc: Exception) -> _Entry | None:
+        """While auth is away: the key's last answer, if confirmed within `max_stale`; it is
+        reused for a TTL before auth is asked again."""
+        if not isinstance(exc, AuthUnavailable):
+            return None
+        entry = self._entries.get(digest)
+        now = self._clock()
+        if entry is None or now - entry.confirmed > self.max_stale:
+            return None
+        STALE_CREDENTIALS.inc()
+        entry.expires = now + max(self.ttl, 1.0)
+        return entry
+
+    def forget_where(self, drop: Callable[[Principal], bool]) -> int:
+        """Drop every cached resolution whose principal matches (a user disabled, a key
+        revoked): the next request asks auth. Returns how many were dropped."""
+        doomed = [
+            d for d, e in self._entries.items() if e.principal is not None and drop(e.principal)
+        ]
+        for digest in doomed:
+            del self._entries[digest]
+        return len(doomed)
 
 
 class VerifiedTokens:
@@ -271,7 +316,8 @@ class Authenticator:
         except AuthUnavailable as exc:
             log.warning("API key resolution unavailable", extra={"error": str(exc)})
             raise ServiceUnavailable(
-                "authentication is temporarily unavailable; try again shortly"
+                "authentication is temporarily unavailable; try again shortly",
+                code="upstream_unavailable",
             ) from None
         if principal is None:
             AUTH_FAILURES.labels("api_key").inc()

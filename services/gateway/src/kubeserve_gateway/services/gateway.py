@@ -18,6 +18,7 @@ from kubeserve_gateway.domain.errors import (
     AuthenticationRequired,
     InvalidCredentials,
     NoReadyReplica,
+    UpstreamDropped,
     UpstreamUnavailable,
 )
 from kubeserve_gateway.domain.headers import client_ip, upstream_request_headers
@@ -183,6 +184,7 @@ class GatewayService:
         # replica when one refuses the connection - it never reached that one.
         body = await _buffer(request.body)
         tried: set[str] = set()
+        dropped = False
         for fresh in (False, True):
             if fresh:
                 # Every cached replica refused: the deployment may have moved or gone. Ask
@@ -197,6 +199,11 @@ class GatewayService:
                     return await self.client.send_buffered(
                         match.route.upstream, request.method, base + suffix, headers, body
                     )
+                except UpstreamDropped:
+                    if dropped:  # retried once already: a request that kills replicas stops
+                        raise
+                    dropped = True
+                    continue
                 except UpstreamUnavailable:
                     continue
         raise UpstreamUnavailable(

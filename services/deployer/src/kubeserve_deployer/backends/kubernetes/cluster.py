@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -114,6 +114,19 @@ class KubernetesPort(Protocol):
 
     async def list_warning_events(self, namespace: str, name_prefix: str) -> list[ClusterEvent]:
         """Warning events about objects whose name starts with `name_prefix`."""
+
+    def pod_logs(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str,
+        follow: bool,
+        since_seconds: int | None,
+        tail_lines: int | None,
+    ) -> AsyncIterator[str]:
+        """The container's log lines (without line breaks); with `follow`, until the pod's
+        container stops or the caller stops reading."""
 
 
 def _problem(state: Any) -> ContainerProblem | None:
@@ -379,3 +392,46 @@ class KubernetesAsyncioCluster:
             for e in events.items
             if (e.involved_object.name or "").startswith(name_prefix)
         ]
+
+    async def pod_logs(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        container: str,
+        follow: bool,
+        since_seconds: int | None,
+        tail_lines: int | None,
+    ) -> AsyncIterator[str]:
+        import aiohttp
+        from kubernetes_asyncio import client
+
+        core = client.CoreV1Api(self._require())
+        options: dict[str, Any] = {"container": container, "follow": follow}
+        if since_seconds is not None:
+            options["since_seconds"] = since_seconds
+        if tail_lines is not None:
+            options["tail_lines"] = tail_lines
+        # Connecting is bounded; a followed stream may then stay quiet for as long as the pod is.
+        timeout = aiohttp.ClientTimeout(
+            total=None if follow else self.timeout * 3,
+            sock_connect=self.timeout,
+            sock_read=None if follow else self.timeout,
+        )
+        response = await self._call(
+            f"read the log of pod {namespace}/{pod}",
+            core.read_namespaced_pod_log(
+                pod, namespace, _preload_content=False, _request_timeout=timeout, **options
+            ),
+        )
+        try:
+            pending = b""
+            async for chunk in response.content.iter_any():
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    yield line.decode("utf-8", errors="replace").rstrip("\r")
+            if pending:
+                yield pending.decode("utf-8", errors="replace").rstrip("\r")
+        finally:
+            response.release()

@@ -1,0 +1,173 @@
+"""Dependency loss is a 503 with Retry-After and a code naming the dependency, never a 500, and
+one log line per outage: a real PostgreSQL and RabbitMQ behind a proxy we cut, an S3 client and
+an HTTP call to a port where nothing listens."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+from fastapi import APIRouter
+from kubeserve_common.db.session import create_engine
+from kubeserve_common.messaging.memory import InMemoryBus
+from kubeserve_common.net import free_port
+from kubeserve_common.service import build_container
+from kubeserve_common.settings import CommonSettings
+from kubeserve_common.storage.s3 import S3ArtifactStore
+from kubeserve_common.testing.plugin import address_of, pg_url_via
+from kubeserve_common.testing.proxy import TcpProxy
+from kubeserve_common.testing.servers import serve_app
+from kubeserve_common.web.app import create_service_app
+from kubeserve_common.web.outages import OutageLog, classify
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+
+MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "gateway" / "migrations"
+
+
+def _app(tmp_path: Path, router: APIRouter) -> Any:
+    settings = CommonSettings(
+        dev_mode=True,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/gateway.db",
+        broker_url="memory://",
+    )
+    container = build_container("gateway", settings, MIGRATIONS, bus=InMemoryBus())
+    return create_service_app(container, [router])
+
+
+def _outage_lines(caplog: pytest.LogCaptureFixture, dependency: str) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "kubeserve_common.web.outages" and r.getMessage().startswith(dependency)
+    ]
+
+
+async def test_a_cut_database_answers_503_database_unavailable_logged_once(
+    tmp_path: Path,
+    postgres_database: str,
+    tcp_proxy: Callable[[str, int], TcpProxy],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    proxy = tcp_proxy(*address_of(postgres_database, 5432))
+    url = pg_url_via(postgres_database, proxy)
+    router = APIRouter()
+    engines: list[Any] = []
+
+    @router.get("/count")
+    async def count() -> dict[str, int]:
+        if not engines:  # made on the server's own loop
+            engines.append(create_engine(url, "public"))
+        async with engines[0].connect() as conn:
+            return {"one": (await conn.execute(text("SELECT 1"))).scalar_one()}
+
+    with serve_app(_app(tmp_path, router)) as base, caplog.at_level(logging.WARNING):
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            assert (await client.get("/count")).json() == {"one": 1}
+            proxy.cut()
+            answers = [await client.get("/count") for _ in range(5)]
+            proxy.restore()
+            assert (await client.get("/count")).status_code == 200
+    for answer in answers:
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "2"
+        assert answer.json()["error"]["code"] == "database_unavailable"
+    assert len(_outage_lines(caplog, "database")) == 1  # one line for the outage
+    assert not [r for r in caplog.records if r.getMessage() == "unhandled error"]
+
+
+async def test_a_cut_broker_answers_503_broker_unavailable(
+    tmp_path: Path, amqp_url: str, tcp_proxy: Callable[[str, int], TcpProxy]
+) -> None:
+    proxy = tcp_proxy(*address_of(amqp_url, 5672))
+    url = pg_url_via(amqp_url, proxy)
+    router = APIRouter()
+    channels: list[Any] = []
+
+    @router.post("/publish")
+    async def publish() -> dict[str, bool]:
+        if not channels:
+            connection = await aio_pika.connect(url, timeout=5)
+            channels.append(await connection.channel())
+        await channels[0].default_exchange.publish(
+            aio_pika.Message(b"x"), routing_key="nowhere", timeout=5
+        )
+        return {"published": True}
+
+    with serve_app(_app(tmp_path, router)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            assert (await client.post("/publish")).status_code == 200
+            proxy.cut()
+            answer = await client.post("/publish")
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "broker_unavailable"
+    assert answer.headers["retry-after"] == "2"
+
+
+async def test_an_unreachable_object_store_or_service_answers_503(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    store = S3ArtifactStore(
+        bucket="nowhere",
+        endpoint_url=dead,
+        access_key_id="testing",
+        secret_access_key="testing",
+        max_attempts=1,
+    )
+    router = APIRouter()
+
+    @router.get("/artifact")
+    async def artifact() -> dict[str, bool]:
+        return {"exists": await store.exists("models/a/b")}
+
+    @router.get("/other-service")
+    async def other_service() -> dict[str, int]:
+        async with httpx.AsyncClient() as client:
+            return {"status": (await client.get(dead)).status_code}
+
+    with serve_app(_app(tmp_path, router)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            storage = await client.get("/artifact")
+            upstream = await client.get("/other-service")
+    assert storage.status_code == 503, storage.text
+    assert storage.json()["error"]["code"] == "storage_unavailable"
+    assert storage.headers["retry-after"] == "2"
+    assert upstream.status_code == 503, upstream.text
+    assert upstream.json()["error"]["code"] == "upstream_unavailable"
+    assert upstream.headers["retry-after"] == "2"
+
+
+def test_an_answer_that_is_not_an_outage_stays_what_it_is() -> None:
+    # A constraint violation is the database answering, not the database being away.
+    assert classify(IntegrityError("INSERT", {}, Exception("duplicate key"))) is None
+    assert classify(RuntimeError("a bug")) is None
+    assert classify(KeyError("x")) is None
+
+
+def test_an_outage_is_logged_once_then_again_after_a_quiet_spell() -> None:
+    now = [0.0]
+    outages = OutageLog(quiet=30, clock=lambda: now[0])
+    outage = classify(ConnectionRefusedError(111, "refused", None))
+    assert outage is None  # raised by no known client: we cannot say which dependency
+    error = _raised_by_httpx()
+    outage = classify(error)
+    assert outage is not None and outage.code == "upstream_unavailable"
+    assert outages.note("svc", outage, error) is True
+    now[0] = 10
+    assert outages.note("svc", outage, error) is False
+    now[0] = 35  # failures kept coming: still the same outage
+    assert outages.note("svc", outage, error) is False
+    now[0] = 70  # 35 s without a failure: a new outage
+    assert outages.note("svc", outage, error) is True
+
+
+def _raised_by_httpx() -> BaseException:
+    try:
+        httpx.get(f"http://127.0.0.1:{free_port()}", timeout=2)
+    except httpx.HTTPError as exc:
+        return exc
+    raise AssertionError("nothing should listen there")

@@ -1,0 +1,420 @@
+"""Typed models of the public API, generated from the gateway's OpenAPI document by
+scripts/generate_sdk_models.py (datamodel-code-generator): do not edit by hand.
+Every model also reads like the JSON object it came from: `model["id"]`."""
+
+from __future__ import annotations
+
+# ruff: noqa
+# mypy: disable-error-code="misc"
+
+from uuid import UUID
+from typing import Annotated, Any, Literal
+from pydantic import AwareDatetime, ConfigDict, Field, RootModel
+from kubeserve_sdk._base import ApiModel
+from enum import StrEnum
+
+
+class DeploymentIds(RootModel[list[UUID]]):
+    root: Annotated[
+        list[UUID],
+        Field(
+            description="Limit the key to these deployments; omit for all of yours.",
+            max_length=100,
+            min_length=1,
+            title="Deployment Ids",
+        ),
+    ]
+
+
+class ExpiresInDays(RootModel[int]):
+    root: Annotated[int, Field(ge=1, le=3650, title="Expires In Days")]
+
+
+class ApiKeyCreate(ApiModel):
+    name: Annotated[str, Field(max_length=100, min_length=1, title="Name")]
+    deployment_ids: Annotated[
+        DeploymentIds | None,
+        Field(
+            description="Limit the key to these deployments; omit for all of yours.",
+            title="Deployment Ids",
+        ),
+    ] = None
+    expires_at: Annotated[
+        AwareDatetime | None,
+        Field(description="Absolute expiry (UTC).", title="Expires At"),
+    ] = None
+    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = None
+
+
+class ApiKeyCreated(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    prefix: Annotated[
+        str,
+        Field(
+            description="The first characters of the key, to recognise it.",
+            title="Prefix",
+        ),
+    ]
+    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
+    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
+    key: Annotated[str, Field(description="The secret. Shown once: store it now.", title="Key")]
+
+
+class ApiKeyRead(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    prefix: Annotated[
+        str,
+        Field(
+            description="The first characters of the key, to recognise it.",
+            title="Prefix",
+        ),
+    ]
+    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
+    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
+
+
+class ApiKeyResolveRequest(ApiModel):
+    api_key: Annotated[str, Field(max_length=1024, min_length=1, title="Api Key")]
+
+
+class ApiKeyResolved(ApiModel):
+    user_id: Annotated[UUID, Field(title="User Id")]
+    role: Annotated[str, Field(title="Role")]
+    api_key_id: Annotated[UUID, Field(title="Api Key Id")]
+    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
+
+
+class ArtifactRead(ApiModel):
+    filename: Annotated[str, Field(title="Filename")]
+    size: Annotated[int, Field(title="Size")]
+    sha256: Annotated[str, Field(title="Sha256")]
+    uri: Annotated[str, Field(title="Uri")]
+
+
+class BuildRead(ApiModel):
+    version_id: Annotated[UUID, Field(title="Version Id")]
+    model_id: Annotated[UUID, Field(title="Model Id")]
+    version_tag: Annotated[str, Field(title="Version Tag")]
+    status: Annotated[str, Field(title="Status")]
+    attempts: Annotated[int, Field(title="Attempts")]
+    stage: Annotated[str | None, Field(title="Stage")] = None
+    reason: Annotated[str | None, Field(title="Reason")] = None
+    report_uri: Annotated[str | None, Field(title="Report Uri")] = None
+    report: Annotated[dict[str, Any] | None, Field(title="Report")] = None
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    started_at: Annotated[AwareDatetime | None, Field(title="Started At")] = None
+    finished_at: Annotated[AwareDatetime | None, Field(title="Finished At")] = None
+
+
+class Name(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            description="Lower-case letters, digits and dashes; also the model name in OIP URLs.",
+            max_length=63,
+            min_length=1,
+            pattern="^[a-z0-9]([a-z0-9-]*[a-z0-9])?$",
+            title="Name",
+        ),
+    ]
+
+
+class DeploymentCreate(ApiModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    version_id: Annotated[UUID, Field(title="Version Id")]
+    replicas: Annotated[
+        int | None,
+        Field(description="Number of replicas (>= 1).", ge=1, le=100, title="Replicas"),
+    ] = 1
+    name: Annotated[Name | None, Field(title="Name")] = None
+
+
+class Replicas(RootModel[int]):
+    root: Annotated[
+        int,
+        Field(description="Number of replicas (>= 1).", ge=1, le=100, title="Replicas"),
+    ]
+
+
+class DeploymentUpdate(ApiModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    replicas: Annotated[Replicas | None, Field(title="Replicas")] = None
+    version_id: Annotated[
+        UUID | None,
+        Field(
+            description="Move to another Ready version of the same model.",
+            title="Version Id",
+        ),
+    ] = None
+
+
+class EventRead(ApiModel):
+    at: Annotated[AwareDatetime, Field(title="At")]
+    kind: Annotated[str, Field(title="Kind")]
+    message: Annotated[str, Field(title="Message")]
+
+
+class Framework(StrEnum):
+    sklearn = "sklearn"
+    xgboost = "xgboost"
+    lightgbm = "lightgbm"
+    onnx = "onnx"
+    pytorch = "pytorch"
+    custom = "custom"
+
+
+class ModelCreate(ApiModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[
+        str,
+        Field(
+            description="DNS-safe slug: lower-case letters, digits and '-', unique among your models.",
+            max_length=63,
+            min_length=1,
+            pattern="^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+            title="Name",
+        ),
+    ]
+    framework: Framework
+    description: Annotated[str | None, Field(max_length=2000, title="Description")] = ""
+
+
+class Name1(RootModel[str]):
+    root: Annotated[
+        str,
+        Field(
+            max_length=63,
+            min_length=1,
+            pattern="^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$",
+            title="Name",
+        ),
+    ]
+
+
+class Description(RootModel[str]):
+    root: Annotated[str, Field(max_length=2000, title="Description")]
+
+
+class ModelUpdate(ApiModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    name: Annotated[Name1 | None, Field(title="Name")] = None
+    description: Annotated[Description | None, Field(title="Description")] = None
+
+
+class RefreshRequest(ApiModel):
+    refresh_token: Annotated[str, Field(max_length=1024, min_length=1, title="Refresh Token")]
+
+
+class RegisterRequest(ApiModel):
+    email: Annotated[str, Field(examples=["ada@example.com"], max_length=320, title="Email")]
+    password: Annotated[str, Field(max_length=4096, min_length=1, title="Password")]
+
+
+class ReplicaCounts(ApiModel):
+    desired: Annotated[int, Field(title="Desired")]
+    ready: Annotated[int, Field(title="Ready")]
+
+
+class ReplicaRead(ApiModel):
+    revision: Annotated[int, Field(title="Revision")]
+    index: Annotated[int, Field(title="Index")]
+    status: Annotated[str, Field(title="Status")]
+    restarts: Annotated[int, Field(title="Restarts")]
+    last_error: Annotated[str | None, Field(title="Last Error")]
+    started_at: Annotated[AwareDatetime | None, Field(title="Started At")]
+    ready_at: Annotated[AwareDatetime | None, Field(title="Ready At")]
+
+
+class RevisionRead(ApiModel):
+    revision: Annotated[int, Field(title="Revision")]
+    version_id: Annotated[UUID, Field(title="Version Id")]
+    version_tag: Annotated[str, Field(title="Version Tag")]
+    replicas: Annotated[int, Field(title="Replicas")]
+    reason: Annotated[str, Field(title="Reason")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+
+
+class Revision(RootModel[int]):
+    root: Annotated[
+        int,
+        Field(
+            description="Revision to return to; default: the previous one.",
+            ge=1,
+            title="Revision",
+        ),
+    ]
+
+
+class RollbackRequest(ApiModel):
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    revision: Annotated[
+        Revision | None,
+        Field(
+            description="Revision to return to; default: the previous one.",
+            title="Revision",
+        ),
+    ] = None
+
+
+class TokenResponse(ApiModel):
+    access_token: Annotated[str, Field(title="Access Token")]
+    token_type: Annotated[Literal["bearer"], Field(title="Token Type")] = "bearer"
+    expires_in: Annotated[
+        int,
+        Field(description="Seconds the access token stays valid.", title="Expires In"),
+    ]
+    refresh_token: Annotated[str, Field(title="Refresh Token")]
+    refresh_expires_in: Annotated[
+        int,
+        Field(
+            description="Seconds the refresh token stays valid.",
+            title="Refresh Expires In",
+        ),
+    ]
+
+
+class UserRead(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    email: Annotated[str, Field(title="Email")]
+    role: Annotated[str, Field(title="Role")]
+    disabled: Annotated[bool, Field(title="Disabled")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+
+
+class ValidationError(ApiModel):
+    loc: Annotated[list[str | int], Field(title="Location")]
+    msg: Annotated[str, Field(title="Message")]
+    type: Annotated[str, Field(title="Error Type")]
+    input: Annotated[Any | None, Field(title="Input")] = None
+    ctx: Annotated[dict[str, Any] | None, Field(title="Context")] = None
+
+
+class VersionStatus(StrEnum):
+    """
+    `Uploading` is never stored today: the row is written only after the bytes are stored,
+    directly as `Building`. It stays in the vocabulary for clients and a future resumable upload.
+    """
+
+    Uploading = "Uploading"
+    Building = "Building"
+    Ready = "Ready"
+    Failed = "Failed"
+
+
+class VersionSummary(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    version_tag: Annotated[str, Field(title="Version Tag")]
+    status: VersionStatus
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+
+
+class DeploymentRead(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    owner_id: Annotated[UUID, Field(title="Owner Id")]
+    model_id: Annotated[UUID, Field(title="Model Id")]
+    version_id: Annotated[UUID, Field(title="Version Id")]
+    version_tag: Annotated[str | None, Field(title="Version Tag")]
+    status: Annotated[str, Field(title="Status")]
+    revision: Annotated[int, Field(title="Revision")]
+    serving_revision: Annotated[int | None, Field(title="Serving Revision")]
+    replicas: ReplicaCounts
+    url: Annotated[str, Field(title="Url")]
+    failure_reason: Annotated[str | None, Field(title="Failure Reason")]
+    cold_start: Annotated[
+        dict[str, float] | None,
+        Field(
+            description="Phase timings (ms) of the last rollout's cold start.",
+            title="Cold Start",
+        ),
+    ] = None
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+    events: Annotated[list[EventRead] | None, Field(title="Events")] = None
+    revisions: Annotated[list[RevisionRead] | None, Field(title="Revisions")] = None
+    replica_details: Annotated[
+        list[ReplicaRead] | None,
+        Field(
+            description="Replicas as the runtime backend last saw them.",
+            title="Replica Details",
+        ),
+    ] = None
+
+
+class HTTPValidationError(ApiModel):
+    detail: Annotated[list[ValidationError] | None, Field(title="Detail")] = None
+
+
+class ModelRead(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    framework: Framework
+    description: Annotated[str, Field(title="Description")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+    latest_version: VersionSummary | None = None
+
+
+class PageDeploymentRead(ApiModel):
+    items: Annotated[list[DeploymentRead], Field(title="Items")]
+    total: Annotated[int, Field(title="Total")]
+    limit: Annotated[int, Field(title="Limit")]
+    offset: Annotated[int, Field(title="Offset")]
+
+
+class PageModelRead(ApiModel):
+    items: Annotated[list[ModelRead], Field(title="Items")]
+    total: Annotated[int, Field(title="Total")]
+    limit: Annotated[int, Field(title="Limit")]
+    offset: Annotated[int, Field(title="Offset")]
+
+
+class UserPageRead(ApiModel):
+    items: Annotated[list[UserRead], Field(title="Items")]
+    total: Annotated[int, Field(title="Total")]
+    limit: Annotated[int, Field(title="Limit")]
+    offset: Annotated[int, Field(title="Offset")]
+
+
+class VersionRead(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    model_id: Annotated[UUID, Field(title="Model Id")]
+    version_tag: Annotated[str, Field(title="Version Tag")]
+    number: Annotated[int, Field(title="Number")]
+    status: VersionStatus
+    artifact: ArtifactRead
+    requirements: Annotated[str, Field(title="Requirements")]
+    failure_stage: Annotated[str | None, Field(title="Failure Stage")] = None
+    failure_reason: Annotated[str | None, Field(title="Failure Reason")] = None
+    signature: Annotated[dict[str, Any] | None, Field(title="Signature")] = None
+    dependency_plan: Annotated[dict[str, Any] | None, Field(title="Dependency Plan")] = None
+    predicted_cold_start_ms: Annotated[float | None, Field(title="Predicted Cold Start Ms")] = None
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+    built_at: Annotated[AwareDatetime | None, Field(title="Built At")] = None
+
+
+class PageVersionRead(ApiModel):
+    items: Annotated[list[VersionRead], Field(title="Items")]
+    total: Annotated[int, Field(title="Total")]
+    limit: Annotated[int, Field(title="Limit")]
+    offset: Annotated[int, Field(title="Offset")]
