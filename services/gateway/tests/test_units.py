@@ -151,3 +151,5 @@ def test_usage_is_routed_to_the_deployer_for_reading_only() -> None:
     assert usage and usage.route.upstream == "deployer" and usage.upstream_path == "/usage"
     assert usage.route.access is Access.AUTHENTICATED and usage.deployment_id is None
     assert table.match("POST", "/api/v1/usage") is None and table.path_exists("/api/v1/usage")
+    found = table.public_path("deployer", "/usage", "get")
+    assert found is not None and found[1] == "/api/v1/usage"  # as the OpenAPI document lists it

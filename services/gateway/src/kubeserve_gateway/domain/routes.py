@@ -196,7 +196,7 @@ def default_routes() -> Sequence[Route]:
         Route("deployments", rf"{API_PREFIX}/deployments(?P<rest>/?)", "deployer", "/deployments"),
         Route(
             "usage",
-            rf"{API_PREFIX}/usage/?",
+            rf"{API_PREFIX}/usage(?P<rest>/?)",
             "deployer",
             "/usage",
             methods=frozenset({"GET", "HEAD"}),
