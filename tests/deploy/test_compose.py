@@ -219,7 +219,7 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(compose):
         "kubeserve_http_request_duration_seconds_bucket",
         "kubeserve_consumer_messages_total",
         "kubeserve_outbox_lag_seconds",
-        "prediction_latency_ms_bucket",
+        "kubeserve_prediction_duration_seconds_bucket",
     ):
         assert metric in exprs, metric
     p95 = "histogram_quantile(0.95, sum by (service, le) (rate(kubeserve_http_request_duration_"
@@ -237,15 +237,19 @@ def test_dashboard_queries_use_labels_the_code_emits():
     runtime = (REPO / "libs/runtime/src/kubeserve_runtime/metrics.py").read_text()
     assert '["service", "method", "route", "status"]' in common
     assert '["service", "queue", "outcome"]' in common
-    assert '("deployment", "version", "status")' in runtime
+    assert 'LABELS = ("tenant", "deployment", "version")' in runtime
     dashboard = json.loads((REPO / "deploy/grafana/dashboards/kubeserve.json").read_text())
     allowed = {
         "kubeserve_http_requests_total": {"service", "method", "route", "status"},
         "kubeserve_http_request_duration_seconds_bucket": {"service", "method", "route", "le"},
         "kubeserve_consumer_messages_total": {"service", "queue", "outcome"},
         "kubeserve_consumer_handler_seconds_bucket": {"service", "queue", "le"},
-        "prediction_latency_ms_bucket": {"deployment", "version", "status", "le"},
-        "prediction_latency_ms_count": {"deployment", "version", "status"},
+        "kubeserve_prediction_duration_seconds_bucket": {
+            "tenant", "deployment", "version", "status", "le"
+        },
+        "kubeserve_prediction_duration_seconds_count": {
+            "tenant", "deployment", "version", "status"
+        },
     }
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):

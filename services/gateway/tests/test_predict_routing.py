@@ -244,7 +244,10 @@ async def test_ingress_auth_answers_nginx_only_what_it_can_pass_on(
             "not-a-path",
         ]:
             refused(await check(uri, stack.bearer()), 403, "not_found")
-        refused(await check(f"/api/v1/predict/{mine}", stack.bearer(), "GET"), 403, "not_found")
+        # GET of the deployment's root is KServe V1's server liveness: a prediction route.
+        live = await check(f"/api/v1/predict/{mine}", stack.bearer(), "GET")
+        assert live.status_code == 204, live.text
+        refused(await check(f"/api/v1/predict/{mine}", stack.bearer(), "PUT"), 403, "not_found")
         refused(await check(f"/api/v1/predict/{mine}", stack.bearer(), "BREW"), 403, "bad_request")
         refused(await check(None, stack.bearer()), 403, "bad_request")
         # An API key scoped to another deployment: 403 forbidden.

@@ -223,6 +223,16 @@ def default_routes() -> Sequence[Route]:
             deployment_param="deployment_id",
             in_openapi=False,
         ),
+        # GET of the deployment's root is KServe V1's server liveness (`GET /` of the runtime).
+        Route(
+            "predict-live",
+            rf"{API_PREFIX}/predict/(?P<deployment_id>{_SEGMENT})/?",
+            "runtime",
+            "/",
+            methods=frozenset({"GET", "HEAD"}),
+            deployment_param="deployment_id",
+            in_openapi=False,
+        ),
         Route(
             "predict",
             rf"{API_PREFIX}/predict/(?P<deployment_id>{_SEGMENT})/?",
