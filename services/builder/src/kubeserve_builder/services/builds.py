@@ -200,11 +200,9 @@ class BuildLoop:
                     await self.sandbox.info()
                     self.blocked = None
                 except SandboxUnavailable as exc:
-                    if self.blocked != str(exc):
-                        log.error("builds paused: %s", exc)
+                    # Not ready, and every build is refused with this reason (fail closed;
+                    # the pipeline says so in the build's failure).
                     self.blocked = str(exc)
-                    await self._sleep()
-                    continue
                 claimed = await self._claim()
                 if claimed is None:
                     await self._sleep()

@@ -183,3 +183,14 @@ class LoadReport(_Body):
 
     gateway: str = Field(min_length=1, max_length=128)
     in_flight: dict[UUID, Annotated[float, Field(ge=0, le=1e6)]] = Field(max_length=10_000)
+
+
+class ServingRead(BaseModel):
+    """For the gateway's Prometheus discovery: a deployment's ready replicas and their labels."""
+
+    deployment_id: UUID
+    owner_id: UUID
+    name: str
+    version: str
+    revision: int
+    endpoints: list[str]
