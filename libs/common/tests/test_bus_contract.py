@@ -219,3 +219,29 @@ async def test_publish_on_a_closed_bus_fails_loudly(bus: EventBus) -> None:
     await bus.close()
     with pytest.raises(ConnectionError):
         await bus.publish(user_event())
+
+
+async def test_dead_letters_are_replayed_into_their_queue(bus: EventBus) -> None:
+    """`kubeserve-<svc> dlq replay`: once the cause is fixed, the poison message goes back to
+    its queue with a fresh attempt count and is handled; the dead-letter queue is empty."""
+    fixed = False
+    handled: list[str] = []
+
+    async def handler(event: CloudEvent) -> None:
+        if not fixed:
+            raise PermanentError("a bug, fixed in the next release")
+        handled.append(event.id)
+
+    subscription = sub(bus, "replay", USER)
+    await bus.subscribe(subscription, handler)
+    poison = user_event()
+    await bus.publish(poison)
+
+    async def dead() -> bool:
+        return len(await bus.dead_letters(subscription.queue)) == 1
+
+    await wait_until(dead, message="the dead letter")
+    fixed = True
+    assert await bus.replay_dead_letters(subscription.queue) == 1
+    await wait_until(lambda: handled == [poison.id], message="the replayed message handled")
+    assert await bus.dead_letters(subscription.queue) == []

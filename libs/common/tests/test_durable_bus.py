@@ -153,7 +153,7 @@ async def test_dead_letters_survive_a_restart_and_can_be_replayed(tmp_path: Path
     [letter] = await again.dead_letters(QUEUE)
     assert "cannot handle this one" in letter.reason
     poisoned = False  # fixed: replay it
-    assert again.replay_dead_letters(QUEUE) == 1
+    assert await again.replay_dead_letters(QUEUE) == 1
     await wait_until(lambda: seen == [event.id], message="the replayed delivery")
     assert await again.dead_letters(QUEUE) == []
     await again.close()

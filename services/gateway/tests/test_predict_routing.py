@@ -319,7 +319,8 @@ async def test_predictions_take_the_fast_path_and_keep_the_route_label(
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
         deployment = add_route(fake, stack.user_id, replicas[:1])
-        labels = ("gateway", "POST", "/api/v1/{path:path}", "200")
+        # The route label is the public route template (never the deployment id).
+        labels = ("gateway", "POST", "/api/v1/predict/{deployment_id}", "200")
         before = HTTP_REQUESTS.labels(*labels)._value.get()
         response = await stack.client.post(
             f"/api/v1/predict/{deployment}", json={"instances": [[1]]}, headers=stack.bearer()

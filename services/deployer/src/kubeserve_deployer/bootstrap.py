@@ -39,6 +39,7 @@ from kubeserve_deployer.services.logs import LogService
 from kubeserve_deployer.services.projection import VersionProjectionService
 from kubeserve_deployer.services.reconciler import ReconcilerConfig, ReconcileService
 from kubeserve_deployer.services.tenants import TenantService
+from kubeserve_deployer.services.usage import UsageService
 from kubeserve_deployer.services.worker import WorkerService
 from kubeserve_deployer.settings import DeployerSettings
 
@@ -55,6 +56,7 @@ class DeployerContainer(ServiceContainer):
     reconciler: ReconcileService = None  # type: ignore[assignment]
     tenants: TenantService = None  # type: ignore[assignment]
     logs: LogService = None  # type: ignore[assignment]
+    usage: UsageService = None  # type: ignore[assignment]
 
     async def start(self, *, consume: bool = True, relay: bool = True) -> None:
         await super().start(consume=consume, relay=relay)
@@ -154,6 +156,7 @@ def bootstrap(
         recent_events=settings.recent_events,
         on_change=container.reconciler.wake,
     )
+    container.usage = UsageService(container.uow, container.deployments.quota)
     container.logs = LogService(
         container.deployments, create_log_source(settings, container.backend)
     )

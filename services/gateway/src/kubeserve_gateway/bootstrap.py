@@ -17,7 +17,7 @@ from kubeserve_common.service import ServiceContainer, build_container
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubeserve_gateway.adapters.auth import HttpAuthClient
-from kubeserve_gateway.adapters.deployer import HttpDeployerClient
+from kubeserve_gateway.adapters.deployer import HttpDeployerClient, serving_deployments
 from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
 from kubeserve_gateway.adapters.rate_store import PostgresBucketStore
 from kubeserve_gateway.adapters.replica_http import ReplicaPool
@@ -35,6 +35,7 @@ from kubeserve_gateway.services.events import EventHub
 from kubeserve_gateway.services.gateway import GatewayService, RateLimits, StaticUpstream
 from kubeserve_gateway.services.openapi import OpenApiService
 from kubeserve_gateway.services.prediction_stats import PredictionStats
+from kubeserve_gateway.services.prometheus_sd import PrometheusDiscovery
 from kubeserve_gateway.services.ratelimiter import RateLimiter
 from kubeserve_gateway.services.replicas import ROUTE_EVENTS, ReplicaResolver
 from kubeserve_gateway.settings import GatewaySettings
@@ -54,6 +55,7 @@ class GatewayComponents:
     service: GatewayService
     openapi: OpenApiService
     browser: BrowserComponents
+    discovery: PrometheusDiscovery | None = None
 
     async def close(self) -> None:
         await self.service.client.aclose()
@@ -175,7 +177,16 @@ def build_components(
         stats=PredictionStats(),
         deployer=deployer,
     )
-    return GatewayComponents(settings, http, routes, authenticator, service, openapi, browser)
+    discovery = PrometheusDiscovery(
+        service_urls={**internal, "gateway": settings.gateway_url},
+        scrape_address=settings.prometheus_scrape_address,
+        single_process=settings.prometheus_single_process,
+        fetch_serving=lambda: serving_deployments(deployer),
+        replicas=upstream.replicas,
+    )
+    return GatewayComponents(
+        settings, http, routes, authenticator, service, openapi, browser, discovery
+    )
 
 
 def subscribe_events(container: ServiceContainer, hub: EventHub) -> None:

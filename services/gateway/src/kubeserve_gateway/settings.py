@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from kubeserve_common.security import tokens as _tokens
 from kubeserve_common.settings import CommonSettings
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 MIB = 1024 * 1024
@@ -178,6 +178,22 @@ class GatewaySettings(CommonSettings):
         gt=0,
         description="A stream ends after this long; the browser reconnects with a new ticket, "
         "so a revoked session stops receiving events.",
+    )
+    # -- Prometheus discovery (GET /internal/prometheus/targets; docs/observability.md) -------
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that opens the discovery routes to a non-loopback Prometheus "
+        "(unset: loopback callers only).",
+    )
+    prometheus_scrape_address: str | None = Field(
+        default=None,
+        description="host:port at which Prometheus reaches this gateway (replica metrics are "
+        "relayed through it); default: the host and port of KUBESERVE_GATEWAY_URL.",
+    )
+    prometheus_single_process: bool = Field(
+        default=False,
+        description="All services run in this one process (the embedded mode sets it): "
+        "discovery lists one platform target instead of five views of one registry.",
     )
     session_cookie_secure: bool | None = Field(
         default=None,

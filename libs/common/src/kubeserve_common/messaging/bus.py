@@ -76,3 +76,8 @@ class EventBus(abc.ABC):
     async def dead_letters(self, queue: str) -> list[DeadLetter]:
         """Messages dead-lettered from `queue` (inspection; the RabbitMQ adapter peeks and
         requeues, it does not consume them)."""
+
+    async def replay_dead_letters(self, queue: str) -> int:
+        """Move `queue`'s dead letters back into it for another try (after the cause was
+        fixed); how many. The `dlq replay` command."""
+        raise NotImplementedError(f"{type(self).__name__} cannot replay dead letters")

@@ -138,7 +138,7 @@ class InMemoryBus(EventBus):
         await asyncio.sleep(queue.subscription.retry_delay)
         queue.messages.put_nowait(message)
 
-    def replay_dead_letters(self, queue: str) -> int:
+    async def replay_dead_letters(self, queue: str) -> int:
         """Move a queue's dead letters back into it (the `dlq replay` command); how many."""
         if self.store is not None and queue in self._durable:
             moved = self.store.replay(queue)

@@ -256,6 +256,44 @@ class RabbitMQBus(EventBus):
         finally:
             await channel.close()
 
+    async def replay_dead_letters(self, queue: str) -> int:
+        """Move every message of `queue`'s dead-letter queue back into `queue` (default
+        exchange, straight to the queue, attempts reset), each acked in the DLQ only after
+        the broker confirmed its copy: a failure midway leaves the rest dead-lettered."""
+        if self._connection is None or self._publish_channel is None:
+            raise RuntimeError("connect() first")
+        channel = await self._connection.channel()
+        replayed = 0
+        try:
+            dlq = await channel.declare_queue(self.topology.dead_letter_queue(queue), durable=True)
+            default = self._publish_channel.default_exchange
+            while (msg := await dlq.get(no_ack=False, fail=False, timeout=5)) is not None:
+                headers = {
+                    k: v
+                    for k, v in (msg.headers or {}).items()
+                    if k not in (ATTEMPT_HEADER, REASON_HEADER, "x-death")
+                }
+                copy = aio_pika.Message(
+                    body=msg.body,
+                    headers=headers,
+                    content_type=msg.content_type,
+                    message_id=msg.message_id,
+                    type=msg.type,
+                    timestamp=msg.timestamp,
+                    app_id=msg.app_id,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                )
+                try:
+                    await self._confirmed(default, copy, queue)
+                except BaseException:
+                    await msg.nack(requeue=True)
+                    raise
+                await msg.ack()
+                replayed += 1
+        finally:
+            await channel.close()
+        return replayed
+
 
 def _dead_letter(queue: str, message: AbstractIncomingMessage) -> DeadLetter:
     headers = message.headers or {}

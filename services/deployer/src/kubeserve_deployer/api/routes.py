@@ -28,8 +28,10 @@ from kubeserve_deployer.api.schemas import (
     RevisionRead,
     RollbackRequest,
     RouteRead,
+    ServingRead,
 )
 from kubeserve_deployer.services.deployments import DeploymentView
+from kubeserve_deployer.services.serving import serving_deployments
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
@@ -185,3 +187,19 @@ async def deployment_route(
         ready_replicas=route.ready_replicas,
         endpoints=route.endpoints,
     )
+
+
+@internal.get("/serving", response_model=list[ServingRead])
+async def serving(_: InternalCaller, deployments: Deployments) -> list[ServingRead]:
+    """Every live deployment with ready replicas (the gateway's Prometheus discovery)."""
+    return [
+        ServingRead(
+            deployment_id=s.deployment_id,
+            owner_id=s.owner_id,
+            name=s.name,
+            version=s.version,
+            revision=s.revision,
+            endpoints=s.endpoints,
+        )
+        for s in await serving_deployments(deployments.uow)
+    ]

@@ -169,3 +169,14 @@ class RouteRead(BaseModel):
     revision: int
     ready_replicas: int
     endpoints: list[str]
+
+
+class ServingRead(BaseModel):
+    """For the gateway's Prometheus discovery: a deployment's ready replicas and their labels."""
+
+    deployment_id: UUID
+    owner_id: UUID
+    name: str
+    version: str
+    revision: int
+    endpoints: list[str]

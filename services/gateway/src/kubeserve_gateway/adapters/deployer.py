@@ -61,3 +61,42 @@ class HttpDeployerClient:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DeployerUnavailable("route lookup answered an unexpected body") from exc
+
+
+@dataclass(frozen=True)
+class ServingDeployment:
+    """A deployment with ready replicas, for the Prometheus discovery."""
+
+    deployment_id: str
+    owner_id: str
+    name: str
+    version: str
+    endpoints: tuple[str, ...]
+
+
+async def serving_deployments(deployer: HttpDeployerClient) -> list[ServingDeployment]:
+    """Every live deployment with ready replicas (`GET /internal/serving` of the deployer)."""
+    token = issue_internal_token(deployer.internal_secret, subject="service:gateway", claims={})
+    try:
+        response = await deployer.client.get(
+            f"{deployer.base_url}/internal/serving",
+            headers={"authorization": f"Bearer {token}"},
+            timeout=deployer.timeout,
+        )
+    except httpx.HTTPError as exc:
+        raise DeployerUnavailable(f"serving lookup failed: {type(exc).__name__}") from exc
+    if response.status_code != 200:
+        raise DeployerUnavailable(f"serving lookup answered {response.status_code}")
+    try:
+        return [
+            ServingDeployment(
+                deployment_id=str(UUID(str(item["deployment_id"]))),
+                owner_id=str(UUID(str(item["owner_id"]))),
+                name=str(item["name"]),
+                version=str(item["version"]),
+                endpoints=tuple(str(e).rstrip("/") for e in item.get("endpoints") or ()),
+            )
+            for item in response.json()
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise DeployerUnavailable("serving lookup answered an unexpected body") from exc
