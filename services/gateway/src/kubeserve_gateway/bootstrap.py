@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,13 @@ from kubeserve_gateway.services.authenticator import (
 )
 from kubeserve_gateway.services.browser import BrowserComponents
 from kubeserve_gateway.services.events import EventHub
-from kubeserve_gateway.services.gateway import GatewayService, RateLimits, StaticUpstream
+from kubeserve_gateway.services.gateway import (
+    GatewayService,
+    HoldPolicy,
+    RateLimits,
+    StaticUpstream,
+)
+from kubeserve_gateway.services.load import LoadReporter, LoadTracker
 from kubeserve_gateway.services.openapi import OpenApiService
 from kubeserve_gateway.services.prediction_stats import PredictionStats
 from kubeserve_gateway.services.prometheus_sd import PrometheusDiscovery
@@ -56,8 +63,11 @@ class GatewayComponents:
     openapi: OpenApiService
     browser: BrowserComponents
     discovery: PrometheusDiscovery | None = None
+    reporter: LoadReporter | None = None
 
     async def close(self) -> None:
+        if self.reporter is not None:
+            await self.reporter.stop()
         await self.service.client.aclose()
         await self.http.aclose()
 
@@ -65,6 +75,11 @@ class GatewayComponents:
 @dataclass
 class GatewayContainer(ServiceContainer):
     gateway: GatewayComponents | None = None
+
+    async def start(self, *, consume: bool = True, relay: bool = True) -> None:
+        await super().start(consume=consume, relay=relay)
+        if self.gateway is not None and self.gateway.reporter is not None:
+            await self.gateway.reporter.start()
 
 
 def build_rate_limits(settings: GatewaySettings, engine: AsyncEngine | None) -> RateLimits:
@@ -144,6 +159,7 @@ def build_components(
         settings.internal_secret.get_secret_value(),
         settings.http_timeout,
     )
+    load = LoadTracker()
     service = GatewayService(
         routes=routes,
         authenticator=authenticator,
@@ -159,7 +175,15 @@ def build_components(
         limits=limits,
         internal_secret=settings.internal_secret.get_secret_value(),
         trusted_proxy_hops=settings.trusted_proxy_hops,
+        load=load,
+        hold=HoldPolicy(settings.predict_hold_timeout, settings.predict_hold_max_queue),
     )
+    gateway_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+    async def report(figures: dict[str, float]) -> None:
+        await deployer.report_load(gateway_id, figures)
+
+    reporter = LoadReporter(load, report, interval=settings.load_report_interval)
 
     async def fetch(url: str) -> object:
         return await upstream.get_json(url, seconds=settings.http_timeout)
@@ -185,7 +209,7 @@ def build_components(
         replicas=upstream.replicas,
     )
     return GatewayComponents(
-        settings, http, routes, authenticator, service, openapi, browser, discovery
+        settings, http, routes, authenticator, service, openapi, browser, discovery, reporter
     )
 
 

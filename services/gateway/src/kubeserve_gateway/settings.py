@@ -139,6 +139,20 @@ class GatewaySettings(CommonSettings):
     upstream_max_connections: int = Field(default=200, ge=1)
     upstream_max_keepalive: int = Field(default=50, ge=0)
 
+    # -- autoscaling (issue 12): the load signal and scale-to-zero holding ---------------------
+    load_report_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between in-flight reports to the deployer."
+    )
+    predict_hold_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a prediction for a deployment scaled to zero waits for a replica "
+        "(then 503 + Retry-After); 0 answers 503 at once.",
+    )
+    predict_hold_max_queue: int = Field(
+        default=100, ge=0, description="Predictions that may wait per deployment scaled to zero."
+    )
+
     # -- CORS and the public OpenAPI document ---------------------------------------------------
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

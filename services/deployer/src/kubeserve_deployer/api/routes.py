@@ -13,6 +13,7 @@ from kubeserve_deployer.api.deps import (
     Caller,
     Deployments,
     InternalCaller,
+    Load,
     check_scope,
     check_unscoped,
 )
@@ -22,6 +23,7 @@ from kubeserve_deployer.api.schemas import (
     DeploymentRead,
     DeploymentUpdate,
     EventRead,
+    LoadReport,
     Page,
     ReplicaCounts,
     ReplicaRead,
@@ -186,7 +188,14 @@ async def deployment_route(
         revision=route.revision,
         ready_replicas=route.ready_replicas,
         endpoints=route.endpoints,
+        scaled_to_zero=route.scaled_to_zero,
     )
+
+
+@internal.post("/load", status_code=204)
+async def report_load(body: LoadReport, _: InternalCaller, load: Load) -> None:
+    """A gateway's in-flight figures: the autoscaler's signal."""
+    load.report(body.gateway, body.in_flight)
 
 
 @internal.get("/serving", response_model=list[ServingRead])

@@ -20,6 +20,7 @@ class DeploymentRoute:
     owner_id: UUID
     status: str
     endpoints: tuple[str, ...]
+    scaled_to_zero: bool = False  # autoscaled to 0 replicas: a request is held, not refused
 
 
 class DeployerPort(Protocol):
@@ -58,9 +59,22 @@ class HttpDeployerClient:
                 owner_id=UUID(str(data["owner_id"])),
                 status=str(data["status"]),
                 endpoints=tuple(str(e).rstrip("/") for e in data.get("endpoints") or ()),
+                scaled_to_zero=bool(data.get("scaled_to_zero", False)),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DeployerUnavailable("route lookup answered an unexpected body") from exc
+
+    async def report_load(self, gateway: str, in_flight: dict[str, float]) -> None:
+        """The autoscaler's signal: predictions in flight per deployment (services/load.py)."""
+        token = issue_internal_token(self.internal_secret, subject="service:gateway", claims={})
+        response = await self.client.post(
+            f"{self.base_url}/internal/load",
+            json={"gateway": gateway, "in_flight": in_flight},
+            headers={"authorization": f"Bearer {token}"},
+            timeout=self.timeout,
+        )
+        if response.status_code != 204:
+            raise DeployerUnavailable(f"load report answered {response.status_code}")
 
 
 @dataclass(frozen=True)
