@@ -1,7 +1,6 @@
 """Typed models of the public API, generated from the gateway's OpenAPI document by
 scripts/generate_sdk_models.py (datamodel-code-generator): do not edit by hand.
 Every model also reads like the JSON object it came from: `model["id"]`."""
-
 from __future__ import annotations
 
 # ruff: noqa
@@ -303,7 +302,9 @@ class RateLimitSpec(ApiModel):
     requests. The gateway also limits each deployment as a whole.
     """
 
-    requests_per_second: Annotated[float, Field(gt=0.0, le=100000.0, title="Requests Per Second")]
+    requests_per_second: Annotated[
+        float, Field(gt=0.0, le=100000.0, title="Requests Per Second")
+    ]
     burst: Annotated[
         int | None,
         Field(
@@ -316,11 +317,15 @@ class RateLimitSpec(ApiModel):
 
 
 class RefreshRequest(ApiModel):
-    refresh_token: Annotated[str, Field(max_length=1024, min_length=1, title="Refresh Token")]
+    refresh_token: Annotated[
+        str, Field(max_length=1024, min_length=1, title="Refresh Token")
+    ]
 
 
 class RegisterRequest(ApiModel):
-    email: Annotated[str, Field(examples=["ada@example.com"], max_length=320, title="Email")]
+    email: Annotated[
+        str, Field(examples=["ada@example.com"], max_length=320, title="Email")
+    ]
     password: Annotated[str, Field(max_length=4096, min_length=1, title="Password")]
 
 
@@ -337,6 +342,12 @@ class ReplicaRead(ApiModel):
     last_error: Annotated[str | None, Field(title="Last Error")]
     started_at: Annotated[AwareDatetime | None, Field(title="Started At")]
     ready_at: Annotated[AwareDatetime | None, Field(title="Ready At")]
+
+
+class ResourcesRead(ApiModel):
+    replicas: Annotated[int, Field(title="Replicas")]
+    cpu: Annotated[float, Field(description="CPU-equivalents.", title="Cpu")]
+    memory_mib: Annotated[int, Field(title="Memory Mib")]
 
 
 class RevisionRead(ApiModel):
@@ -442,7 +453,9 @@ class ApiKeyCreate(ApiModel):
         AwareDatetime | None,
         Field(description="Absolute expiry (UTC).", title="Expires At"),
     ] = None
-    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = None
+    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = (
+        None
+    )
     rate_limit: Annotated[
         RateLimitSpec | None,
         Field(
@@ -470,7 +483,9 @@ class ApiKeyCreated(ApiModel):
         RateLimitSpec | None,
         Field(description="The key's own rate limit; null: the platform default."),
     ] = None
-    key: Annotated[str, Field(description="The secret. Shown once: store it now.", title="Key")]
+    key: Annotated[
+        str, Field(description="The secret. Shown once: store it now.", title="Key")
+    ]
 
 
 class ApiKeyRead(ApiModel):
@@ -538,6 +553,33 @@ class DeploymentRead(ApiModel):
     ] = None
 
 
+class DeploymentUsageRead(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    status: Annotated[str, Field(title="Status")]
+    replicas: Annotated[
+        dict[str, int],
+        Field(
+            description="`desired` (reserved) and `ready` (running).", title="Replicas"
+        ),
+    ]
+    reserved: Annotated[
+        ResourcesRead,
+        Field(description="What its desired replicas count against quota."),
+    ]
+    running: ResourcesRead
+    autoscaling_max_replicas: Annotated[
+        int | None, Field(title="Autoscaling Max Replicas")
+    ]
+    can_add_replicas: Annotated[
+        int,
+        Field(
+            description="Replicas it could still be scaled up by within the quota (and its autoscaling maximum), the others staying as they are.",
+            title="Can Add Replicas",
+        ),
+    ]
+
+
 class InferRequest(ApiModel):
     id: str | None = None
     parameters: dict[str, Any] | None = None
@@ -571,6 +613,12 @@ class ModelRead(ApiModel):
     latest_version: VersionSummary | None = None
 
 
+class NeedRead(ApiModel):
+    needs: ResourcesRead
+    fits: Annotated[bool, Field(title="Fits")]
+    message: Annotated[str, Field(title="Message")]
+
+
 class PageDeploymentRead(ApiModel):
     items: Annotated[list[DeploymentRead], Field(title="Items")]
     total: Annotated[int, Field(title="Total")]
@@ -583,6 +631,32 @@ class PageModelRead(ApiModel):
     total: Annotated[int, Field(title="Total")]
     limit: Annotated[int, Field(title="Limit")]
     offset: Annotated[int, Field(title="Offset")]
+
+
+class UsageRead(ApiModel):
+    quota: ResourcesRead
+    in_use: Annotated[
+        ResourcesRead,
+        Field(
+            description="Reserved by your active deployments (their desired replicas): what the quota check counts."
+        ),
+    ]
+    running: Annotated[ResourcesRead, Field(description="Replicas ready right now.")]
+    available: ResourcesRead
+    more_replicas_fit: Annotated[
+        int,
+        Field(
+            description="Replicas that still fit, all deployments together.",
+            title="More Replicas Fit",
+        ),
+    ]
+    new_deployment: Annotated[
+        NeedRead, Field(description="What a new one-replica deployment needs.")
+    ]
+    scale_up: Annotated[
+        NeedRead, Field(description="What one more replica of any deployment needs.")
+    ]
+    deployments: Annotated[list[DeploymentUsageRead], Field(title="Deployments")]
 
 
 class UserPageRead(ApiModel):
@@ -603,8 +677,12 @@ class VersionRead(ApiModel):
     failure_stage: Annotated[str | None, Field(title="Failure Stage")] = None
     failure_reason: Annotated[str | None, Field(title="Failure Reason")] = None
     signature: Annotated[dict[str, Any] | None, Field(title="Signature")] = None
-    dependency_plan: Annotated[dict[str, Any] | None, Field(title="Dependency Plan")] = None
-    predicted_cold_start_ms: Annotated[float | None, Field(title="Predicted Cold Start Ms")] = None
+    dependency_plan: Annotated[
+        dict[str, Any] | None, Field(title="Dependency Plan")
+    ] = None
+    predicted_cold_start_ms: Annotated[
+        float | None, Field(title="Predicted Cold Start Ms")
+    ] = None
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
     built_at: Annotated[AwareDatetime | None, Field(title="Built At")] = None
