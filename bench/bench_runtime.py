@@ -117,7 +117,7 @@ def start_server(kind: str, model_path: Path, workdir: Path, batch_wait_ms: floa
             "--log-level", "warning", "--max-batch-wait-ms", str(batch_wait_ms),
         ]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)  # noqa: S603 - our argv
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # a loaded shared machine imports slowly
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{kind} server exited with {proc.returncode}")

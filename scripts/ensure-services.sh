@@ -53,6 +53,24 @@ ensure_bubblewrap() {
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
 }
 
+# The observability tests run a real Prometheus and promtool (Debian's package starts no daemon).
+ensure_prometheus() {
+  if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
+    say "prometheus: $(prometheus --version 2>&1 | head -n1)"; return
+  fi
+  say "prometheus: not installed; installing prometheus (promtool included)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null
+}
+
+# tests/deploy lints scripts/*.sh (scripts/dev-cluster.sh included) with shellcheck.
+ensure_shellcheck() {
+  if command -v shellcheck >/dev/null 2>&1; then say "shellcheck: present"; return; fi
+  say "shellcheck: not installed; installing shellcheck"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck >/dev/null
+}
+
 ensure_postgres
 ensure_rabbitmq
 ensure_bubblewrap
+ensure_prometheus
+ensure_shellcheck

@@ -176,24 +176,25 @@ def test_rabbitmq_has_its_management_ui(compose):
     assert "127.0.0.1:15672:15672" in rabbit["ports"]
 
 
-def test_prometheus_scrapes_every_service(compose):
+def test_prometheus_discovers_every_target_through_the_gateway(compose):
     prometheus = compose["services"]["prometheus"]
     mounts = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"] if v.startswith("./")}
     config_path = REPO / mounts["/etc/prometheus/prometheus.yml"]
     config = yaml.safe_load(config_path.read_text())
-    targets = {
-        target
-        for job in config["scrape_configs"]
-        for static in job.get("static_configs", [])
-        for target in static["targets"]
-    }
-    assert {f"{name}:{port}" for name, port in PLATFORM.items()} <= targets
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert jobs["kubeserve"]["metrics_path"] == "/metrics"
-    # Runtimes are discovered from files in a mounted folder.
-    (sd,) = jobs["kubeserve-runtimes"]["file_sd_configs"]
-    assert sd["files"] == ["/etc/prometheus/targets/*.json"]
-    assert (REPO / mounts["/etc/prometheus/targets"]).is_dir()
+    # No hand-made target list: the gateway's http_sd endpoint, called on loopback (the
+    # discovery routes' rule), which works because Prometheus shares the gateway's namespace.
+    (sd,) = jobs["kubeserve"]["http_sd_configs"]
+    assert sd["url"] == "http://127.0.0.1:8080/internal/prometheus/targets"
+    assert jobs["kubeserve"]["honor_labels"] is True
+    assert prometheus["network_mode"] == "service:deployer"
+    assert "127.0.0.1:9090:9090" in compose["services"]["deployer"]["ports"]
+    assert "prometheus" in compose["services"]["deployer"]["networks"]["default"]["aliases"]
+    gateway_env = compose["services"]["gateway"]["environment"]
+    assert gateway_env["KUBESERVE_PROMETHEUS_SCRAPE_ADDRESS"] == "127.0.0.1:8080"
+    # The alert and recording rules are loaded.
+    assert config["rule_files"] == ["/etc/prometheus/rules/*.yml"]
+    assert (REPO / mounts["/etc/prometheus/rules"] / "kubeserve.rules.yml").is_file()
 
 
 def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(compose):
@@ -219,7 +220,7 @@ def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(compose):
         "kubeserve_http_request_duration_seconds_bucket",
         "kubeserve_consumer_messages_total",
         "kubeserve_outbox_lag_seconds",
-        "prediction_latency_ms_bucket",
+        "kubeserve_prediction_duration_seconds_bucket",
     ):
         assert metric in exprs, metric
     p95 = "histogram_quantile(0.95, sum by (service, le) (rate(kubeserve_http_request_duration_"
@@ -237,15 +238,19 @@ def test_dashboard_queries_use_labels_the_code_emits():
     runtime = (REPO / "libs/runtime/src/kubeserve_runtime/metrics.py").read_text()
     assert '["service", "method", "route", "status"]' in common
     assert '["service", "queue", "outcome"]' in common
-    assert '("deployment", "version", "status")' in runtime
+    assert 'LABELS = ("tenant", "deployment", "version")' in runtime
     dashboard = json.loads((REPO / "deploy/grafana/dashboards/kubeserve.json").read_text())
     allowed = {
         "kubeserve_http_requests_total": {"service", "method", "route", "status"},
         "kubeserve_http_request_duration_seconds_bucket": {"service", "method", "route", "le"},
         "kubeserve_consumer_messages_total": {"service", "queue", "outcome"},
         "kubeserve_consumer_handler_seconds_bucket": {"service", "queue", "le"},
-        "prediction_latency_ms_bucket": {"deployment", "version", "status", "le"},
-        "prediction_latency_ms_count": {"deployment", "version", "status"},
+        "kubeserve_prediction_duration_seconds_bucket": {
+            "tenant", "deployment", "version", "status", "le"
+        },
+        "kubeserve_prediction_duration_seconds_count": {
+            "tenant", "deployment", "version", "status"
+        },
     }
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
@@ -261,3 +266,10 @@ def test_dashboard_queries_use_labels_the_code_emits():
                     panel["title"],
                     grouped,
                 )
+
+
+def test_a_local_image_registry_for_the_kind_data_center(compose):
+    registry = compose["services"]["image-registry"]
+    assert registry["image"] == "registry:2"
+    assert registry["container_name"] == "kubeserve-registry"  # scripts/dev-cluster.sh wires it
+    assert "127.0.0.1:5000:5000" in registry["ports"]

@@ -261,3 +261,26 @@ def test_the_dockerfile_export_step_resolves_every_service_from_the_lock():
         "workspace packages are built, not fetched"
     )
     assert not {"pytest", "ruff", "moto"} & pins, "dev dependencies must stay out of images"
+
+
+def test_base_image_installs_under_its_frozen_package_set():
+    """The base image installs with `-c frozen-packages.txt`, so indirect dependencies are the
+    frozen ones; the frozen set holds every direct pin at its pinned version."""
+    text = (REPO / "images/base/Dockerfile").read_text()
+    install = text[text.index("RUN pip install --only-binary=:all:") :].split("&&")[0]
+    assert "-r /opt/kubeserve/requirements.txt" in install
+    assert "-c /opt/kubeserve/frozen-packages.txt" in install
+
+    def pins(path: str) -> dict[str, str]:
+        found = {}
+        for line in (REPO / path).read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line:
+                name, _, version = line.partition("==")
+                assert version, f"{path}: {line!r} is not pinned with =="
+                found[re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()] = version
+        return found
+
+    frozen = pins("images/base/frozen-packages.txt")
+    for name, version in pins("images/base/requirements.txt").items():
+        assert frozen.get(name) == version, f"{name}=={version} missing from frozen-packages.txt"

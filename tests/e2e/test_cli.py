@@ -127,6 +127,24 @@ def test_cli_from_register_to_predict(platform: Platform, tmp_path: Path) -> Non
     assert secret.startswith("ks_")
     keys = kubeserve(platform, config, "api-keys", "list")
     assert "ci" in keys.stdout and secret not in keys.stdout
+    limited = kubeserve(
+        platform, config, "api-keys", "create", "slow", "--rate-limit", "5", "--burst", "10"
+    )
+    assert limited.returncode == 0, limited.stderr
+    listed_keys = json.loads(kubeserve(platform, config, "api-keys", "list", "-o", "json").stdout)
+    by_name = {k["name"]: k for k in listed_keys}
+    assert by_name["slow"]["rate_limit"] == {"requests_per_second": 5.0, "burst": 10}
+    both = kubeserve(
+        platform, config, "deploy", "iris:v1", "--replicas", "2", "--max-replicas", "3"
+    )
+    assert both.returncode == 2 and "either --replicas" in both.stderr
+    scaled = kubeserve(
+        platform, config, "deployments", "autoscale", deployment_id, "--max-replicas", "2",
+        "--no-wait",
+    )  # fmt: skip
+    assert scaled.returncode == 0, scaled.stderr
+    shown = json.loads(kubeserve(platform, config, "deployments", "show", deployment_id).stdout)
+    assert shown["autoscaling"]["max_replicas"] == 2
 
     # Errors: a clear message on stderr and a non-zero exit code.
     bad_json = kubeserve(platform, config, "predict", deployment_id, "{not json")

@@ -159,11 +159,27 @@ def _settle(client: Client, deployment_id: str, timeout: float) -> Any:
     return deployment
 
 
+def autoscaling(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The deployment's `autoscaling` settings from the deploy options, if any was given."""
+    fields = {
+        "min_replicas": args.min_replicas,
+        "max_replicas": args.max_replicas,
+        "target_concurrency": args.target_concurrency,
+        "scale_to_zero_after_s": args.scale_to_zero_after,
+    }
+    given = {k: v for k, v in fields.items() if v is not None}
+    if given and args.replicas is not None:
+        raise UsageError("give either --replicas (a fixed count) or autoscaling options")
+    return given or None
+
+
 def cmd_deploy(args: argparse.Namespace, client: Client) -> None:
+    scaling = autoscaling(args)
     deployment = client.deploy(
         _version_id(client, args.version),
         replicas=args.replicas,
         name=args.name,
+        **({"autoscaling": scaling} if scaling else {}),
     )
     output.step(f"deployment {deployment.id} requested")
     if args.no_wait:
@@ -206,6 +222,18 @@ def cmd_deployments_show(args: argparse.Namespace, client: Client) -> None:
 def cmd_deployments_scale(args: argparse.Namespace, client: Client) -> None:
     client.scale(args.deployment, args.replicas)
     output.step(f"scaling to {args.replicas}")
+    if not args.no_wait:
+        _settle(client, args.deployment, args.timeout)
+        output.step("running")
+
+
+def cmd_deployments_autoscale(args: argparse.Namespace, client: Client) -> None:
+    args.replicas = None
+    settings = autoscaling(args)
+    if not settings:
+        raise UsageError("give at least one of --min-replicas, --max-replicas, ...")
+    client.autoscale(args.deployment, **settings)
+    output.step(f"autoscaling {json.dumps(settings)}")
     if not args.no_wait:
         _settle(client, args.deployment, args.timeout)
         output.step("running")
@@ -261,7 +289,16 @@ def cmd_predict(args: argparse.Namespace, client: Client) -> None:
 
 
 def cmd_keys_create(args: argparse.Namespace, client: Client) -> None:
-    key = client.create_api_key(args.name, args.deployment or None, args.expires_in_days)
+    limit = None
+    if args.rate_limit is not None:
+        limit = {"requests_per_second": args.rate_limit}
+        if args.burst is not None:
+            limit["burst"] = args.burst
+    elif args.burst is not None:
+        raise UsageError("--burst needs --rate-limit")
+    key = client.create_api_key(
+        args.name, args.deployment or None, args.expires_in_days, rate_limit=limit
+    )
     output.step(f"API key {key.name} ({key.id}) created. The secret is shown only once:")
     print(key.key)
 

@@ -125,7 +125,13 @@ async def run(
     _check_port_free(host, port)
     # One process on a laptop: Ctrl+C stops the model replicas too (the next `kubeserve up`
     # starts them again from the recorded desired state).
-    overrides = {"stop_replicas_on_exit": True, **(overrides or {})}
+    # One process serves every service's metrics: the gateway's Prometheus discovery lists it
+    # once (docs/observability.md).
+    overrides = {
+        "stop_replicas_on_exit": True,
+        "prometheus_single_process": True,
+        **(overrides or {}),
+    }
     bus, services = build(home, host, port, overrides)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

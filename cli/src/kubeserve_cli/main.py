@@ -20,6 +20,7 @@ from kubeserve_cli.commands import (
     Failed,
     UsageError,
     cmd_deploy,
+    cmd_deployments_autoscale,
     cmd_deployments_delete,
     cmd_deployments_list,
     cmd_deployments_rollback,
@@ -127,6 +128,20 @@ def _reads(default: str) -> argparse.ArgumentParser:
     return reads
 
 
+def _autoscaling_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--min-replicas", type=int, help="autoscaling: at least (0: scale to zero)")
+    p.add_argument("--max-replicas", type=int, help="autoscaling: at most (default 3)")
+    p.add_argument(
+        "--target-concurrency", type=float, help="autoscaling: requests in flight per replica"
+    )
+    p.add_argument(
+        "--scale-to-zero-after",
+        type=int,
+        metavar="SECONDS",
+        help="autoscaling: idle seconds before 0 replicas (with --min-replicas 0)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     from kubeserve_common.security.sandbox_opt_out import OPT_OUT_FLAG, OPT_OUT_HELP
     from kubeserve_common.settings import DEFAULT_HOME
@@ -199,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("deploy", help="deploy a Ready version and wait until it runs")
     p.add_argument("version", help="version id, or MODEL:TAG such as iris:v1")
-    p.add_argument("--replicas", type=int, default=1)
+    p.add_argument("--replicas", type=int, help="a fixed replica count (default 1)")
     p.add_argument("--name")
+    _autoscaling_options(p)
     p.add_argument("--no-wait", action="store_true")
     p.add_argument("--timeout", type=float, default=300)
     p.set_defaults(func=cmd_deploy)
@@ -223,6 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-wait", action="store_true")
     p.add_argument("--timeout", type=float, default=300)
     p.set_defaults(func=cmd_deployments_scale)
+    p = deps.add_parser("autoscale", help="turn autoscaling on or change it (scale: off)")
+    p.add_argument("deployment")
+    _autoscaling_options(p)
+    p.add_argument("--no-wait", action="store_true")
+    p.add_argument("--timeout", type=float, default=300)
+    p.set_defaults(func=cmd_deployments_autoscale)
     p = deps.add_parser("rollback", help="roll back to the previous (or a given) revision")
     p.add_argument("deployment")
     p.add_argument("--revision", type=int)
@@ -264,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="limit the key to this deployment (repeatable)",
     )
     p.add_argument("--expires-in-days", type=int)
+    p.add_argument(
+        "--rate-limit", type=float, metavar="RPS", help="the key's own limit, requests/second"
+    )
+    p.add_argument("--burst", type=int, help="requests above the rate it may burst to")
     p.set_defaults(func=cmd_keys_create)
     keys.add_parser(
         "list", help="your keys (never the secrets)", parents=[_reads("table")]

@@ -70,8 +70,8 @@ def test_concurrent_requests_share_a_model_call_and_errors_stay_with_their_reque
             assert response.json()["predictions"] == [i + 1]
     assert max(model.calls) > 1  # some requests were merged
     assert max(model.calls) <= 8  # never above max_batch_size
-    assert sum(model.calls) == 15
-    assert "prediction_batch_rows_bucket" in metrics
+    assert sum(model.calls) == 15 + 1  # the good requests, and the start-up datatype probe
+    assert "kubeserve_prediction_batch_rows_bucket" in metrics
 
 
 def test_batching_with_max_wait(serve, forest, iris) -> None:

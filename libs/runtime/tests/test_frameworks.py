@@ -82,7 +82,26 @@ def test_onnx_graph_from_a_sklearn_pipeline(tmp_path, iris, iris_pipeline, serve
     with serve(model, "onnx") as client:
         meta = client.get("/v2/models/onnx").json()
         assert meta["platform"] == "onnx"
-        assert meta["inputs"][0] == {"name": "input-0", "datatype": "FP32", "shape": [-1, 4]}
-        assert meta["outputs"][0] == {"name": "predict", "datatype": "INT64", "shape": [-1]}
+        # The graph's own tensor names and types, not generic ones.
+        label, proba = [o.name for o in onx.graph.output]
+        assert meta["inputs"][0] == {"name": "input", "datatype": "FP32", "shape": [-1, 4]}
+        assert meta["outputs"] == [
+            {"name": label, "datatype": "INT64", "shape": [-1]},
+            {"name": proba, "datatype": "FP32", "shape": [-1, -1]},
+        ]
         body = client.post("/predict", json={"instances": x[[0, 120]].tolist()}).json()
         assert body["predictions"] == [0, 2]
+        request = {
+            "inputs": [
+                {"name": "input", "shape": [2, 4], "datatype": "FP32",
+                 "data": rows[[0, 120]].reshape(-1).tolist()}
+            ],
+        }  # fmt: skip
+        outputs = client.post("/v2/models/onnx/infer", json=request).json()["outputs"]
+        assert [(o["name"], o["datatype"]) for o in outputs] == [(label, "INT64"), (proba, "FP32")]
+        assert outputs[0]["data"] == [0, 2]
+        # An output asked for by its native name, or by the generic alias, is that output.
+        for name in (proba, "predict_proba"):
+            request["outputs"] = [{"name": name}]
+            (only,) = client.post("/v2/models/onnx/infer", json=request).json()["outputs"]
+            assert only["name"] == proba and only["shape"] == [2, 3]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 IRIS_FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 
@@ -89,17 +90,29 @@ def test_body_size_limit_is_413(serve, iris_pipeline) -> None:
 
 def test_metrics_count_requests_by_status(serve, iris_pipeline, monkeypatch) -> None:
     monkeypatch.setenv("KUBESERVE_DEPLOYMENT_ID", "dep-42")
+    monkeypatch.setenv("KUBESERVE_TENANT_ID", "user-7")
     with serve(iris_pipeline, "iris", "v7") as client:
         client.post("/predict", json={"instances": [[1, 2, 3, 4]]})
         client.post("/predict", json={"instances": [[1, 2, 3, 4]]})
         client.post("/predict", json={"instances": [[1, 2, 3]]})
         text = client.get("/metrics").text
-    labels = 'deployment="dep-42",status="{}",version="v7"'
-    assert f"prediction_requests_total{{{labels.format(200)}}} 2.0" in text
-    assert f"prediction_requests_total{{{labels.format(400)}}} 1.0" in text
-    assert f"prediction_latency_ms_count{{{labels.format(200)}}} 2.0" in text
-    assert "prediction_latency_ms_bucket" in text
-    assert 'model_ready{deployment="dep-42",version="v7"} 1.0' in text
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    base = {"deployment": "dep-42", "tenant": "user-7", "version": "v7"}
+
+    def value(name: str, **extra: str) -> float:
+        return samples[(name, tuple(sorted({**base, **extra}.items())))]
+
+    assert value("kubeserve_prediction_duration_seconds_count", status="200") == 2
+    assert value("kubeserve_prediction_duration_seconds_count", status="400") == 1
+    assert value("kubeserve_prediction_duration_seconds_bucket", status="200", le="+Inf") == 2
+    assert value("kubeserve_model_ready") == 1
+    # CPU per replica, labelled with its tenant ("CPU per user" without a cluster).
+    assert value("kubeserve_replica_cpu_seconds_total") > 0
+    assert "process_cpu_seconds_total" in text
 
 
 def test_text_pipeline_takes_strings_by_instances_and_bytes_tensors(serve) -> None:

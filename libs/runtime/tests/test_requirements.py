@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from kubeserve_runtime.installing import install
 from kubeserve_runtime.requirements import (
     InstallError,
     RequirementsError,
-    install,
     installed_versions,
     make_plan,
     parse_requirements,

@@ -50,6 +50,7 @@ class Gateway:
 
     def __init__(self) -> None:
         self.unavailable = 0
+        self.status = 503
         self.retry_after: str | None = "1"
         self.seen: list[dict[str, Any]] = []
 
@@ -68,7 +69,7 @@ class Gateway:
                 self.unavailable -= 1
                 headers = {"Retry-After": self.retry_after} if self.retry_after else {}
                 error = {"code": "database_unavailable", "message": "the database is away"}
-                return JSONResponse({"error": error}, status_code=503, headers=headers)
+                return JSONResponse({"error": error}, status_code=self.status, headers=headers)
             path = request.url.path
             if path.endswith("/missing"):
                 error = {"code": "not_found", "message": "deployment missing not found"}
@@ -131,6 +132,11 @@ def test_reads_and_predictions_are_retried_on_503_after_retry_after(
             client.deploy(DEPLOYMENT["version_id"])
         assert failed.value.status == 503 and failed.value.code == "database_unavailable"
         assert len(gw.seen) == before + 1
+        # Rate limited on a read: the same, after Retry-After.
+        gw.unavailable, gw.status, gw.retry_after = 1, 429, "2"
+        assert client.get_deployment(DEPLOYMENT["id"]).name == "iris"
+        assert waits[-1] == 2.0
+        gw.status = 503
     # Retries are bounded: past them the 503 is raised.
     with Client(url, api_key="ks", retry=RetryPolicy(retries=2), sleep=waits.append) as client:
         gw.unavailable, gw.retry_after = 5, "1"

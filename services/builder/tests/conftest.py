@@ -145,10 +145,11 @@ async def start_builder(
     )
 
     async def start(**overrides: Any) -> Harness:
+        probe = overrides.pop("sandbox_probe", None)
         settings = builder_settings.model_copy(update=overrides)
         bus = rabbit_bus_factory("builder")
         await bus.connect()
-        container = bootstrap(settings, bus=bus)
+        container = bootstrap(settings, bus=bus, sandbox_probe=probe)
         await container.start()
         containers.append(container)
         return Harness(container, settings, s3, observer.publish, results)

@@ -68,7 +68,7 @@ async def test_sklearn_pipeline_is_built_with_its_signature_and_report(start_bui
     assert static["format"] == "pickle"
     assert static["globals"]["dangerous"] == []
     assert "sklearn.pipeline.Pipeline" in [g["global"] for g in static["globals"]["safe"]]
-    assert report["sandbox"]["mode"] == "bwrap"
+    assert report["sandbox"]["mode"] == "sandbox"
     assert report["sandbox"]["isolates_network"] and report["sandbox"]["isolates_filesystem"]
 
     # The read API: the owner sees the build, another tenant gets a 404.
@@ -196,7 +196,7 @@ async def test_with_the_scan_off_the_command_runs_only_inside_the_sandbox(
     report = await builder.report(event)
     assert any("not enforced" in w and "posix.system" in w for w in report["warnings"])
     trial = report["steps"][-1]["details"]
-    assert trial["sandbox"] == "bwrap"
+    assert trial["sandbox"] == "sandbox"
     # ...the command did run, in the child...
     assert f"PWNED-{token}" in trial["output_tail"]
     # ...but could neither write outside its throwaway directory nor reach the network.
@@ -212,9 +212,10 @@ async def test_with_the_scan_off_the_command_runs_only_inside_the_sandbox(
 async def test_bad_versions_fail_with_stage_and_reason_and_the_next_one_builds(
     start_builder: Any, wheel_index: Any
 ) -> None:
-    # Two builds at a time; limits low enough to keep the suite quick.
+    # Two builds at a time; limits low enough to keep the suite quick. The wall clock leaves
+    # room for 5 s of CPU on a machine shared with other jobs (a load of 14 on 2 cores was seen).
     builder = await start_builder(
-        build_concurrency=2, trial_cpu_seconds=5, trial_timeout_seconds=25
+        build_concurrency=2, trial_cpu_seconds=5, trial_timeout_seconds=60
     )
     _, _, unpacked = wheel_index
     good = small_model()
@@ -283,7 +284,7 @@ async def test_bad_versions_fail_with_stage_and_reason_and_the_next_one_builds(
         assert words in event.data["reason"], (name, event.data["reason"])
         assert event.data["report_uri"], name
     event = await builder.result(final.version_id)
-    assert event.type == BUILT, event.data
+    assert event.type == BUILT, (event.data.get("stage"), event.data.get("reason"))
     assert event.data["signature"]["n_features_in"] == 2
 
 

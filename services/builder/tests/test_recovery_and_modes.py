@@ -1,10 +1,11 @@
 """Crash recovery of the build queue, the embedded mode (SQLite, in-process bus, local artifact
-directory) and the refusal to build without isolation outside dev mode."""
+directory) and the refusal to build where the machine cannot sandbox (no fallback)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,8 +13,8 @@ from typing import Any
 
 import asyncpg
 import pytest
-from builder_helpers import small_model
-from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialLimits, TrialSandbox
+from builder_helpers import RunsCommand, hostile_pickle, small_model
+from kubeserve_builder.adapters.sandbox import ProbeResult
 from kubeserve_builder.bootstrap import bootstrap
 from kubeserve_builder.settings import BuilderSettings
 from kubeserve_common.events.catalog import VersionBuildFailed, VersionBuilt, VersionUploaded
@@ -135,44 +136,52 @@ async def test_embedded_mode_builds_on_sqlite_with_the_in_process_bus(tmp_path: 
     assert len(results) == 1
 
 
-def test_outside_dev_mode_a_weak_sandbox_is_refused_unless_allowed() -> None:
-    import asyncio
-
-    limits = TrialLimits(1 << 30, 10, 30, 1 << 20, 64)
-    with pytest.raises(SandboxUnavailable, match="needs bubblewrap"):
-        asyncio.run(TrialSandbox("none", limits, dev_mode=False).info())
-    info = asyncio.run(TrialSandbox("none", limits, dev_mode=False, allow_weak=True).info())
-    assert info.mode == "none" and not info.strong
-    assert asyncio.run(TrialSandbox("auto", limits, dev_mode=False).info()).mode == "bwrap"
+def _exists(path: Path) -> bool:
+    return path.exists()
 
 
-async def test_a_builder_without_isolation_keeps_builds_queued_and_is_not_ready(
-    start_builder: Any, database_url: str
+async def _cannot_sandbox() -> ProbeResult:
+    # What the real probe says on a machine without namespaces (a container without
+    # CAP_SYS_ADMIN, user namespaces switched off), given through the probe's port.
+    return ProbeResult(False, "cannot create the sandbox's namespaces as root (EPERM)")
+
+
+async def test_a_machine_that_cannot_sandbox_refuses_every_build_with_the_fix(
+    start_builder: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    builder = await start_builder(
-        dev_mode=False, internal_secret="a-real-secret-for-this-test", sandbox_mode="none"
-    )
-    payload, _ = await builder.upload(small_model())
+    builder = await start_builder(sandbox_probe=_cannot_sandbox)
+    marker = Path(f"/tmp/kubeserve-no-fallback-{uuid.uuid4().hex}")
+    first, _ = await builder.upload(hostile_pickle(RunsCommand(f"touch {marker}")))
+    second, _ = await builder.upload(small_model())
 
-    async def not_ready() -> bool:
-        checks = await builder.container.readiness()
-        return "needs bubblewrap" in checks["builds"] or checks["builds"].startswith("failing")
+    refused = [await builder.result(p.version_id) for p in (first, second)]
 
-    await wait_until(not_ready, timeout=30, message="readiness to report the sandbox")
+    for event in refused:
+        assert event.type == FAILED
+        assert event.data["stage"] == "trial"
+        assert "cannot create the sandbox's namespaces" in event.data["reason"]
+        assert "KUBESERVE_INSECURE_NO_SANDBOX=1" in event.data["reason"]  # names the fix
+    assert not _exists(marker)  # no fallback ran it
+    checks = await builder.container.readiness()
+    assert checks["builds"].startswith("failing")  # not ready: an operator sees it
+    # Said once (when probed), not once per build or per worker.
+    said = [r for r in caplog.records if "trial sandbox unavailable" in r.getMessage()]
+    assert len(said) == 1
 
-    async def queued() -> bool:
-        conn = await asyncpg.connect(database_url.replace("postgresql+asyncpg://", "postgresql://"))
-        try:
-            row = await conn.fetchrow(
-                "SELECT status, attempts FROM builder.builds WHERE version_id = $1",
-                payload.version_id,
-            )
-        finally:
-            await conn.close()
-        return row is not None and (row["status"], row["attempts"]) == ("queued", 0)
 
-    await wait_until(queued, timeout=30, message="the build row, still queued")
-    assert builder.results_for(payload.version_id) == []
+async def test_the_explicit_opt_out_builds_without_a_sandbox_and_warns_per_build_never(
+    start_builder: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    builder = await start_builder(sandbox_probe=_cannot_sandbox, insecure_no_sandbox=True)
+    payloads = [(await builder.upload(small_model()))[0] for _ in range(2)]
+
+    events = [await builder.result(p.version_id) for p in payloads]
+
+    assert [e.type for e in events] == [BUILT, BUILT]
+    report = await builder.report(events[0])
+    assert report["sandbox"]["mode"] == "insecure-none"
+    warned = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [r for r in warned if "sandbox" in r.getMessage().lower()]
 
 
 async def test_a_stopping_builder_puts_its_running_build_back_without_counting_it(

@@ -83,6 +83,14 @@ def test_min_replicas_zero_goes_to_zero_only_after_the_idle_period_and_wakes() -
     assert scaler.decide(46.5, ready=0, current=0).desired >= 1
 
 
+def test_scale_to_zero_does_not_wait_for_the_longer_windows() -> None:
+    # One request, then silence: 10 s idle is enough even with a 60 s window and delay.
+    scaler = Autoscaler(policy(min_replicas=0, scale_to_zero_after=10), AutoscalerTuning())
+    desired = run(scaler, [1.0] + [0.0] * 15)
+    assert desired[1:10] and min(desired[1:10]) == 1  # a replica while recently busy
+    assert desired[-1] == 0
+
+
 def test_min_replicas_above_zero_never_scales_to_zero() -> None:
     scaler = Autoscaler(policy(min_replicas=2, max_replicas=4), AutoscalerTuning(10, 2))
     assert set(run(scaler, [0.0] * 400, current=2)) == {2}

@@ -34,6 +34,7 @@ from kubeserve_deployer.backends.kubernetes.release import (
     service_url,
 )
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
+from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
 from kubeserve_deployer.domain.model import DeploymentSpec, ReplicaStatus, RevisionTarget
 
 from tests.deploy.k8s_checks import assert_restricted, pod_specs
@@ -412,13 +413,13 @@ async def test_restart_recovers_a_release_stuck_pending(world: World) -> None:
         KubernetesSettings(),
         KubernetesSettings(
             runtime_image="kubeserve/runtime-base@sha256:" + "b" * 64,
-            autoscaling_enabled=True,
+            autoscaling_enabled=False,
             service_monitor=False,
             ingress_enabled=True,
             ingress_tls_secret="tls",
         ),
     ],
-    ids=["ingress", "defaults", "hpa-digest-tls-no-monitor"],
+    ids=["ingress", "defaults", "no-hpa-digest-tls-no-monitor"],
 )
 async def test_helm_values_render_valid_restricted_manifests(
     serving: KubernetesSettings, store: S3ArtifactStore
@@ -429,7 +430,11 @@ async def test_helm_values_render_valid_restricted_manifests(
 
     w = World(store, serving)
     d = uuid.uuid4()
-    await w.backend.deploy(spec(d, replicas=2))
+    autoscaled = dataclasses.replace(
+        spec(d, replicas=2),
+        autoscaling=AutoscalingPolicy(min_replicas=2, max_replicas=3, target_concurrency=2),
+    )
+    await w.backend.deploy(autoscaled)
     (values,) = installs(w)
     manifests = helm.Chart.load(REPO / "charts" / "model-serving").render(
         values, name=release_name(d), namespace=NS

@@ -22,6 +22,7 @@ from kubeserve_deployer.backends.kubernetes.release import (
     split_image,
 )
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
+from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
 
 
 def test_release_names_are_dns_safe_helm_sized_and_reversible() -> None:
@@ -66,11 +67,15 @@ def test_pod_limits_leave_the_tenants_other_deployments_their_pods() -> None:
     assert pod_limits(fixed, 3, 3) == (3, 2)  # more than the quota: the chart refuses it
     # The pods value changes only when the quota binds (a scale elsewhere upgrades nothing).
     assert pod_limits(fixed, 1, 1) == pod_limits(fixed, 1, 3) == (1, 2)
-    hpa = KubernetesSettings(autoscaling_enabled=True, autoscaling_max_replicas=3)
-    assert pod_limits(hpa, 1, 0) == (3, 4)
-    assert pod_limits(hpa, 1, 2) == (3, 3)  # at the quota: the HPA's max, no surge
-    assert pod_limits(hpa, 1, 3) == (2, 2)  # the HPA may only grow into what is left
-    assert pod_limits(hpa, 2, 3) == (2, 2)
+    hpa = KubernetesSettings(autoscaling_enabled=True)
+    policy = AutoscalingPolicy(min_replicas=1, max_replicas=3, target_concurrency=2)
+    assert pod_limits(hpa, 1, 0) == (1, 2)  # no autoscaling settings: a fixed count
+    assert pod_limits(hpa, 1, 0, policy) == (3, 4)
+    assert pod_limits(hpa, 1, 2, policy) == (3, 3)  # at the quota: the HPA's max, no surge
+    assert pod_limits(hpa, 1, 3, policy) == (2, 2)  # the HPA may only grow into what is left
+    assert pod_limits(hpa, 2, 3, policy) == (2, 2)
+    off = KubernetesSettings(autoscaling_enabled=False)
+    assert pod_limits(off, 1, 0, policy) == (1, 2)
 
 
 def _pod(ready: bool, **kw: object) -> PodState:

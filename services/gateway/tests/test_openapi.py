@@ -12,7 +12,10 @@ async def test_public_paths_are_published_under_api_v1(stack: Any) -> None:
     assert r.status_code == 200
     doc = r.json()
     paths = doc["paths"]
-    assert set(paths) == {
+    predictions = {p for p in paths if p.startswith("/api/v1/predict/")}
+    assert "/api/v1/predict/{deployment_id}" in predictions
+    assert "/api/v1/predict/{deployment_id}/v2/models/{model_name}/infer" in predictions
+    assert set(paths) - predictions == {
         "/api/v1/models",
         "/api/v1/models/{model_id}/versions",
         "/api/v1/deployments/{deployment_id}",
@@ -26,6 +29,16 @@ async def test_public_paths_are_published_under_api_v1(stack: Any) -> None:
     assert schemes["apiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
     assert schemes["oauth2"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/login"
     assert "Thing" in doc["components"]["schemas"]
+    # Errors are documented as the envelope the services send, not FastAPI's `detail` list.
+    me = paths["/api/v1/auth/me"]["get"]["responses"]
+    assert me["401"] == {"$ref": "#/components/responses/error_401"}
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    envelope = doc["components"]["responses"]["error_422"]["content"]["application/json"]
+    assert envelope["schema"] == {"$ref": "#/components/schemas/ErrorEnvelope"}
+    limited = doc["components"]["responses"]["error_429"]["headers"]
+    assert {"Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"} == set(
+        limited
+    )
     assert "x-kubeserve-unavailable" not in doc
 
 

@@ -244,7 +244,10 @@ async def test_ingress_auth_answers_nginx_only_what_it_can_pass_on(
             "not-a-path",
         ]:
             refused(await check(uri, stack.bearer()), 403, "not_found")
-        refused(await check(f"/api/v1/predict/{mine}", stack.bearer(), "GET"), 403, "not_found")
+        # GET of the deployment's root is KServe V1's server liveness: a prediction route.
+        live = await check(f"/api/v1/predict/{mine}", stack.bearer(), "GET")
+        assert live.status_code == 204, live.text
+        refused(await check(f"/api/v1/predict/{mine}", stack.bearer(), "PUT"), 403, "not_found")
         refused(await check(f"/api/v1/predict/{mine}", stack.bearer(), "BREW"), 403, "bad_request")
         refused(await check(None, stack.bearer()), 403, "bad_request")
         # An API key scoped to another deployment: 403 forbidden.
@@ -316,7 +319,8 @@ async def test_predictions_take_the_fast_path_and_keep_the_route_label(
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
         deployment = add_route(fake, stack.user_id, replicas[:1])
-        labels = ("gateway", "POST", "/api/v1/{path:path}", "200")
+        # The route label is the public route template (never the deployment id).
+        labels = ("gateway", "POST", "/api/v1/predict/{deployment_id}", "200")
         before = HTTP_REQUESTS.labels(*labels)._value.get()
         response = await stack.client.post(
             f"/api/v1/predict/{deployment}", json={"instances": [[1]]}, headers=stack.bearer()

@@ -143,3 +143,13 @@ def test_claims_issued_in_the_future_are_refused() -> None:
         principal_from_claims({"sub": sub, "iat": 2000}, now=1000)
     with pytest.raises(InvalidToken):
         principal_from_claims({"sub": "service:x", "iat": 1000}, now=1000)
+
+
+def test_usage_is_routed_to_the_deployer_for_reading_only() -> None:
+    table = RouteTable(default_routes())
+    usage = table.match("GET", "/api/v1/usage")
+    assert usage and usage.route.upstream == "deployer" and usage.upstream_path == "/usage"
+    assert usage.route.access is Access.AUTHENTICATED and usage.deployment_id is None
+    assert table.match("POST", "/api/v1/usage") is None and table.path_exists("/api/v1/usage")
+    found = table.public_path("deployer", "/usage", "get")
+    assert found is not None and found[1] == "/api/v1/usage"  # as the OpenAPI document lists it

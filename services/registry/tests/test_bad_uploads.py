@@ -91,6 +91,10 @@ async def test_each_bad_upload_is_refused_and_leaves_nothing(
         assert_error(resp, 422, "invalid_model_file", ".joblib")
         resp = await client.post(url, files=model_files(b"bytes", "../../etc/requirements.txt"))
         assert_error(resp, 422, "invalid_model_file")
+        # PyTorch files: refused up front with the way out, not accepted and failed later.
+        for name in ("model.pt", "weights.pth"):
+            resp = await client.post(url, files=model_files(b"PK\x03\x04torch", name))
+            assert_error(resp, 422, "invalid_model_file", "torch.onnx.export")
         # Requirements: not UTF-8, and too large.
         resp = await client.post(url, files=model_files(b"bytes", requirements=b"\xff\xfe numpy"))
         assert_error(resp, 422, "invalid_requirements", "UTF-8")
@@ -112,6 +116,21 @@ async def test_each_bad_upload_is_refused_and_leaves_nothing(
         resp = await client.post(url, files=model_files(b"finally good"))
         assert resp.status_code == 201
         assert resp.json()["version_tag"] == "v1"
+
+
+async def test_pytorch_models_are_refused_at_creation_pointing_to_onnx(
+    registry: Registry, user_a: uuid.UUID
+) -> None:
+    async with registry.client(user_a) as client:
+        resp = await client.post("/models", json={"name": "torchy", "framework": "pytorch"})
+        assert_error(resp, 422, "framework_not_served", "ONNX")
+        listed = await client.get("/models")
+        assert [m["name"] for m in listed.json()["items"]] == []
+        custom = (await client.post("/models", json={"name": "c", "framework": "custom"})).json()
+        resp = await client.post(
+            f"/models/{custom['id']}/versions", files=model_files(b"PK\x03\x04", "m.pt")
+        )
+        assert_error(resp, 422, "invalid_model_file", "ONNX")
 
 
 async def test_declared_oversize_is_refused_before_any_byte_is_read(

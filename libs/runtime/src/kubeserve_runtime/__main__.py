@@ -6,7 +6,6 @@ import argparse
 import logging
 import os
 import sys
-from typing import Any
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -58,17 +57,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def listen_options(host: str, port: int) -> dict[str, Any]:
-    """Where uvicorn listens: the inherited listening socket of a sandboxed replica (created by
-    its launcher before confinement; the replica itself has no network), else host:port."""
-    from kubeserve_runtime.sandbox.spec import LISTEN_FD_ENV
-
-    fd = os.environ.get(LISTEN_FD_ENV)
-    if fd:
-        return {"fd": int(fd)}
-    return {"host": host, "port": port}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.model or not args.name:
@@ -78,9 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
-    import uvicorn
-
     from kubeserve_runtime.app import create_app
+    from kubeserve_runtime.server import serve
 
     app = create_app(
         args.model,
@@ -91,14 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         max_batch_wait_ms=args.max_batch_wait_ms,
         model_threads=args.model_threads,
     )
-    # One process per replica: scaling is done by adding replicas, not uvicorn workers.
-    uvicorn.run(
-        app,
-        **listen_options(args.host, args.port),
-        log_level=args.log_level.lower(),
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    serve(app, host=args.host, port=args.port, log_level=args.log_level, graceful_seconds=10)
     return 0
 
 

@@ -82,6 +82,7 @@ class XGBoostBoosterModel:
         self.objective = objective
         self._proba = objective.startswith(("binary:logistic", "multi:softprob"))
         self.predict_dtype = np.int64 if self._proba else np.float32
+        self.proba_dtype = np.float32  # the booster computes in single precision
 
     def _raw(self, x: Any) -> np.ndarray:
         out: np.ndarray = np.asarray(self.booster.predict(self._xgb.DMatrix(x)))
@@ -120,6 +121,7 @@ class LightGBMBoosterModel:
         self.objective = objective.split(" ")[0]
         self._proba = self.objective in {"binary", "multiclass", "softmax", "multiclassova"}
         self.predict_dtype = np.int64 if self._proba else np.float64
+        self.proba_dtype = np.float64
 
     def predict(self, x: Any) -> np.ndarray:
         out: np.ndarray = np.asarray(self.booster.predict(x))
@@ -170,6 +172,10 @@ class OnnxModel:
         self.output_names = [o.name for o in outputs]
         self.predict_dtype = _ONNX_TYPES.get(outputs[0].type, np.float32)
         self._proba = len(self.output_names) > 1
+        if self._proba:
+            # skl2onnx's ZipMap is `seq(map(int64,tensor(float)))`: its values are float too.
+            kind = outputs[1].type
+            self.proba_dtype = np.float64 if "double" in kind else np.float32
 
     def _run(self, x: Any, index: int) -> np.ndarray:
         arr: np.ndarray = np.asarray(x, dtype=self.input_dtype)
@@ -177,7 +183,7 @@ class OnnxModel:
         if isinstance(result, list) and result and isinstance(result[0], dict):
             # skl2onnx's ZipMap output: a list of {label: probability} dicts.
             keys = sorted(result[0])
-            return np.asarray([[row[k] for k in keys] for row in result], dtype=np.float64)
+            return np.asarray([[row[k] for k in keys] for row in result], dtype=self.proba_dtype)
         return np.asarray(result)
 
     def predict(self, x: Any) -> np.ndarray:

@@ -18,6 +18,7 @@ from kubeserve_runtime.tensors import datatype_of
 
 PREDICT = "predict"
 PREDICT_PROBA = "predict_proba"
+DEFAULT_INPUT = "input-0"
 
 
 class InvalidInput(ValueError):
@@ -91,17 +92,64 @@ class ModelAdapter:
         self._classes = getattr(_final_estimator(model), "classes_", None)
         input_dtype = getattr(model, "input_dtype", np.float64)
         self.input_datatype = datatype_of(np.empty(0, dtype=input_dtype))
+        # Native tensor names where the artifact has them (an ONNX graph's `X`, `label`,
+        # `probabilities`); `predict`/`predict_proba` otherwise, and always accepted as aliases.
+        self.input_name = str(getattr(model, "input_name", None) or DEFAULT_INPUT)
+        native = list(getattr(model, "output_names", None) or [])
+        self._names = {key: key for key in self.outputs}
+        for key, name in zip(self.outputs, native, strict=False):
+            self._names[key] = str(name)
+        self._keys = {name: key for key, name in self._names.items()}
+        self._keys.update({key: key for key in self.outputs})
+        self.output_names = [self._names[key] for key in self.outputs]
+        self._datatypes = {PREDICT: self._predict_datatype()}
+        if self.has_proba:
+            declared = getattr(model, "proba_dtype", None)
+            self._datatypes[PREDICT_PROBA] = (
+                datatype_of(np.empty(0, dtype=declared)) if declared is not None else "FP64"
+            )
+
+    def output_name(self, key: str) -> str:
+        """The name an output (`predict`, `predict_proba`) has on the wire."""
+        return self._names[key]
+
+    def output_key(self, name: str) -> str | None:
+        """The output a requested name means (its native name or the generic one), or None."""
+        return self._keys.get(name)
+
+    def learn_datatypes(self) -> None:
+        """Make the metadata's datatypes the ones responses will carry: one prediction on a
+        row of zeros (numeric models with a known width only; anything else keeps the
+        declared types). Runs once at start-up, off the event loop."""
+        n = self.n_features
+        if n is None or self.feature_names is not None or self.input_datatype == "BYTES":
+            return
+        try:
+            x = np.zeros((1, n), dtype=getattr(self.model, "input_dtype", np.float64))
+            out = self.run(x, frozenset(self.outputs))
+        except Exception:  # a model that refuses zeros keeps its declared types
+            return
+        for key, value in out.items():
+            self._datatypes[key] = datatype_of(np.asarray(value))
 
     # -- metadata --------------------------------------------------------------------------
 
     def metadata(self) -> dict[str, Any]:
         """OIP model metadata: inputs and outputs with datatypes and shapes (-1 = any)."""
         n = self.n_features if self.n_features is not None else -1
-        inputs = [{"name": "input-0", "datatype": self.input_datatype, "shape": [-1, n]}]
-        outputs = [{"name": PREDICT, "datatype": self._predict_datatype(), "shape": [-1]}]
+        inputs = [{"name": self.input_name, "datatype": self.input_datatype, "shape": [-1, n]}]
+        outputs = [
+            {"name": self._names[PREDICT], "datatype": self._datatypes[PREDICT], "shape": [-1]}
+        ]
         if self.has_proba:
             k = len(self.signature.classes) if self.signature.classes is not None else -1
-            outputs.append({"name": PREDICT_PROBA, "datatype": "FP64", "shape": [-1, k]})
+            outputs.append(
+                {
+                    "name": self._names[PREDICT_PROBA],
+                    "datatype": self._datatypes[PREDICT_PROBA],
+                    "shape": [-1, k],
+                }
+            )
         parameters: dict[str, Any] = {"model_type": self.signature.model_type}
         if self.feature_names is not None:
             parameters["feature_names"] = self.feature_names

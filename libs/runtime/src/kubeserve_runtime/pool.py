@@ -74,6 +74,7 @@ PRELOAD = (
     "uvicorn.loops.uvloop",
     "kubeserve_runtime.app",
     "kubeserve_runtime.loaders",
+    "kubeserve_runtime.server",
 )
 
 
@@ -129,11 +130,9 @@ def _write_json(path: str, data: dict[str, Any]) -> None:
 
 def run_replica(request: dict[str, Any], timings_fd: int | None = None) -> None:
     """In the child: load the model and serve it until SIGTERM (never returns normally)."""
-    import uvicorn
-
-    from kubeserve_runtime.__main__ import listen_options
     from kubeserve_runtime.app import create_app
     from kubeserve_runtime.loaders import load_model
+    from kubeserve_runtime.server import serve
 
     # What `kubeserve logs` shows: timestamped lines (its `since` reads them), the model's load
     # and the server's start included; predictions are not logged (no access log).
@@ -162,14 +161,13 @@ def run_replica(request: dict[str, Any], timings_fd: int | None = None) -> None:
         os.close(timings_fd)
     elif request.get("timings"):
         _write_json(request["timings"], timings)
-    uvicorn.run(
+    serve(
         app,
-        **listen_options(request.get("host") or "127.0.0.1", int(request.get("port") or 0)),
-        log_level=level.lower(),
+        host=request.get("host") or "127.0.0.1",
+        port=int(request.get("port") or 0),
+        log_level=level,
+        graceful_seconds=int(request.get("graceful_seconds") or 5),
         log_config=None,  # uvicorn's loggers go through the root handler set above
-        access_log=False,
-        ws="none",  # the runtime has no websocket routes; skips importing a protocol stack
-        timeout_graceful_shutdown=int(request.get("graceful_seconds") or 5),
     )
 
 

@@ -22,8 +22,6 @@ import json
 import os
 import re
 import shlex
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -330,114 +328,40 @@ def make_plan(
 # -- install -----------------------------------------------------------------------------------
 
 
-def pip_command() -> list[str]:
-    """How to run pip: this interpreter's pip, else a pip on PATH (same Python minor)."""
-    if importlib.util.find_spec("pip") is not None:
-        return [sys.executable, "-m", "pip"]
-    for candidate in ("pip3", "pip"):
-        found = shutil.which(candidate)
-        if found:
-            return [found]
-    raise InstallError("pip is not available to install the missing packages")
-
-
-@dataclass
-class InstallResult:
-    installed: list[str] = field(default_factory=list)
-    commands: list[list[str]] = field(default_factory=list)
-
-
-def _run_pip(args: list[str], pip: Sequence[str], timeout: float, result: InstallResult) -> None:
-    cmd = [*pip, "install", "--disable-pip-version-check", "--no-input", "--no-cache-dir", *args]
-    result.commands.append(cmd)
-    env = dict(os.environ)
-    env.setdefault("PIP_NO_WARN_SCRIPT_LOCATION", "1")
-    try:
-        proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
-            cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise InstallError(f"pip did not finish within {timeout:.0f}s") from exc
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-        raise InstallError(f"pip install failed (exit {proc.returncode}):\n{tail}")
-
-
-def _unmet_dependencies(target: Path, base: Mapping[str, str]) -> list[str]:
-    """Requires-Dist of what is in `target` that neither `target` nor `base` satisfies."""
-    here = installed_versions([str(target)])
-    have = {**base, **here}
+def unmet_requirements(
+    requires: Iterable[str],
+    have: Mapping[str, str],
+    environment: Mapping[str, str] | None = None,
+    *,
+    skip_invalid: bool = True,
+) -> list[str]:
+    """The `Requires-Dist` entries in `requires` that `have` (name -> version) does not satisfy,
+    markers evaluated for `environment` (default: this interpreter) with no extra. The one
+    implementation: the runtime's installer and the builder's wheelhouse both use it. An invalid
+    entry is skipped, or raises `InvalidRequirement` when `skip_invalid` is false."""
     env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
+    env.update(environment or {})
     env["extra"] = ""
     unmet: dict[str, str] = {}
-    for dist in importlib.metadata.distributions(path=[str(target)]):
-        for text in dist.requires or []:
+    for text in requires:
+        try:
+            req = Requirement(text)
+        except InvalidRequirement:
+            if skip_invalid:
+                continue
+            raise
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonicalize_name(req.name)
+        version = have.get(name)
+        if version is not None:
             try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                continue
-            if req.marker is not None and not req.marker.evaluate(env):
-                continue
-            name = canonicalize_name(req.name)
-            version = have.get(name)
-            if version is not None:
-                try:
-                    if req.specifier.contains(Version(version), prereleases=True):
-                        continue
-                except InvalidVersion:
+                if req.specifier.contains(Version(version), prereleases=True):
                     continue
-            unmet.setdefault(name, f"{req.name}{req.specifier}")
+            except InvalidVersion:
+                continue
+        unmet.setdefault(name, f"{req.name}{req.specifier}")
     return list(unmet.values())
-
-
-def install(
-    plan: Plan,
-    wheelhouse_dir: str | os.PathLike[str] | None = None,
-    *,
-    target: str | os.PathLike[str] | None = None,
-    pip: Sequence[str] | None = None,
-    timeout: float = 600,
-    max_rounds: int = 10,
-) -> InstallResult:
-    """Install what the plan lacks, from the wheelhouse (`--no-index`) when it exists.
-
-    With `target`, packages go into that directory (an emptyDir put first on PYTHONPATH, since
-    the image's site-packages is read-only): each round installs with `--no-deps` and then adds
-    the dependencies that neither the target nor the image satisfy, so the image's numpy is
-    never reinstalled. Without it, pip installs into the current environment with its own
-    resolver.
-    """
-    result = InstallResult()
-    wanted = [item.requirement for item in plan.to_install]
-    if not wanted:
-        return result
-    pip = list(pip) if pip is not None else pip_command()
-    source: list[str] = []
-    if wheelhouse_dir is not None and Path(wheelhouse_dir).is_dir():
-        source = ["--no-index", "--find-links", str(Path(wheelhouse_dir).resolve())]
-    if target is None:
-        _run_pip([*source, *wanted], pip, timeout, result)
-        result.installed = wanted
-        return result
-    target_path = Path(target)
-    target_path.mkdir(parents=True, exist_ok=True)
-    base = installed_versions([p for p in sys.path if Path(p).resolve() != target_path.resolve()])
-    for _ in range(max_rounds):
-        # --upgrade lets a later round replace what an earlier one put into the target.
-        _run_pip(
-            [*source, "--no-deps", "--upgrade", "--target", str(target_path), *wanted],
-            pip,
-            timeout,
-            result,
-        )
-        result.installed.extend(wanted)
-        wanted = _unmet_dependencies(target_path, base)
-        if not wanted:
-            return result
-    raise InstallError(f"dependencies still unmet after {max_rounds} rounds: {wanted}")
-
-
-# -- CLI ---------------------------------------------------------------------------------------
 
 
 def _available_for(args: argparse.Namespace) -> dict[str, str]:
@@ -479,6 +403,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    from kubeserve_runtime.installing import install  # the installer imports this module
+
     try:
         result = install(plan, args.wheelhouse, target=args.target)
     except InstallError as exc:

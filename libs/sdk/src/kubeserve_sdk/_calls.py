@@ -102,9 +102,11 @@ def get_build(version_id: str) -> Call[m.BuildRead]:
 
 
 def deploy(
-    version_id: str, replicas: int, name: str | None, extra: dict[str, Any] | None = None
+    version_id: str, replicas: int | None, name: str | None, extra: dict[str, Any] | None = None
 ) -> Call[m.DeploymentRead]:
-    body: dict[str, Any] = {"version_id": str(version_id), "replicas": replicas}
+    body: dict[str, Any] = {"version_id": str(version_id)}
+    if replicas is not None:
+        body["replicas"] = replicas
     if name:
         body["name"] = name
     body.update({k: v for k, v in (extra or {}).items() if v is not None})

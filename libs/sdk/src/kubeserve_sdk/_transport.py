@@ -77,14 +77,15 @@ def resolve(
 @dataclass(frozen=True)
 class RetryPolicy:
     """Idempotent calls answered 503 (a dependency is away: the platform says when to come
-    back with Retry-After) or refused at connect are tried again, up to `retries` times, waiting
-    Retry-After when given (at most `max_wait`), else an exponential backoff with jitter."""
+    back with Retry-After), 429 (rate limited, likewise) or refused at connect are tried again,
+    up to `retries` times, waiting Retry-After when given (at most `max_wait`), else an
+    exponential backoff with jitter."""
 
     retries: int = 4
     backoff: float = 0.5
     max_backoff: float = 8.0
     max_wait: float = 30.0
-    statuses: frozenset[int] = frozenset({503})
+    statuses: frozenset[int] = frozenset({429, 503})
 
     def applies(self, method: str, path: str) -> bool:
         return method.upper() in IDEMPOTENT_METHODS or path.startswith("/predict/")

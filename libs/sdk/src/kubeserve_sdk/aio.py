@@ -229,9 +229,14 @@ class AsyncClient:
 
     # -- deployments -------------------------------------------------------------------------
     async def deploy(
-        self, version_id: str, replicas: int = 1, name: str | None = None, **options: Any
+        self,
+        version_id: str,
+        replicas: int | None = None,
+        name: str | None = None,
+        **options: Any,
     ) -> m.DeploymentRead:
-        """`options`: further fields of the deployment (e.g. autoscaling), sent as given."""
+        """`replicas`: a fixed count (the server's default: 1); `options`: further fields,
+        e.g. `autoscaling={"min_replicas": 0, "max_replicas": 3, "target_concurrency": 4}`."""
         return await self._run(calls.deploy(version_id, replicas, name, options))
 
     async def list_deployments(self, limit: int = 100, offset: int = 0) -> list[m.DeploymentRead]:
@@ -253,6 +258,11 @@ class AsyncClient:
 
     async def scale(self, deployment_id: str, replicas: int) -> m.DeploymentRead:
         return await self._run(calls.update_deployment(deployment_id, {"replicas": replicas}))
+
+    async def autoscale(self, deployment_id: str, **settings: Any) -> m.DeploymentRead:
+        """Turn autoscaling on or change it: `min_replicas`, `max_replicas`,
+        `target_concurrency`, `scale_to_zero_after_s` (`scale()` turns it off)."""
+        return await self._run(calls.update_deployment(deployment_id, {"autoscaling": settings}))
 
     async def update(self, deployment_id: str, *, version_id: str) -> m.DeploymentRead:
         """Move a deployment to another Ready version of the same model (a new revision)."""

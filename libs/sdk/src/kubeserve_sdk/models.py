@@ -1,7 +1,6 @@
 """Typed models of the public API, generated from the gateway's OpenAPI document by
 scripts/generate_sdk_models.py (datamodel-code-generator): do not edit by hand.
 Every model also reads like the JSON object it came from: `model["id"]`."""
-
 from __future__ import annotations
 
 # ruff: noqa
@@ -30,66 +29,8 @@ class ExpiresInDays(RootModel[int]):
     root: Annotated[int, Field(ge=1, le=3650, title="Expires In Days")]
 
 
-class ApiKeyCreate(ApiModel):
-    name: Annotated[str, Field(max_length=100, min_length=1, title="Name")]
-    deployment_ids: Annotated[
-        DeploymentIds | None,
-        Field(
-            description="Limit the key to these deployments; omit for all of yours.",
-            title="Deployment Ids",
-        ),
-    ] = None
-    expires_at: Annotated[
-        AwareDatetime | None,
-        Field(description="Absolute expiry (UTC).", title="Expires At"),
-    ] = None
-    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = None
-
-
-class ApiKeyCreated(ApiModel):
-    id: Annotated[UUID, Field(title="Id")]
-    name: Annotated[str, Field(title="Name")]
-    prefix: Annotated[
-        str,
-        Field(
-            description="The first characters of the key, to recognise it.",
-            title="Prefix",
-        ),
-    ]
-    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
-    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
-    created_at: Annotated[AwareDatetime, Field(title="Created At")]
-    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
-    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
-    key: Annotated[str, Field(description="The secret. Shown once: store it now.", title="Key")]
-
-
-class ApiKeyRead(ApiModel):
-    id: Annotated[UUID, Field(title="Id")]
-    name: Annotated[str, Field(title="Name")]
-    prefix: Annotated[
-        str,
-        Field(
-            description="The first characters of the key, to recognise it.",
-            title="Prefix",
-        ),
-    ]
-    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
-    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
-    created_at: Annotated[AwareDatetime, Field(title="Created At")]
-    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
-    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
-
-
 class ApiKeyResolveRequest(ApiModel):
     api_key: Annotated[str, Field(max_length=1024, min_length=1, title="Api Key")]
-
-
-class ApiKeyResolved(ApiModel):
-    user_id: Annotated[UUID, Field(title="User Id")]
-    role: Annotated[str, Field(title="Role")]
-    api_key_id: Annotated[UUID, Field(title="Api Key Id")]
-    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
 
 
 class ArtifactRead(ApiModel):
@@ -97,6 +38,41 @@ class ArtifactRead(ApiModel):
     size: Annotated[int, Field(title="Size")]
     sha256: Annotated[str, Field(title="Sha256")]
     uri: Annotated[str, Field(title="Uri")]
+
+
+class AutoscalingSettings(ApiModel):
+    """
+    Concurrency autoscaling (Knative's KPA model): replicas = ceil(requests in flight /
+    target_concurrency), within min..max and the tenant quota.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+    )
+    min_replicas: Annotated[
+        int | None,
+        Field(
+            description="0 opts in to scale to zero.",
+            ge=0,
+            le=100,
+            title="Min Replicas",
+        ),
+    ] = 1
+    max_replicas: Annotated[int | None, Field(ge=1, le=100, title="Max Replicas")] = 3
+    target_concurrency: Annotated[
+        int | float | None,
+        Field(
+            description="Requests in flight one replica should carry.",
+            title="Target Concurrency",
+        ),
+    ] = 2
+    scale_to_zero_after_s: Annotated[
+        int | float | None,
+        Field(
+            description="Idle seconds before 0 replicas (min_replicas 0).",
+            title="Scale To Zero After S",
+        ),
+    ] = None
 
 
 class BuildRead(ApiModel):
@@ -112,6 +88,13 @@ class BuildRead(ApiModel):
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     started_at: Annotated[AwareDatetime | None, Field(title="Started At")] = None
     finished_at: Annotated[AwareDatetime | None, Field(title="Finished At")] = None
+
+
+class Replicas(RootModel[int]):
+    root: Annotated[
+        int,
+        Field(description="Number of replicas (>= 1).", ge=1, le=100, title="Replicas"),
+    ]
 
 
 class Name(RootModel[str]):
@@ -133,24 +116,28 @@ class DeploymentCreate(ApiModel):
     )
     version_id: Annotated[UUID, Field(title="Version Id")]
     replicas: Annotated[
-        int | None,
-        Field(description="Number of replicas (>= 1).", ge=1, le=100, title="Replicas"),
-    ] = 1
+        Replicas | None,
+        Field(
+            description="A fixed replica count (default 1); or give `autoscaling`.",
+            title="Replicas",
+        ),
+    ] = None
+    autoscaling: AutoscalingSettings | None = None
     name: Annotated[Name | None, Field(title="Name")] = None
-
-
-class Replicas(RootModel[int]):
-    root: Annotated[
-        int,
-        Field(description="Number of replicas (>= 1).", ge=1, le=100, title="Replicas"),
-    ]
 
 
 class DeploymentUpdate(ApiModel):
     model_config = ConfigDict(
         extra="forbid",
     )
-    replicas: Annotated[Replicas | None, Field(title="Replicas")] = None
+    replicas: Annotated[
+        Replicas | None,
+        Field(description="A fixed count (turns autoscaling off).", title="Replicas"),
+    ] = None
+    autoscaling: Annotated[
+        AutoscalingSettings | None,
+        Field(description="Turn autoscaling on, or change its settings."),
+    ] = None
     version_id: Annotated[
         UUID | None,
         Field(
@@ -158,6 +145,25 @@ class DeploymentUpdate(ApiModel):
             title="Version Id",
         ),
     ] = None
+
+
+class Error(ApiModel):
+    code: Annotated[str, Field(examples=["validation_error"])]
+    message: str
+    details: Annotated[
+        dict[str, Any] | list[Any] | None,
+        Field(
+            description="More about the problem: for a 422 the list of `{field, message, type}`, for a quota 409 what is in use."
+        ),
+    ] = None
+
+
+class ErrorEnvelope(ApiModel):
+    """
+    Every KubeServe error: a stable machine-readable code and a message.
+    """
+
+    error: Error
 
 
 class EventRead(ApiModel):
@@ -173,6 +179,39 @@ class Framework(StrEnum):
     onnx = "onnx"
     pytorch = "pytorch"
     custom = "custom"
+
+
+class Output(ApiModel):
+    name: str
+    parameters: dict[str, Any] | None = None
+
+
+class Datatype(StrEnum):
+    BOOL = "BOOL"
+    UINT8 = "UINT8"
+    UINT16 = "UINT16"
+    UINT32 = "UINT32"
+    UINT64 = "UINT64"
+    INT8 = "INT8"
+    INT16 = "INT16"
+    INT32 = "INT32"
+    INT64 = "INT64"
+    FP16 = "FP16"
+    FP32 = "FP32"
+    FP64 = "FP64"
+    BYTES = "BYTES"
+
+
+class InferTensor(ApiModel):
+    """
+    An Open Inference Protocol V2 tensor (row-major flat `data`).
+    """
+
+    name: str
+    shape: list[int]
+    datatype: Datatype
+    parameters: dict[str, Any] | None = None
+    data: list[Any] | None = None
 
 
 class ModelCreate(ApiModel):
@@ -191,6 +230,11 @@ class ModelCreate(ApiModel):
     ]
     framework: Framework
     description: Annotated[str | None, Field(max_length=2000, title="Description")] = ""
+
+
+class ModelReady(ApiModel):
+    name: str | None = None
+    ready: bool | None = None
 
 
 class Name1(RootModel[str]):
@@ -217,12 +261,71 @@ class ModelUpdate(ApiModel):
     description: Annotated[Description | None, Field(title="Description")] = None
 
 
+class PredictRequest(ApiModel):
+    """
+    Rows of feature values (`instances`), or objects keyed by feature name (`records`).
+    """
+
+    instances: list[list[Any]] | None = None
+    records: list[dict[str, Any]] | None = None
+
+
+class PredictResponse(ApiModel):
+    predictions: list[Any]
+    probabilities: Annotated[
+        list[list[float]] | None,
+        Field(description="Per class, when the model has predict_proba."),
+    ] = None
+
+
+class PredictionError1(ApiModel):
+    """
+    Errors of the prediction routes: the gateway's envelope, or the model runtime's own shape `{"error": "message"}` (the Open Inference Protocol's).
+    """
+
+    error: str
+
+
+class PredictionError(RootModel[ErrorEnvelope | PredictionError1]):
+    root: Annotated[
+        ErrorEnvelope | PredictionError1,
+        Field(
+            description='Errors of the prediction routes: the gateway\'s envelope, or the model runtime\'s own shape `{"error": "message"}` (the Open Inference Protocol\'s).',
+            title="PredictionError",
+        ),
+    ]
+
+
+class RateLimitSpec(ApiModel):
+    """
+    A key's own rate limit: a token bucket refilled at `requests_per_second` up to `burst`
+    requests. The gateway also limits each deployment as a whole.
+    """
+
+    requests_per_second: Annotated[
+        float, Field(gt=0.0, le=100000.0, title="Requests Per Second")
+    ]
+    burst: Annotated[
+        int | None,
+        Field(
+            description="0: twice the rate, at least 1.",
+            ge=0,
+            le=1000000,
+            title="Burst",
+        ),
+    ] = 0
+
+
 class RefreshRequest(ApiModel):
-    refresh_token: Annotated[str, Field(max_length=1024, min_length=1, title="Refresh Token")]
+    refresh_token: Annotated[
+        str, Field(max_length=1024, min_length=1, title="Refresh Token")
+    ]
 
 
 class RegisterRequest(ApiModel):
-    email: Annotated[str, Field(examples=["ada@example.com"], max_length=320, title="Email")]
+    email: Annotated[
+        str, Field(examples=["ada@example.com"], max_length=320, title="Email")
+    ]
     password: Annotated[str, Field(max_length=4096, min_length=1, title="Password")]
 
 
@@ -239,6 +342,12 @@ class ReplicaRead(ApiModel):
     last_error: Annotated[str | None, Field(title="Last Error")]
     started_at: Annotated[AwareDatetime | None, Field(title="Started At")]
     ready_at: Annotated[AwareDatetime | None, Field(title="Ready At")]
+
+
+class ResourcesRead(ApiModel):
+    replicas: Annotated[int, Field(title="Replicas")]
+    cpu: Annotated[float, Field(description="CPU-equivalents.", title="Cpu")]
+    memory_mib: Annotated[int, Field(title="Memory Mib")]
 
 
 class RevisionRead(ApiModel):
@@ -274,6 +383,18 @@ class RollbackRequest(ApiModel):
     ] = None
 
 
+class ServerMetadata(ApiModel):
+    name: str
+    version: str
+    extensions: list[str]
+
+
+class TensorMetadata(ApiModel):
+    name: str
+    datatype: str
+    shape: list[int]
+
+
 class TokenResponse(ApiModel):
     access_token: Annotated[str, Field(title="Access Token")]
     token_type: Annotated[Literal["bearer"], Field(title="Token Type")] = "bearer"
@@ -300,14 +421,6 @@ class UserRead(ApiModel):
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
 
 
-class ValidationError(ApiModel):
-    loc: Annotated[list[str | int], Field(title="Location")]
-    msg: Annotated[str, Field(title="Message")]
-    type: Annotated[str, Field(title="Error Type")]
-    input: Annotated[Any | None, Field(title="Input")] = None
-    ctx: Annotated[dict[str, Any] | None, Field(title="Context")] = None
-
-
 class VersionStatus(StrEnum):
     """
     `Uploading` is never stored today: the row is written only after the bytes are stored,
@@ -327,6 +440,83 @@ class VersionSummary(ApiModel):
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
 
 
+class ApiKeyCreate(ApiModel):
+    name: Annotated[str, Field(max_length=100, min_length=1, title="Name")]
+    deployment_ids: Annotated[
+        DeploymentIds | None,
+        Field(
+            description="Limit the key to these deployments; omit for all of yours.",
+            title="Deployment Ids",
+        ),
+    ] = None
+    expires_at: Annotated[
+        AwareDatetime | None,
+        Field(description="Absolute expiry (UTC).", title="Expires At"),
+    ] = None
+    expires_in_days: Annotated[ExpiresInDays | None, Field(title="Expires In Days")] = (
+        None
+    )
+    rate_limit: Annotated[
+        RateLimitSpec | None,
+        Field(
+            description="This key's own rate limit; omit for the platform's default per key (1000 requests/s, burst 2000 unless the operator changed it)."
+        ),
+    ] = None
+
+
+class ApiKeyCreated(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    prefix: Annotated[
+        str,
+        Field(
+            description="The first characters of the key, to recognise it.",
+            title="Prefix",
+        ),
+    ]
+    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
+    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
+    rate_limit: Annotated[
+        RateLimitSpec | None,
+        Field(description="The key's own rate limit; null: the platform default."),
+    ] = None
+    key: Annotated[
+        str, Field(description="The secret. Shown once: store it now.", title="Key")
+    ]
+
+
+class ApiKeyRead(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    prefix: Annotated[
+        str,
+        Field(
+            description="The first characters of the key, to recognise it.",
+            title="Prefix",
+        ),
+    ]
+    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
+    expires_at: Annotated[AwareDatetime | None, Field(title="Expires At")]
+    created_at: Annotated[AwareDatetime, Field(title="Created At")]
+    last_used_at: Annotated[AwareDatetime | None, Field(title="Last Used At")]
+    revoked_at: Annotated[AwareDatetime | None, Field(title="Revoked At")]
+    rate_limit: Annotated[
+        RateLimitSpec | None,
+        Field(description="The key's own rate limit; null: the platform default."),
+    ] = None
+
+
+class ApiKeyResolved(ApiModel):
+    user_id: Annotated[UUID, Field(title="User Id")]
+    role: Annotated[str, Field(title="Role")]
+    api_key_id: Annotated[UUID, Field(title="Api Key Id")]
+    deployment_ids: Annotated[list[str] | None, Field(title="Deployment Ids")]
+    rate_limit: RateLimitSpec | None = None
+
+
 class DeploymentRead(ApiModel):
     id: Annotated[UUID, Field(title="Id")]
     name: Annotated[str, Field(title="Name")]
@@ -338,6 +528,9 @@ class DeploymentRead(ApiModel):
     revision: Annotated[int, Field(title="Revision")]
     serving_revision: Annotated[int | None, Field(title="Serving Revision")]
     replicas: ReplicaCounts
+    autoscaling: Annotated[
+        AutoscalingSettings | None, Field(description="Null: a fixed replica count.")
+    ] = None
     url: Annotated[str, Field(title="Url")]
     failure_reason: Annotated[str | None, Field(title="Failure Reason")]
     cold_start: Annotated[
@@ -360,8 +553,54 @@ class DeploymentRead(ApiModel):
     ] = None
 
 
-class HTTPValidationError(ApiModel):
-    detail: Annotated[list[ValidationError] | None, Field(title="Detail")] = None
+class DeploymentUsageRead(ApiModel):
+    id: Annotated[UUID, Field(title="Id")]
+    name: Annotated[str, Field(title="Name")]
+    status: Annotated[str, Field(title="Status")]
+    replicas: Annotated[
+        dict[str, int],
+        Field(
+            description="`desired` (reserved) and `ready` (running).", title="Replicas"
+        ),
+    ]
+    reserved: Annotated[
+        ResourcesRead,
+        Field(description="What its desired replicas count against quota."),
+    ]
+    running: ResourcesRead
+    autoscaling_max_replicas: Annotated[
+        int | None, Field(title="Autoscaling Max Replicas")
+    ]
+    can_add_replicas: Annotated[
+        int,
+        Field(
+            description="Replicas it could still be scaled up by within the quota (and its autoscaling maximum), the others staying as they are.",
+            title="Can Add Replicas",
+        ),
+    ]
+
+
+class InferRequest(ApiModel):
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[InferTensor]
+    outputs: list[Output] | None = None
+
+
+class InferResponse(ApiModel):
+    model_name: str
+    model_version: str | None = None
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    outputs: list[InferTensor]
+
+
+class ModelMetadata(ApiModel):
+    name: str
+    versions: list[str] | None = None
+    platform: str
+    inputs: list[TensorMetadata]
+    outputs: list[TensorMetadata]
 
 
 class ModelRead(ApiModel):
@@ -372,6 +611,12 @@ class ModelRead(ApiModel):
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
     latest_version: VersionSummary | None = None
+
+
+class NeedRead(ApiModel):
+    needs: ResourcesRead
+    fits: Annotated[bool, Field(title="Fits")]
+    message: Annotated[str, Field(title="Message")]
 
 
 class PageDeploymentRead(ApiModel):
@@ -386,6 +631,32 @@ class PageModelRead(ApiModel):
     total: Annotated[int, Field(title="Total")]
     limit: Annotated[int, Field(title="Limit")]
     offset: Annotated[int, Field(title="Offset")]
+
+
+class UsageRead(ApiModel):
+    quota: ResourcesRead
+    in_use: Annotated[
+        ResourcesRead,
+        Field(
+            description="Reserved by your active deployments (their desired replicas): what the quota check counts."
+        ),
+    ]
+    running: Annotated[ResourcesRead, Field(description="Replicas ready right now.")]
+    available: ResourcesRead
+    more_replicas_fit: Annotated[
+        int,
+        Field(
+            description="Replicas that still fit, all deployments together.",
+            title="More Replicas Fit",
+        ),
+    ]
+    new_deployment: Annotated[
+        NeedRead, Field(description="What a new one-replica deployment needs.")
+    ]
+    scale_up: Annotated[
+        NeedRead, Field(description="What one more replica of any deployment needs.")
+    ]
+    deployments: Annotated[list[DeploymentUsageRead], Field(title="Deployments")]
 
 
 class UserPageRead(ApiModel):
@@ -406,8 +677,12 @@ class VersionRead(ApiModel):
     failure_stage: Annotated[str | None, Field(title="Failure Stage")] = None
     failure_reason: Annotated[str | None, Field(title="Failure Reason")] = None
     signature: Annotated[dict[str, Any] | None, Field(title="Signature")] = None
-    dependency_plan: Annotated[dict[str, Any] | None, Field(title="Dependency Plan")] = None
-    predicted_cold_start_ms: Annotated[float | None, Field(title="Predicted Cold Start Ms")] = None
+    dependency_plan: Annotated[
+        dict[str, Any] | None, Field(title="Dependency Plan")
+    ] = None
+    predicted_cold_start_ms: Annotated[
+        float | None, Field(title="Predicted Cold Start Ms")
+    ] = None
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
     built_at: Annotated[AwareDatetime | None, Field(title="Built At")] = None

@@ -17,7 +17,7 @@ from kubeserve_common.messaging.inbox import idempotent
 from kubeserve_common.service import ServiceContainer, build_container
 from kubeserve_common.storage import ArtifactStore, create_artifact_store
 
-from kubeserve_builder.adapters.sandbox import TrialLimits, TrialSandbox
+from kubeserve_builder.adapters.sandbox import SandboxProbe, TrialLimits, TrialSandbox
 from kubeserve_builder.adapters.wheels import WheelDownloader, WheelSource
 from kubeserve_builder.consumers.handlers import UPLOADS, uploads_handler
 from kubeserve_builder.services.builds import BuildLoop, BuildQueries, BuildQueue
@@ -53,6 +53,7 @@ def bootstrap(
     *,
     bus: EventBus | None = None,
     store: ArtifactStore | None = None,
+    sandbox_probe: SandboxProbe | None = None,
 ) -> BuilderContainer:
     settings = settings or BuilderSettings()
     base = build_container(SERVICE, settings, MIGRATIONS, bus=bus)
@@ -61,7 +62,6 @@ def bootstrap(
     )
     the_store = store or create_artifact_store(settings)
     sandbox = TrialSandbox(
-        settings.sandbox_mode,
         TrialLimits(
             memory_bytes=settings.trial_memory_bytes,
             cpu_seconds=settings.trial_cpu_seconds,
@@ -71,8 +71,8 @@ def bootstrap(
             uid=settings.trial_uid,
         ),
         python=settings.trial_python,
-        dev_mode=settings.dev_mode,
-        allow_weak=settings.allow_weak_sandbox,
+        insecure_no_sandbox=settings.trial_unconfined,
+        probe=sandbox_probe,
     )
     wheels = WheelDownloader(
         WheelSource(

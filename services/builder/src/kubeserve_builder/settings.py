@@ -7,8 +7,8 @@ wheelhouse and the build queue is here with its default.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Literal
 
 from kubeserve_common.storage.settings import ArtifactStoreSettings
 from pydantic import Field
@@ -20,14 +20,17 @@ GIB = 1024 * MIB
 _REPO_ROOT = Path(__file__).resolve().parents[4]
 DEFAULT_BASE_PACKAGES = _REPO_ROOT / "images" / "base" / "frozen-packages.txt"
 
-SandboxMode = Literal["auto", "bwrap", "unshare", "none"]
-
 
 class BuilderSettings(ArtifactStoreSettings):
     port: int = 8083
 
     # -- the build queue ------------------------------------------------------------------------
-    build_concurrency: int = Field(default=1, ge=1, le=32, description="Builds run at once.")
+    build_concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=64,
+        description="Builds run at once, each trial in its own sandbox (default: the cores).",
+    )
     build_poll_interval: float = Field(
         default=1.0, gt=0, description="Seconds between looks for queued builds when idle."
     )
@@ -85,16 +88,23 @@ class BuilderSettings(ArtifactStoreSettings):
     cold_start_per_mib_ms: float = Field(default=60.0, ge=0, description="Per MiB of wheels.")
 
     # -- the sandboxed trial load --------------------------------------------------------------
-    sandbox_mode: SandboxMode = Field(
-        default="auto",
-        description="auto: bubblewrap when it works here, else unshare (network only) in dev "
-        "mode; bwrap / unshare force one; none runs the child with limits only.",
+    insecure_no_sandbox: bool = Field(
+        default=False,
+        description="Load models in the trial WITHOUT the sandbox (limits and timeout only) "
+        "where the machine cannot sandbox: single-user machines only (`kubeserve up "
+        "--insecure-no-sandbox` sets KUBESERVE_INSECURE_NO_SANDBOX=1). Off: such a machine "
+        "refuses every build with the reason and the fix.",
     )
     allow_weak_sandbox: bool = Field(
         default=False,
-        description="Outside dev mode, build even when neither filesystem nor network isolation "
-        "works here (logs a loud warning on every build).",
+        description="The former name of insecure_no_sandbox (kept working for the chart's "
+        "builder.sandbox.allowWeak: a pod that is itself the sandbox, e.g. gVisor).",
     )
+
+    @property
+    def trial_unconfined(self) -> bool:
+        return self.insecure_no_sandbox or self.allow_weak_sandbox
+
     trial_python: str | None = Field(
         default=None, description="Interpreter for the trial child; None: this one."
     )
@@ -112,7 +122,10 @@ class BuilderSettings(ArtifactStoreSettings):
         default=64, ge=8, description="RLIMIT_NPROC (threads count) of the unprivileged child."
     )
     trial_uid: int = Field(
-        default=65534, ge=1, description="User the child runs as when the builder runs as root."
+        default=1_900_000,
+        ge=1000,
+        description="User the first trial runs as inside its sandbox (concurrent trials take "
+        "the next ones; none is a real account).",
     )
     require_smoke_prediction: bool = Field(
         default=False,

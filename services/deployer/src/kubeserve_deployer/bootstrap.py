@@ -33,12 +33,15 @@ from kubeserve_deployer.consumers.handlers import (
     users_handler,
     versions_handler,
 )
+from kubeserve_deployer.domain.autoscaling import AutoscalerTuning
 from kubeserve_deployer.domain.model import Quota
+from kubeserve_deployer.services.autoscaler import AutoscalerConfig, AutoscalerService, LoadBoard
 from kubeserve_deployer.services.deployments import DeploymentService
 from kubeserve_deployer.services.logs import LogService
 from kubeserve_deployer.services.projection import VersionProjectionService
 from kubeserve_deployer.services.reconciler import ReconcilerConfig, ReconcileService
 from kubeserve_deployer.services.tenants import TenantService
+from kubeserve_deployer.services.usage import UsageService
 from kubeserve_deployer.services.worker import WorkerService
 from kubeserve_deployer.settings import DeployerSettings
 
@@ -54,12 +57,17 @@ class DeployerContainer(ServiceContainer):
     deployments: DeploymentService = None  # type: ignore[assignment]
     reconciler: ReconcileService = None  # type: ignore[assignment]
     tenants: TenantService = None  # type: ignore[assignment]
+    load: LoadBoard = None  # type: ignore[assignment]
+    autoscaler: AutoscalerService | None = None
     logs: LogService = None  # type: ignore[assignment]
+    usage: UsageService = None  # type: ignore[assignment]
 
     async def start(self, *, consume: bool = True, relay: bool = True) -> None:
         await super().start(consume=consume, relay=relay)
         if consume:
             await self.reconciler.start()
+            if self.autoscaler is not None:
+                await self.autoscaler.start()
 
 
 def _pod_view_store(
@@ -141,19 +149,40 @@ def bootstrap(
             recent_events=settings.recent_events,
         ),
     )
+    quota = Quota(
+        settings.quota_max_replicas,
+        settings.quota_cpu,
+        settings.replica_cpu,
+        settings.quota_memory_mib,
+        settings.replica_memory_mib,
+    )
+    container.load = LoadBoard()
+    if kubernetes is None:  # on Kubernetes the HPA scales (rendered from the same settings)
+        container.autoscaler = AutoscalerService(
+            container.uow,
+            quota,
+            container.load,
+            AutoscalerConfig(
+                interval=settings.autoscale_interval,
+                tuning=AutoscalerTuning(
+                    stable_window=settings.autoscale_stable_window,
+                    panic_window=min(
+                        settings.autoscale_panic_window, settings.autoscale_stable_window
+                    ),
+                    scale_down_delay=settings.autoscale_scale_down_delay,
+                    default_scale_to_zero_after=settings.autoscale_scale_to_zero_after,
+                ),
+            ),
+            on_change=container.reconciler.wake,
+        )
     container.deployments = DeploymentService(
         container.uow,
-        Quota(
-            settings.quota_max_replicas,
-            settings.quota_cpu,
-            settings.replica_cpu,
-            settings.quota_memory_mib,
-            settings.replica_memory_mib,
-        ),
+        quota,
         public_url=settings.gateway_url,
         recent_events=settings.recent_events,
         on_change=container.reconciler.wake,
     )
+    container.usage = UsageService(container.uow, container.deployments.quota)
     container.logs = LogService(
         container.deployments, create_log_source(settings, container.backend)
     )
@@ -190,4 +219,6 @@ def bootstrap(
         container.on_stop.append(the_store.close)
     # Hooks run in reverse: the loop (which fetches from the store) stops before the store.
     container.on_stop.append(container.reconciler.stop)
+    if container.autoscaler is not None:
+        container.on_stop.append(container.autoscaler.stop)  # runs first: decisions end
     return container

@@ -88,6 +88,26 @@ class DeployerSettings(ArtifactStoreSettings):
         "and the next deployer re-adopts them).",
     )
 
+    # -- autoscaler (issue 12; drives the local backend, Kubernetes uses the HPA) -------------
+    autoscale_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between autoscaler decisions."
+    )
+    autoscale_stable_window: float = Field(
+        default=60.0, gt=0, description="Seconds of load averaged for a steady decision."
+    )
+    autoscale_panic_window: float = Field(
+        default=6.0, gt=0, description="Seconds averaged to react to a burst (panic mode)."
+    )
+    autoscale_scale_down_delay: float = Field(
+        default=60.0, ge=0, description="A scale-down waits this long for load to stay low."
+    )
+    autoscale_scale_to_zero_after: float = Field(
+        default=300.0,
+        gt=0,
+        description="Idle seconds before 0 replicas when a deployment sets min_replicas 0 "
+        "without scale_to_zero_after_s.",
+    )
+
     # -- kubernetes backend: KUBESERVE_K8S_<FIELD> (see backends/kubernetes/settings.py) -------
     k8s: KubernetesSettings = Field(default_factory=KubernetesSettings)
 

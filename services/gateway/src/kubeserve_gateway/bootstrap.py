@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from kubeserve_common.service import ServiceContainer, build_container
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubeserve_gateway.adapters.auth import HttpAuthClient
-from kubeserve_gateway.adapters.deployer import HttpDeployerClient
+from kubeserve_gateway.adapters.deployer import HttpDeployerClient, serving_deployments
 from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
 from kubeserve_gateway.adapters.rate_store import PostgresBucketStore
 from kubeserve_gateway.adapters.replica_http import ReplicaPool
@@ -32,9 +33,16 @@ from kubeserve_gateway.services.authenticator import (
 )
 from kubeserve_gateway.services.browser import BrowserComponents
 from kubeserve_gateway.services.events import EventHub
-from kubeserve_gateway.services.gateway import GatewayService, RateLimits, StaticUpstream
+from kubeserve_gateway.services.gateway import (
+    GatewayService,
+    HoldPolicy,
+    RateLimits,
+    StaticUpstream,
+)
+from kubeserve_gateway.services.load import LoadReporter, LoadTracker
 from kubeserve_gateway.services.openapi import OpenApiService
 from kubeserve_gateway.services.prediction_stats import PredictionStats
+from kubeserve_gateway.services.prometheus_sd import PrometheusDiscovery
 from kubeserve_gateway.services.ratelimiter import RateLimiter
 from kubeserve_gateway.services.replicas import ROUTE_EVENTS, ReplicaResolver
 from kubeserve_gateway.settings import GatewaySettings
@@ -54,8 +62,12 @@ class GatewayComponents:
     service: GatewayService
     openapi: OpenApiService
     browser: BrowserComponents
+    discovery: PrometheusDiscovery | None = None
+    reporter: LoadReporter | None = None
 
     async def close(self) -> None:
+        if self.reporter is not None:
+            await self.reporter.stop()
         await self.service.client.aclose()
         await self.http.aclose()
 
@@ -63,6 +75,11 @@ class GatewayComponents:
 @dataclass
 class GatewayContainer(ServiceContainer):
     gateway: GatewayComponents | None = None
+
+    async def start(self, *, consume: bool = True, relay: bool = True) -> None:
+        await super().start(consume=consume, relay=relay)
+        if self.gateway is not None and self.gateway.reporter is not None:
+            await self.gateway.reporter.start()
 
 
 def build_rate_limits(settings: GatewaySettings, engine: AsyncEngine | None) -> RateLimits:
@@ -142,6 +159,7 @@ def build_components(
         settings.internal_secret.get_secret_value(),
         settings.http_timeout,
     )
+    load = LoadTracker()
     service = GatewayService(
         routes=routes,
         authenticator=authenticator,
@@ -157,7 +175,15 @@ def build_components(
         limits=limits,
         internal_secret=settings.internal_secret.get_secret_value(),
         trusted_proxy_hops=settings.trusted_proxy_hops,
+        load=load,
+        hold=HoldPolicy(settings.predict_hold_timeout, settings.predict_hold_max_queue),
     )
+    gateway_id = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+    async def report(figures: dict[str, float]) -> None:
+        await deployer.report_load(gateway_id, figures)
+
+    reporter = LoadReporter(load, report, interval=settings.load_report_interval)
 
     async def fetch(url: str) -> object:
         return await upstream.get_json(url, seconds=settings.http_timeout)
@@ -175,7 +201,16 @@ def build_components(
         stats=PredictionStats(),
         deployer=deployer,
     )
-    return GatewayComponents(settings, http, routes, authenticator, service, openapi, browser)
+    discovery = PrometheusDiscovery(
+        service_urls={**internal, "gateway": settings.gateway_url},
+        scrape_address=settings.prometheus_scrape_address,
+        single_process=settings.prometheus_single_process,
+        fetch_serving=lambda: serving_deployments(deployer),
+        replicas=upstream.replicas,
+    )
+    return GatewayComponents(
+        settings, http, routes, authenticator, service, openapi, browser, discovery, reporter
+    )
 
 
 def subscribe_events(container: ServiceContainer, hub: EventHub) -> None:

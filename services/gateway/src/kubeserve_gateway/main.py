@@ -14,6 +14,7 @@ from kubeserve_gateway.api.dashboard import Dashboard, dashboard_router, default
 from kubeserve_gateway.api.ingress_auth import ingress_auth_router
 from kubeserve_gateway.api.middleware import RouteBodyLimitMiddleware
 from kubeserve_gateway.api.prediction_stats import PredictionStatsMiddleware
+from kubeserve_gateway.api.prometheus import prometheus_router
 from kubeserve_gateway.api.routes import (
     PROXY_PATH,
     PredictionFastPath,
@@ -52,7 +53,7 @@ def create_app(
     settings = components.settings
     app = create_service_app(
         container,
-        [browser_router(), ingress_auth_router(), public_router()],
+        [browser_router(), ingress_auth_router(), prometheus_router(), public_router()],
         title="KubeServe gateway",
         consume=consume,
         manage_container=manage_container,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from kubeserve_common.security import tokens as _tokens
 from kubeserve_common.settings import CommonSettings
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
 MIB = 1024 * 1024
@@ -139,6 +139,20 @@ class GatewaySettings(CommonSettings):
     upstream_max_connections: int = Field(default=200, ge=1)
     upstream_max_keepalive: int = Field(default=50, ge=0)
 
+    # -- autoscaling (issue 12): the load signal and scale-to-zero holding ---------------------
+    load_report_interval: float = Field(
+        default=1.0, gt=0, description="Seconds between in-flight reports to the deployer."
+    )
+    predict_hold_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description="Seconds a prediction for a deployment scaled to zero waits for a replica "
+        "(then 503 + Retry-After); 0 answers 503 at once.",
+    )
+    predict_hold_max_queue: int = Field(
+        default=100, ge=0, description="Predictions that may wait per deployment scaled to zero."
+    )
+
     # -- CORS and the public OpenAPI document ---------------------------------------------------
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -178,6 +192,22 @@ class GatewaySettings(CommonSettings):
         gt=0,
         description="A stream ends after this long; the browser reconnects with a new ticket, "
         "so a revoked session stops receiving events.",
+    )
+    # -- Prometheus discovery (GET /internal/prometheus/targets; docs/observability.md) -------
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token that opens the discovery routes to a non-loopback Prometheus "
+        "(unset: loopback callers only).",
+    )
+    prometheus_scrape_address: str | None = Field(
+        default=None,
+        description="host:port at which Prometheus reaches this gateway (replica metrics are "
+        "relayed through it); default: the host and port of KUBESERVE_GATEWAY_URL.",
+    )
+    prometheus_single_process: bool = Field(
+        default=False,
+        description="All services run in this one process (the embedded mode sets it): "
+        "discovery lists one platform target instead of five views of one registry.",
     )
     session_cookie_secure: bool | None = Field(
         default=None,

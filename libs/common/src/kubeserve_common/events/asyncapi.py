@@ -18,9 +18,21 @@ ENVELOPE_FIELDS: dict[str, Any] = {
     "type": {"type": "string", "description": "also the AMQP routing key"},
     "subject": {"type": "string", "description": "models/{id}/versions/{n}, deployments/{id}"},
     "time": {"type": "string", "format": "date-time"},
-    "datacontenttype": {"type": "string", "const": "application/json"},
+    "datacontenttype": {
+        "type": "string",
+        "description": "application/json; readers accept any JSON media type with parameters "
+        "(e.g. `application/json; charset=utf-8`)",
+    },
     "tenantid": {"type": "string", "description": "the owning user id (extension attribute)"},
 }
+
+# Envelope rules beyond the schema, enforced by kubeserve_common.events.envelope on read.
+ENVELOPE_RULES = (
+    "Envelope rules (CloudEvents 1.0, enforced on read): `time` is RFC 3339 with a zone; "
+    "extension attribute names are lowercase letters and digits, at most 20 characters, with "
+    "string, boolean or 32-bit integer values; readers accept `data_base64` (base64 of the JSON "
+    "`data`) in place of `data`, never both."
+)
 
 
 def build_document() -> dict[str, Any]:
@@ -42,15 +54,18 @@ def build_document() -> dict[str, Any]:
                     "data": data_schema,
                 },
             },
-            "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
+            "bindings": {"amqp": {"messageType": event_type, "bindingVersion": "0.3.0"}},
         }
         operations[f"publish{name}"] = {
             "action": "send",
             "channel": {"$ref": "#/channels/events"},
             "messages": [{"$ref": f"#/channels/events/messages/{name}"}],
+            # Persistent messages (deliveryMode 2) (the relay also waits for publisher confirms);
+            # AMQP binding 0.3.0 puts deliveryMode on the operation, not the message.
+            "bindings": {"amqp": {"deliveryMode": 2, "bindingVersion": "0.3.0"}},
         }
     return {
-        "asyncapi": "3.0.0",
+        "asyncapi": "3.1.0",
         "info": {
             "title": "KubeServe events",
             "version": "1.0.0",
@@ -59,7 +74,7 @@ def build_document() -> dict[str, Any]:
                 f"of your own to the topic exchange `{EVENTS_EXCHANGE}` with a routing pattern "
                 "such as `io.kubeserve.#` or `io.kubeserve.version.*.v1`. A new field in a "
                 "payload means a new `.v2` type, published beside `.v1`. Generated from "
-                "kubeserve_common/events/catalog.py - do not edit by hand."
+                "kubeserve_common/events/catalog.py - do not edit by hand. " + ENVELOPE_RULES
             ),
         },
         "channels": {

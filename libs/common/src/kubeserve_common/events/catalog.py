@@ -145,6 +145,22 @@ class DeploymentScaled(EventPayload):
 
 
 @_register
+class DeploymentAutoscaled(EventPayload):
+    """The deployer's concurrency autoscaler changed a deployment's replica count (issue 12);
+    `replicas` may be 0 (scaled to zero)."""
+
+    __event_type__ = "io.kubeserve.deployment.autoscaled.v1"
+    deployment_id: UUID
+    owner_id: UUID
+    previous_replicas: int = Field(ge=0)
+    replicas: int = Field(ge=0)
+    in_flight: float = Field(ge=0, description="Requests in flight the decision was based on.")
+    target_concurrency: float = Field(gt=0)
+    panic: bool = False
+    reason: str
+
+
+@_register
 class UndeployRequested(EventPayload):
     __event_type__ = "io.kubeserve.deployment.undeploy_requested.v1"
     deployment_id: UUID

@@ -21,6 +21,9 @@ from kubeserve_common.web.outages import OUTAGE_LOG, RETRY_AFTER_SECONDS, classi
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
+# An app whose single catch-all route serves many endpoints (the gateway's proxy) puts a
+# bounded route template here, so `route` in the metrics names the endpoint, never an id.
+ROUTE_LABEL_SCOPE_KEY = "kubeserve.route_label"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -54,7 +57,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = (
+                scope.get(ROUTE_LABEL_SCOPE_KEY) or getattr(route, "path", None) or "unmatched"
+            )
             method = scope.get("method", "GET")
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(

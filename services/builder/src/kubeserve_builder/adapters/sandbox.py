@@ -1,19 +1,17 @@
-"""The sandbox the trial load runs in: a child process with resource limits, a wall-clock
-timeout that kills its whole process group, a minimal environment, and - with bubblewrap -
-no network, a read-only view of only the interpreter's files and a throwaway tmpfs to write in.
+"""The sandbox the trial load runs in: `python -m kubeserve_runtime.sandbox` (the same
+confinement as a local replica: its own user, no capabilities, no_new_privs, seccomp, its own
+mount/PID/network namespaces seeing only the interpreter, the model and the unpacked wheels
+read-only and a size-capped tmpfs, rlimits), with a wall-clock timeout that kills the launcher's
+whole process group.
 
-Modes (recorded in every build report):
-- `bwrap`: bubblewrap with every namespace unshared (network: loopback only, pid, ipc, uts,
-  user), the model bound read-only at /model, writable tmpfs only at /sandbox and /tmp (size-capped,
-  gone when the child ends), capabilities dropped, uid 65534 inside.
-- `unshare`: `unshare --net` (root only): no network, but the host filesystem as the builder's
-  user sees it - a weak sandbox for development machines without bubblewrap.
-- `none`: limits and timeout only.
+Fail closed: a probe (`python -m kubeserve_runtime.sandbox --probe`, or any `SandboxProbe`
+passed in) runs once; when it says the sandbox does not hold here, every trial is refused with
+one message naming the fix. There is no weaker fallback. The only way to load models without it
+is the explicit opt-out `KUBESERVE_INSECURE_NO_SANDBOX=1` (single-user machines; `kubeserve up
+--insecure-no-sandbox` sets it and warns once at start, so nothing is logged per build here):
+the trial then runs as a plain child with the limits and the timeout only.
 
-Limits are set with setrlimit between fork and exec (RLIMIT_AS, _CPU, _FSIZE, _NPROC, _CORE=0,
-_NOFILE). RLIMIT_NPROC does not bind a child whose real user is root (the kernel exempts it), so
-run the builder as a non-root user in production; the pid namespace and the timeout still reap
-every process the model starts.
+The builder imports only `kubeserve_runtime.sandbox.spec` (an import-linter contract).
 """
 
 from __future__ import annotations
@@ -24,16 +22,23 @@ import json
 import logging
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from kubeserve_runtime.sandbox.spec import (
+    EXIT_SANDBOX_FAILED,
+    Bind,
+    Limits,
+    SandboxSpec,
+    Tmpfs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,18 +47,30 @@ _STDOUT_CAP = 1 * MIB  # the trial prints one JSON line; more is noise or an att
 _STDERR_TAIL = 4096
 _PROBE_TIMEOUT = 60.0
 _KILL_GRACE = 10.0
+_WARM_TIMEOUT = 600.0
 # Only these reach the child: no credentials, no proxy settings, no PYTHON* knobs.
-_THREAD_ENV = {
+_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/tmp",  # noqa: S108 - the sandbox's own tmpfs
+    "LANG": "C.UTF-8",
     "OPENBLAS_NUM_THREADS": "1",
     "OMP_NUM_THREADS": "1",
     "MKL_NUM_THREADS": "1",
     "NUMEXPR_NUM_THREADS": "1",
     "VECLIB_MAXIMUM_THREADS": "1",
 }
+FIX = (
+    "give the builder what the sandbox needs (root with CAP_SYS_ADMIN, or unprivileged user "
+    "namespaces: sysctl -w kernel.unprivileged_userns_clone=1 user.max_user_namespaces=10000; "
+    "`python -m kubeserve_runtime.sandbox --probe` shows what fails), or, on a single-user "
+    "machine only, set "
+    "KUBESERVE_INSECURE_NO_SANDBOX=1 (`kubeserve up --insecure-no-sandbox`) to load models "
+    "without containment"
+)
 
 
 class SandboxUnavailable(Exception):
-    """The required isolation cannot be had on this machine."""
+    """The sandbox cannot be had on this machine; the message names the reason and the fix."""
 
 
 @dataclass(frozen=True)
@@ -63,12 +80,12 @@ class TrialLimits:
     timeout_seconds: float
     max_file_bytes: int
     max_processes: int
-    uid: int = 65534
+    uid: int = 1_900_000  # the first trial's uid; concurrent trials get the next ones
 
 
 @dataclass
 class SandboxInfo:
-    mode: str
+    mode: str  # "sandbox" | "insecure-none" | "unavailable"
     isolates_filesystem: bool
     isolates_network: bool
     runs_as: str
@@ -113,32 +130,92 @@ class TrialOutcome:
             return None
         if rc < 0:
             return -rc
-        # bubblewrap reports a child killed by a signal as 128 + the signal.
-        if self.sandbox.mode == "bwrap" and rc > 128 and self.result is None:
+        # The sandbox's supervisor reports a child killed by a signal as 128 + the signal.
+        if self.sandbox.mode == "sandbox" and rc > 128 and self.result is None:
             return rc - 128
         return None
 
 
-def _tasks_of_user(uid: int) -> int:
-    """Processes + threads the user runs now: RLIMIT_NPROC counts them all, the builder's own
-    threads included, so the child's allowance comes on top."""
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    reason: str = ""
+    seen: dict[str, Any] = field(default_factory=dict)
+
+
+# The port through which the sandbox is judged (tests pass a probe that says "cannot").
+SandboxProbe = Callable[[], Awaitable[ProbeResult]]
+
+
+def subprocess_probe(python: str) -> SandboxProbe:
+    """The real probe: confine a child the way a trial is confined and try what a hostile
+    model would (`kubeserve_runtime.sandbox.probe`)."""
+
+    async def probe() -> ProbeResult:
+        proc = await asyncio.create_subprocess_exec(
+            python,
+            "-I",
+            "-m",
+            "kubeserve_runtime.sandbox",
+            "--probe",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(_ENV),
+        )
         try:
-            with open(f"/proc/{entry.name}/status", encoding="ascii", errors="replace") as fh:
-                status = fh.read()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("Uid", "").split()[:1] == [str(uid)]:
-            total += int(fields.get("Threads", "1").strip() or 1)
-    return total
+            out, err = await asyncio.wait_for(proc.communicate(), _PROBE_TIMEOUT)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+            return ProbeResult(False, f"the sandbox probe did not finish in {_PROBE_TIMEOUT:g} s")
+        try:
+            data = json.loads(out.decode())
+        except ValueError:
+            tail = err.decode(errors="replace").strip()[-300:]
+            return ProbeResult(False, f"the sandbox probe failed: {tail or 'no output'}")
+        ok = bool(data.get("ok")) and proc.returncode == 0
+        return ProbeResult(ok, str(data.get("reason") or ""), dict(data.get("seen") or {}))
+
+    return probe
 
 
-def _limits_preexec(limits: TrialLimits, nproc: int) -> Callable[[], None]:
-    """setrlimit in the forked child before exec (no locks, no allocation-heavy work)."""
+# Compiles the bytecode of what a trial imports, once, into the environment itself (the sandbox
+# sees it read-only, so a trial could never cache it and would compile sklearn, scipy and
+# pandas from source every time: seconds of its CPU limit). Trusted code, no tenant file; uv
+# installs without bytecode unless told to, pip and the images compile at install.
+_WARM = """
+import compileall, importlib.util, os
+for name in ("numpy", "scipy", "sklearn", "pandas", "joblib", "xgboost", "lightgbm",
+             "onnxruntime", "kubeserve_runtime"):
+    spec = importlib.util.find_spec(name)
+    for path in (spec.submodule_search_locations or []) if spec else []:
+        if os.access(path, os.W_OK):
+            compileall.compile_dir(path, quiet=2, workers=0)
+"""
+
+
+async def warm_bytecode(python: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        python,
+        "-I",
+        "-c",
+        _WARM,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+        env=dict(_ENV),
+    )
+    try:
+        await asyncio.wait_for(proc.wait(), _WARM_TIMEOUT)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+
+
+def _limits_preexec(limits: TrialLimits) -> Callable[[], None]:
+    """The trial's rlimits, set between fork and exec: in the sandbox they bound the launcher
+    too (the sandbox then sets its own, equal ones); without it they are all there is."""
 
     def apply() -> None:
         cpu = limits.cpu_seconds
@@ -146,206 +223,138 @@ def _limits_preexec(limits: TrialLimits, nproc: int) -> Callable[[], None]:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))  # SIGXCPU, then SIGKILL
         resource.setrlimit(resource.RLIMIT_AS, (limits.memory_bytes, limits.memory_bytes))
         resource.setrlimit(resource.RLIMIT_FSIZE, (limits.max_file_bytes, limits.max_file_bytes))
-        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
 
     return apply
 
 
-def _read_paths(python: str) -> list[str]:
-    """Directories the interpreter needs (prefixes and import path), asked of the interpreter
-    itself - trusted code, run once, before any tenant file is involved."""
-    probe = subprocess.run(  # noqa: S603 - fixed argv, our own interpreter
-        [
-            python,
-            "-I",
-            "-c",
-            "import sys, json; print(json.dumps([sys.prefix, sys.base_prefix,"
-            " sys.exec_prefix, sys.base_exec_prefix, *sys.path]))",
-        ],
-        capture_output=True,
-        timeout=_PROBE_TIMEOUT,
-        env={"PATH": "/usr/bin:/bin"},
-        check=True,
-    )
-    paths = [p for p in json.loads(probe.stdout) if p]
-    paths.append(str(Path(os.path.realpath(python)).parent))
-    paths.append(str(Path(python).parent))
-    # kubeserve_runtime may come from a source checkout (editable install): bind its tree.
-    out: list[str] = []
-    for raw in paths:
-        path = Path(raw)
-        if path.suffix == ".zip":
-            path = path.parent
-        if not path.is_dir():
-            continue
-        real = str(path)
-        if real not in out:
-            out.append(real)
-    # Drop entries already covered by a parent entry, and anything under /usr (bound whole).
-    out.sort(key=len)
-    kept: list[str] = []
-    for p in out:
-        if p == "/usr" or p.startswith("/usr/"):
-            continue
-        if any(p == k or p.startswith(k.rstrip("/") + "/") for k in kept):
-            continue
-        kept.append(p)
-    return kept
-
-
 class TrialSandbox:
-    """Runs `python -m kubeserve_runtime.trial` on a model file under the chosen isolation."""
+    """Runs `python -m kubeserve_runtime.trial` on a model file, confined."""
 
     def __init__(
         self,
-        mode: str,
         limits: TrialLimits,
         *,
         python: str | None = None,
-        dev_mode: bool = False,
-        allow_weak: bool = False,
+        insecure_no_sandbox: bool = False,
+        probe: SandboxProbe | None = None,
     ) -> None:
-        self.requested = mode
         self.limits = limits
         self.python = python or sys.executable
-        self.dev_mode = dev_mode
-        self.allow_weak = allow_weak
+        self.insecure = insecure_no_sandbox
+        self._probe = probe or subprocess_probe(self.python)
         self._info: SandboxInfo | None = None
-        self._read_only: list[str] = []
         self._lock = asyncio.Lock()
         self._live: set[subprocess.Popen[bytes]] = set()
-        self.is_root = os.geteuid() == 0
+        self._uids_in_use: set[int] = set()
 
     @property
     def current(self) -> SandboxInfo | None:
-        """The mode chosen at the first probe (None before it)."""
+        """What the probe found (None before it ran)."""
         return self._info
 
-    # -- choosing a mode ---------------------------------------------------------------------
     async def info(self) -> SandboxInfo:
-        """Probe once which isolation works here; raise `SandboxUnavailable` when the settings
-        forbid building with what is available."""
+        """Probe once; raise `SandboxUnavailable` (reason and fix) when the sandbox does not
+        hold here and the opt-out is not set."""
         async with self._lock:
             if self._info is None:
-                self._info = await asyncio.to_thread(self._choose)
-                level = logging.INFO if self._info.strong else logging.WARNING
-                log.log(level, "trial sandbox", extra={"sandbox": self._info.to_dict()})
-        info = self._info
-        if not info.strong and not (self.dev_mode or self.allow_weak):
-            raise SandboxUnavailable(
-                f"the trial sandbox here is '{info.mode}' ({info.detail}); outside dev mode the "
-                "builder needs bubblewrap (apt-get install bubblewrap) or "
-                "KUBESERVE_ALLOW_WEAK_SANDBOX=true"
-            )
-        if not info.strong:
-            log.warning(
-                "BUILDING WITHOUT FULL ISOLATION: untrusted models run with sandbox mode %r (%s)",
-                info.mode,
-                info.detail,
-            )
-        return info
+                self._info = await self._choose()
+        if self._info.mode == "unavailable":
+            raise SandboxUnavailable(self._info.detail)
+        return self._info
 
-    def _choose(self) -> SandboxInfo:
-        self._read_only = _read_paths(self.python)
-        modes = ["bwrap", "unshare", "none"] if self.requested == "auto" else [self.requested]
-        reasons = []
-        for mode in modes:
-            try:
-                info = self._probe(mode)
-            except Exception as exc:  # a mode that does not work here: say why, try the next
-                reasons.append(f"{mode}: {type(exc).__name__}: {str(exc)[:300]}")
-                continue
-            if reasons:
-                info.detail = "; ".join([info.detail, *reasons]).strip("; ")
-            return info
-        raise SandboxUnavailable("no sandbox mode works here: " + "; ".join(reasons))
-
-    def _probe(self, mode: str) -> SandboxInfo:
-        code = (
-            "import json, os, socket, kubeserve_runtime.trial\n"
-            "names = [n for _, n in socket.if_nameindex()]\n"
-            "w = {}\n"
-            "for p in ('/', '/etc', '/usr', '/var/tmp', '/root', '/home', '/model'):\n"
-            "    w[p] = os.path.exists(p) and os.access(p, os.W_OK)\n"
-            "print(json.dumps({'ifaces': names, 'uid': os.getuid(), 'writable': w}))\n"
+    async def _choose(self) -> SandboxInfo:
+        if self.insecure:
+            # Warned about once by whoever set it (`kubeserve up --insecure-no-sandbox`).
+            return SandboxInfo(
+                "insecure-none",
+                False,
+                False,
+                f"uid {os.getuid()} (the platform's user)",
+                "KUBESERVE_INSECURE_NO_SANDBOX=1: models load without containment",
+            )
+        result = await self._probe()
+        if not result.ok:
+            reason = result.reason or "the sandbox probe failed"
+            detail = f"models cannot be loaded safely here: {reason}. Fix: {FIX}"
+            log.error("trial sandbox unavailable: %s", detail)
+            return SandboxInfo("unavailable", False, False, "-", detail)
+        await warm_bytecode(self.python)
+        return SandboxInfo(
+            "sandbox",
+            True,
+            True,
+            f"uid {self.limits.uid}+ (its own), CapEff 0",
+            "kubeserve_runtime.sandbox: own user, mount, pid and network namespaces; "
+            "read-only model and interpreter; seccomp; rlimits",
         )
-        with tempfile.TemporaryDirectory(prefix="kubeserve-probe-") as tmp:
-            argv, cwd = self._argv(mode, Path(tmp), None, ["-c", code])
-            outcome = self._run_blocking(argv, cwd, Path(tmp), _PROBE_TIMEOUT)
-        if outcome.timed_out or outcome.returncode != 0:
-            raise SandboxUnavailable(
-                f"probe failed (exit {outcome.returncode}): {outcome.stderr_tail[-300:]}"
-            )
-        seen = json.loads(outcome.stdout.decode().strip().splitlines()[-1])
-        no_net = set(seen["ifaces"]) <= {"lo"}
-        fs = mode == "bwrap" and not any(seen["writable"].values())
-        runs_as = f"uid {seen['uid']}" + (" (root outside)" if self.is_root else "")
-        detail = {
-            "bwrap": "bubblewrap: all namespaces unshared, read-only interpreter, tmpfs work dir",
-            "unshare": "unshare --net: no network, host filesystem visible",
-            "none": "resource limits and timeout only",
-        }[mode]
-        return SandboxInfo(mode, fs, no_net, runs_as, detail)
 
     # -- running -------------------------------------------------------------------------------
-    def _argv(
-        self,
-        mode: str,
-        host_dir: Path,
-        model: Path | None,
-        python_args: list[str],
-        deps: Path | None = None,
-    ) -> tuple[list[str], Path]:
-        """(argv, cwd). `host_dir` is where the child may write outside bwrap."""
-        py = [self.python, "-I", *python_args]
-        if mode == "bwrap":
-            bwrap = shutil.which("bwrap")
-            if bwrap is None:
-                raise SandboxUnavailable("bwrap is not installed")
-            argv = [bwrap, "--unshare-all", "--die-with-parent", "--new-session"]
-            if self.is_root:
-                # Root's bwrap keeps every capability unless told; map to an unprivileged uid.
-                uid = str(self.limits.uid)
-                argv += ["--unshare-user", "--uid", uid, "--gid", uid, "--cap-drop", "ALL"]
-            argv += ["--ro-bind", "/usr", "/usr"]
-            for top in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
-                if os.path.islink(top):
-                    argv += ["--symlink", os.readlink(top), top]
-                elif os.path.isdir(top):
-                    argv += ["--ro-bind", top, top]
-            for etc in ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/localtime"):
-                argv += ["--ro-bind-try", etc, etc]
-            size = str(self.limits.max_file_bytes * 2)
-            argv += ["--proc", "/proc", "--dev", "/dev"]
-            tmp = "/tmp"  # noqa: S108 - a fresh tmpfs inside the sandbox, not the host's /tmp
-            argv += ["--size", size, "--tmpfs", tmp, "--size", size, "--tmpfs", "/sandbox"]
-            # After the tmpfs mounts: an interpreter or virtualenv living under /tmp (a CI
-            # checkout, say) must stay visible instead of being hidden by the fresh /tmp.
-            for path in self._read_only:
-                argv += ["--ro-bind", path, path]
-            if model is not None:
-                argv += ["--ro-bind", str(model), f"/model/{model.name}"]
-            if deps is not None:
-                argv += ["--ro-bind", str(deps), "/deps"]
-            # The root bwrap builds is a tmpfs without a size limit: make it read-only, so the
-            # size-capped /tmp and /sandbox are the only places the child can write.
-            argv += ["--remount-ro", "/"]
-            argv += ["--setenv", "HOME", "/sandbox", "--chdir", "/sandbox", "--"]
-            return argv + py, host_dir
-        if mode == "unshare":
-            if not self.is_root:
-                raise SandboxUnavailable("unshare --net needs root")
-            unshare = shutil.which("unshare")
-            if unshare is None:
-                raise SandboxUnavailable("unshare is not installed")
-            return [unshare, "--net", "--", *py], host_dir
-        if mode == "none":
-            return py, host_dir
-        raise SandboxUnavailable(f"unknown sandbox mode {mode!r}")
+    async def run_trial(self, model_file: Path, deps: Path | None = None) -> TrialOutcome:
+        """Trial-load `model_file` with the unpacked wheels in `deps` first on its path."""
+        info = await self.info()
+        uid = self._take_uid()
+        try:
+            return await asyncio.to_thread(self._trial_blocking, info, model_file, deps, uid)
+        finally:
+            self._uids_in_use.discard(uid)
 
-    def _env(self, home: str) -> dict[str, str]:
-        return {"PATH": "/usr/bin:/bin", "HOME": home, "LANG": "C.UTF-8", **_THREAD_ENV}
+    def _take_uid(self) -> int:
+        # One user per concurrent trial: RLIMIT_NPROC and signals are per user.
+        uid = self.limits.uid
+        while uid in self._uids_in_use:
+            uid += 1
+        self._uids_in_use.add(uid)
+        return uid
+
+    def spec_for(self, root: Path, model_file: Path, deps: Path | None, uid: int) -> SandboxSpec:
+        binds = [Bind(str(model_file), f"/model/{model_file.name}")]
+        if deps is not None:
+            binds.append(Bind(str(deps), "/deps"))
+        size = self.limits.max_file_bytes * 2
+        return SandboxSpec(
+            uid=uid,
+            gid=uid,
+            root_dir=str(root),
+            binds=tuple(binds),
+            tmpfs=(Tmpfs("/tmp", size), Tmpfs("/dev/shm", 16 * MIB)),  # noqa: S108
+            hostname="trial",
+            workdir="/tmp",  # noqa: S108 - its own tmpfs
+            env=dict(_ENV),
+            limits=Limits(
+                open_files=256,
+                processes=self.limits.max_processes,
+                file_size_bytes=self.limits.max_file_bytes,
+                address_space_bytes=self.limits.memory_bytes,
+                cpu_seconds=self.limits.cpu_seconds,
+            ),
+        )
+
+    def _trial_blocking(
+        self, info: SandboxInfo, model_file: Path, deps: Path | None, uid: int
+    ) -> TrialOutcome:
+        with tempfile.TemporaryDirectory(prefix="kubeserve-trial-") as tmp:
+            host = Path(tmp)
+            trial = [self.python, "-I", "-m", "kubeserve_runtime.trial"]
+            if info.mode == "sandbox":
+                (host / "root").mkdir()
+                spec = self.spec_for(host / "root", model_file, deps, uid)
+                launcher = [self.python, "-I", "-m", "kubeserve_runtime.sandbox"]
+                argv = [*launcher, "--spec", spec.to_json(), "--", *trial]
+                argv += ["--path", "/deps"] if deps is not None else []
+                argv.append(f"/model/{model_file.name}")
+                cwd = host
+            else:
+                cwd = host / "work"
+                cwd.mkdir()
+                argv = [*trial, *(["--path", str(deps)] if deps is not None else [])]
+                argv.append(str(model_file))
+            process = self._run_blocking(argv, cwd, host, self.limits.timeout_seconds)
+        result = _parse_result(process.stdout)
+        if info.mode == "sandbox" and result is None and process.returncode == EXIT_SANDBOX_FAILED:
+            raise SandboxUnavailable(
+                f"the trial's sandbox could not be set up: {process.stderr_tail.strip()[-300:]}"
+            )
+        return TrialOutcome(process, result, self.limits, info)
 
     def _run_blocking(
         self, argv: list[str], cwd: Path, capture_dir: Path, timeout: float
@@ -353,9 +362,6 @@ class TrialSandbox:
         """Run to completion or kill the process group at `timeout`; output goes to files
         (RLIMIT_FSIZE caps them) so a chatty child cannot fill the builder's memory."""
         out_path, err_path = capture_dir / ".stdout", capture_dir / ".stderr"
-        nproc = self.limits.max_processes
-        if not self.is_root:  # root is exempt from RLIMIT_NPROC: no need to count
-            nproc += _tasks_of_user(os.getuid())
         started = time.perf_counter()
         timed_out = False
         with out_path.open("wb") as out, err_path.open("wb") as err:
@@ -365,8 +371,8 @@ class TrialSandbox:
                 stdout=out,
                 stderr=err,
                 cwd=cwd,
-                env=self._env(str(cwd)),
-                preexec_fn=_limits_preexec(self.limits, nproc),
+                env=dict(_ENV, HOME=str(cwd)),
+                preexec_fn=_limits_preexec(self.limits),
                 process_group=0,
                 close_fds=True,
             )
@@ -398,34 +404,6 @@ class TrialSandbox:
             duration_ms=duration,
             stdout_truncated=len(stdout) > _STDOUT_CAP,
         )
-
-    async def run_trial(self, model_file: Path, deps: Path | None = None) -> TrialOutcome:
-        """Trial-load `model_file` (a copy the child may read; nothing else of ours is visible
-        to it under bwrap), with the unpacked wheels in `deps` first on its import path."""
-        info = await self.info()
-        return await asyncio.to_thread(self._trial_blocking, info, model_file, deps)
-
-    def _trial_blocking(
-        self, info: SandboxInfo, model_file: Path, deps: Path | None
-    ) -> TrialOutcome:
-        with tempfile.TemporaryDirectory(prefix="kubeserve-trial-") as tmp:
-            host_dir = Path(tmp)
-            if info.mode == "bwrap":
-                target = f"/model/{model_file.name}"
-                argv, cwd = self._argv(info.mode, host_dir, model_file, [], deps)
-                path_args = ["--path", "/deps"] if deps is not None else []
-            else:
-                # Without bwrap the child works in a fresh directory of its own.
-                work = host_dir / "work"
-                work.mkdir()
-                copy = work / model_file.name
-                shutil.copyfile(model_file, copy)
-                target = str(copy)
-                argv, cwd = self._argv(info.mode, work, None, [])
-                path_args = ["--path", str(deps)] if deps is not None else []
-            argv += ["-m", "kubeserve_runtime.trial", *path_args, target]
-            process = self._run_blocking(argv, cwd, host_dir, self.limits.timeout_seconds)
-        return TrialOutcome(process, _parse_result(process.stdout), self.limits, info)
 
     def kill_all(self) -> None:
         """Stop every running trial (service shutdown)."""

@@ -12,28 +12,14 @@ The classification (dangerous / safe-listed / unknown) is in `policy.py`.
 
 from __future__ import annotations
 
-import io
-import pickletools
-import struct
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from math import prod
 from typing import IO, Any
 
+from kubeserve_builder.domain.pickle_ops import read_ops
+
 _MAX_OPS = 50_000_000  # a model has millions of ops at most; beyond is a denial-of-service file
 _MAX_DEPTH = 8  # nested object-array pickles
-# Arguments (bytes, strings, longs) larger than this are stepped over, never read into memory:
-# their content cannot name a global, and a bomb is mostly one huge argument.
-_BIG_ARG = 1024 * 1024
-_CODE2OP = {op.code: op for op in pickletools.opcodes}
-_MAX_LINE = 64 * 1024  # protocol-0 text arguments (GLOBAL names, INT, STRING)
-# Length prefixes of the variable-size arguments (pickletools' TAKEN_FROM_ARGUMENT* codes).
-_PREFIX = {
-    pickletools.TAKEN_FROM_ARGUMENT1: ("<B", 1),
-    pickletools.TAKEN_FROM_ARGUMENT4: ("<i", 4),
-    pickletools.TAKEN_FROM_ARGUMENT4U: ("<I", 4),
-    pickletools.TAKEN_FROM_ARGUMENT8U: ("<Q", 8),
-}
 
 
 class PickleScanError(Exception):
@@ -128,61 +114,6 @@ def _more(fh: IO[bytes], size: int) -> bool:
     return fh.tell() < size
 
 
-class _Lines:
-    """The stream as pickletools' readers see it, with text lines capped."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self.fh = fh
-
-    def read(self, n: int) -> bytes:
-        return self.fh.read(n)
-
-    def readline(self) -> bytes:
-        line = self.fh.readline(_MAX_LINE)
-        if len(line) >= _MAX_LINE and not line.endswith(b"\n"):
-            raise PickleScanError(f"a text argument longer than {_MAX_LINE} bytes")
-        return line
-
-
-def _ops(fh: IO[bytes]) -> Iterator[tuple[pickletools.OpcodeInfo, Any, int]]:
-    """`pickletools.genops` with bounded memory: huge arguments are skipped (see _BIG_ARG),
-    and it works on forward-only streams (a decompressor) as well as on files."""
-    lines = _Lines(fh)
-    while True:
-        pos = fh.tell()
-        code = fh.read(1)
-        if not code:
-            raise EOFError("pickle ended without STOP")
-        op = _CODE2OP.get(code.decode("latin-1"))
-        if op is None:
-            raise ValueError(f"unknown opcode {code!r}")
-        arg: Any = None
-        if op.arg is not None:
-            arg = _read_arg(op.arg, fh, lines)
-        yield op, arg, pos
-        if op.name == "STOP":
-            return
-
-
-def _read_arg(desc: pickletools.ArgumentDescriptor, fh: IO[bytes], lines: _Lines) -> Any:
-    if desc.n not in _PREFIX:  # fixed size, or newline-terminated (capped by _Lines)
-        return desc.reader(lines)  # type: ignore[arg-type]
-    fmt, width = _PREFIX[desc.n]
-    prefix = fh.read(width)
-    if len(prefix) != width:
-        raise EOFError("truncated argument length")
-    (length,) = struct.unpack(fmt, prefix)
-    if length < 0:
-        raise ValueError("negative argument length")
-    if length > _BIG_ARG:
-        fh.seek(fh.tell() + length)  # forward streams discard in bounded chunks
-        return 0 if desc.name.startswith("long") else _Opaque()
-    data = fh.read(length)
-    if len(data) != length:
-        raise EOFError("truncated argument")
-    return desc.reader(io.BytesIO(prefix + data))
-
-
 class _Machine:
     def __init__(self, fh: IO[bytes], size: int, result: PickleScan, depth: int) -> None:
         self.fh, self.size, self.result, self.depth = fh, size, result, depth
@@ -218,7 +149,7 @@ class _Machine:
         pos = self.fh.tell()
         count = 0
         try:
-            for op, arg, at in _ops(self.fh):
+            for op, arg, at in read_ops(self.fh):
                 pos = at
                 count += 1
                 if count > _MAX_OPS:

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from kubeserve_common.db.repository import OwnedRepository
-from sqlalchemy import Table, or_, select, update
+from sqlalchemy import Table, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 
 from kubeserve_builder.domain.models import BuildStatus
 from kubeserve_builder.repositories.orm import BuildRecord
@@ -31,12 +32,23 @@ class BuildRepository(OwnedRepository[BuildRecord]):
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def claim_next(self, worker: str, now: datetime, lease: float) -> BuildRecord | None:
-        """Take the oldest runnable queued build for `worker`, or None.
+        """Take the next runnable queued build for `worker`, or None.
+
+        Fair across tenants (round-robin): the next build is the oldest one of the tenant whose
+        latest build started longest ago (a tenant with none started comes first), so one
+        tenant's burst of 50 uploads delays another tenant's single upload by one build, not 50.
 
         PostgreSQL: the row is locked with SKIP LOCKED, so concurrent builders never pick the
         same one. SQLite (embedded mode, one writer) ignores the lock clause; the status guard
         in the UPDATE keeps a second claimer out there.
         """
+        earlier = aliased(BuildRecord)
+        last_start = (
+            select(func.max(earlier.started_at))
+            .where(earlier.owner_id == BuildRecord.owner_id)
+            .correlate(BuildRecord)
+            .scalar_subquery()
+        )
         candidate = (
             await self.session.execute(
                 select(BuildRecord.id)
@@ -44,7 +56,7 @@ class BuildRepository(OwnedRepository[BuildRecord]):
                     BuildRecord.status == BuildStatus.QUEUED.value,
                     or_(BuildRecord.not_before.is_(None), BuildRecord.not_before <= now),
                 )
-                .order_by(BuildRecord.created_at)
+                .order_by(last_start.asc().nulls_first(), BuildRecord.created_at)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             )

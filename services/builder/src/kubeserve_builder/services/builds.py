@@ -173,9 +173,7 @@ class BuildLoop:
         not the build's fault: the attempt does not count), instead of waiting for the lease
         to expire."""
         async with self.uow() as uow:
-            released = await BuildRepository(uow.session).release_worker(
-                self.worker_id, utcnow()
-            )
+            released = await BuildRepository(uow.session).release_worker(self.worker_id, utcnow())
             await uow.commit()
         if released:
             BUILD_RETRIES.labels("builder_stopped").inc(released)
@@ -202,11 +200,9 @@ class BuildLoop:
                     await self.sandbox.info()
                     self.blocked = None
                 except SandboxUnavailable as exc:
-                    if self.blocked != str(exc):
-                        log.error("builds paused: %s", exc)
+                    # Not ready, and every build is refused with this reason (fail closed;
+                    # the pipeline says so in the build's failure).
                     self.blocked = str(exc)
-                    await self._sleep()
-                    continue
                 claimed = await self._claim()
                 if claimed is None:
                     await self._sleep()

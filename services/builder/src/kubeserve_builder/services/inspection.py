@@ -84,9 +84,7 @@ def _scan_compressed(path: Path, fmt: Format, limit: int, result: Inspection) ->
     return scan
 
 
-def inspect_artifact(
-    path: Path, *, max_bytes: int, max_decompressed: int
-) -> Inspection:
+def inspect_artifact(path: Path, *, max_bytes: int, max_decompressed: int) -> Inspection:
     """Size, format and (for pickles) the import scan; `BuildFailure(static)` when the file
     cannot be a loadable model."""
     size = path.stat().st_size

@@ -13,33 +13,24 @@ dependency plan's `cold_start` entry so a user can see where the time goes.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
-import re
-import shutil
 import tempfile
-import zipfile
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
-from email.parser import Parser
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from kubeserve_common.events.catalog import VersionBuildFailed, VersionBuilt, VersionUploaded
-from kubeserve_common.storage import ArtifactNotFound, ArtifactStore, StorageError
+from kubeserve_common.storage import ArtifactStore, StorageError
 from kubeserve_runtime.requirements import (
     RequirementsError,
     make_plan,
     parse_requirements,
     read_frozen,
 )
-from packaging.markers import default_environment
-from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
 
-from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialOutcome, TrialSandbox
+from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialSandbox
 from kubeserve_builder.adapters.wheels import WheelDownloader, WheelDownloadError
 from kubeserve_builder.domain.formats import Format
 from kubeserve_builder.domain.models import (
@@ -50,8 +41,16 @@ from kubeserve_builder.domain.models import (
     TransientBuildError,
 )
 from kubeserve_builder.domain.policy import describe_refused
+from kubeserve_builder.services.event_data import event_signature
+from kubeserve_builder.services.fetching import chunks_of, fetch_artifact
 from kubeserve_builder.services.inspection import Inspection, inspect_artifact
 from kubeserve_builder.services.provided import provided_modules
+from kubeserve_builder.services.trial_result import TrialResult, interpret
+from kubeserve_builder.services.wheel_files import (
+    check_hashes,
+    unmet_dependencies,
+    unpack_wheels,
+)
 from kubeserve_builder.settings import BuilderSettings
 
 log = logging.getLogger(__name__)
@@ -59,13 +58,9 @@ log = logging.getLogger(__name__)
 MIB = 1024 * 1024
 REPORT_NAME = "build-report.json"
 WHEELHOUSE_DIR = "wheelhouse"
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _MAX_REASON = 2000
-_MAX_UNPACKED_WHEELS = 4 * 1024 * MIB
-_EVENT_LIST_CAP = 2000
 _MAX_DEP_ROUNDS = 10
 _MAX_EVENT_DATA = 192 * 1024  # below the 256 KiB a CloudEvent may have on the bus
-_MAX_TEXT = 300  # classes / feature names carried in the event (the report has all)
 
 
 @dataclass
@@ -78,18 +73,14 @@ class BuildOutcome:
     failed: VersionBuildFailed | None = None
 
 
-def safe_filename(name: str) -> str:
-    base = _SAFE_NAME.sub("_", name.rsplit("/", 1)[-1]).strip("._") or "model.bin"
-    return base[:100]
+@dataclass
+class BuildResult:
+    """What the steps of a successful build produce (filled in as they run)."""
 
-
-def _chunks_of(path: Path, size: int = MIB) -> AsyncIterator[bytes]:
-    async def gen() -> AsyncIterator[bytes]:
-        with path.open("rb") as fh:
-            while data := await asyncio.to_thread(fh.read, size):
-                yield data
-
-    return gen()
+    signature: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    cold_start_ms: float = 0.0
+    wheelhouse_uri: str | None = None
 
 
 class BuildPipeline:
@@ -126,7 +117,7 @@ class BuildPipeline:
             # No place of ours to put a report: the failure event carries the reason alone.
             report.finish(early)
             return BuildOutcome(report.to_dict(), "", failed=self._failed(payload, early, None))
-        result: dict[str, Any] = {}
+        result = BuildResult()
         failure: BuildFailure | None = None
         with tempfile.TemporaryDirectory(prefix="kubeserve-build-") as tmp:
             work = Path(tmp)
@@ -145,16 +136,16 @@ class BuildPipeline:
             version_id=payload.version_id,
             version_tag=payload.version_tag,
             owner_id=payload.owner_id,
-            signature=_event_signature(result["signature"]),
-            dependency_plan=result["plan"],
-            predicted_cold_start_ms=result["cold_start_ms"],
-            wheelhouse_uri=result.get("wheelhouse_uri"),
+            signature=event_signature(result.signature),
+            dependency_plan=result.plan,
+            predicted_cold_start_ms=result.cold_start_ms,
+            wheelhouse_uri=result.wheelhouse_uri,
             report_uri=report_uri,
         )
         if len(built.model_dump_json()) > _MAX_EVENT_DATA:
             # Consumers refuse events over 256 KiB: keep what a deployment needs, point to the
             # report for the rest.
-            plan = result["plan"]
+            plan = result.plan
             compact = {
                 "to_install": plan.get("to_install", []),
                 "wheels": plan.get("wheels", []),
@@ -164,14 +155,29 @@ class BuildPipeline:
             built = built.model_copy(update={"dependency_plan": compact})
         return BuildOutcome(report.to_dict(), report_uri, built=built)
 
+    def _refusal(self, exc: SandboxUnavailable) -> Exception:
+        """No sandbox on this machine: refuse (permanent, the reason names the fix); a
+        sandbox that failed once where the probe passed is worth another attempt."""
+        current = self.sandbox.current
+        if current is not None and current.mode == "unavailable":
+            return BuildFailure(Stage.TRIAL, str(exc))
+        return TransientBuildError(str(exc))
+
     async def _steps(
         self,
         payload: VersionUploaded,
         prefix: str,
         work: Path,
         report: BuildReport,
-        result: dict[str, Any],
+        result: BuildResult,
     ) -> None:
+        try:
+            report.sandbox = (await self.sandbox.info()).to_dict()
+        except SandboxUnavailable as exc:
+            # Refused before any work: the model would have to be loaded unconfined.
+            with report.step(Stage.TRIAL) as rec:
+                rec.details["sandbox"] = "unavailable"
+                raise self._refusal(exc) from exc
         with report.step(Stage.FETCH) as rec:
             model_file = await self._fetch(payload, work, rec)
         with report.step(Stage.STATIC) as rec:
@@ -191,9 +197,9 @@ class BuildPipeline:
         with report.step(Stage.TRIAL) as rec:
             deps = None
             if wheels:
-                deps = await asyncio.to_thread(_unpack_wheels, wheels, work / "deps")
+                deps = await asyncio.to_thread(unpack_wheels, wheels, work / "deps")
             trial = await self._trial(model_file, deps, rec, report)
-        load_ms = _duration(trial["timings"].get("load_ms"))
+        load_ms = trial.load_ms
         wheel_bytes = sum(w.stat().st_size for w in wheels)
         install_ms = len(wheels) * self.settings.cold_start_per_wheel_ms + (
             wheel_bytes / MIB * self.settings.cold_start_per_mib_ms
@@ -207,9 +213,9 @@ class BuildPipeline:
             "wheel_bytes": wheel_bytes,
             "total_ms": round(total, 1),
         }
-        result["signature"] = {**trial["signature"], "smoke": trial.get("smoke", {})}
-        result["plan"] = plan
-        result["cold_start_ms"] = round(total, 1)
+        result.signature = {**trial.signature, "smoke": trial.smoke}
+        result.plan = plan
+        result.cold_start_ms = round(total, 1)
 
     # -- where things go ---------------------------------------------------------------------
     def _prefix(self, payload: VersionUploaded) -> str:
@@ -247,53 +253,11 @@ class BuildPipeline:
             report_uri=report_uri or None,
         )
 
-    # -- 1. fetch ----------------------------------------------------------------------------
+    # -- 1. fetch --------------------------------------------------------------------------------
     async def _fetch(self, payload: VersionUploaded, work: Path, rec: StepRecord) -> Path:
-        key = self.store.key_for(payload.artifact_uri)
-        limit = self.settings.max_artifact_bytes
-        if payload.size > limit:
-            raise BuildFailure(
-                Stage.FETCH, f"the artifact has {payload.size} bytes; the limit is {limit}"
-            )
-        try:
-            _, chunks = await self.store.open(key)
-        except ArtifactNotFound:
-            raise BuildFailure(Stage.FETCH, f"the artifact {key} does not exist") from None
-        except StorageError as exc:
-            raise TransientBuildError(str(exc)) from exc
-        target = work / "model" / safe_filename(payload.filename)
-        target.parent.mkdir()
-        digest = hashlib.sha256()
-        received = 0
-        try:
-            with target.open("wb") as fh:
-                async for chunk in chunks:
-                    received += len(chunk)
-                    if received > payload.size:
-                        raise BuildFailure(
-                            Stage.FETCH,
-                            f"size mismatch: the store holds more than the {payload.size} bytes "
-                            "the upload recorded",
-                        )
-                    # Hashing and writing off the event loop (2 GiB is seconds of CPU).
-                    await asyncio.to_thread(_hash_and_write, digest, fh, chunk)
-        except StorageError as exc:
-            raise TransientBuildError(str(exc)) from exc
-        sha = digest.hexdigest()
-        rec.details.update(key=key, size=received, sha256=sha)
-        if received != payload.size:
-            raise BuildFailure(
-                Stage.FETCH,
-                f"size mismatch: the upload recorded {payload.size} bytes, the store holds "
-                f"{received}",
-            )
-        if sha != payload.sha256:
-            raise BuildFailure(
-                Stage.FETCH,
-                f"sha256 mismatch: the upload recorded {payload.sha256}, the stored bytes hash "
-                f"to {sha}; the artifact changed after upload",
-            )
-        return target
+        return await fetch_artifact(
+            self.store, payload, work, rec, self.settings.max_artifact_bytes
+        )
 
     # -- 2. static ---------------------------------------------------------------------------
     async def _static(
@@ -383,7 +347,7 @@ class BuildPipeline:
         prefix: str,
         work: Path,
         rec: StepRecord,
-        result: dict[str, Any],
+        result: BuildResult,
     ) -> list[Path]:
         wanted: list[str] = plan["to_install"]
         if not wanted:
@@ -414,7 +378,7 @@ class BuildPipeline:
                     ) from None
                 have[name] = str(version)
             kept.extend(new)
-            wanted = await asyncio.to_thread(_unmet_dependencies, kept, have)
+            wanted = await asyncio.to_thread(unmet_dependencies, kept, have)
             if not wanted:
                 break
         else:
@@ -430,12 +394,12 @@ class BuildPipeline:
                 f"the wheels add up to {total} bytes; the limit is "
                 f"{self.settings.max_wheelhouse_bytes}",
             )
-        await asyncio.to_thread(self._check_hashes, plan.get("hashes") or {}, kept)
+        await asyncio.to_thread(check_hashes, plan.get("hashes") or {}, kept)
         entries = []
         for wheel in kept:
             try:
                 stored = await self.store.put_stream(
-                    f"{prefix}{WHEELHOUSE_DIR}/{wheel.name}", _chunks_of(wheel)
+                    f"{prefix}{WHEELHOUSE_DIR}/{wheel.name}", chunks_of(wheel)
                 )
             except StorageError as exc:
                 raise TransientBuildError(f"could not store {wheel.name}: {exc}") from exc
@@ -443,31 +407,17 @@ class BuildPipeline:
         plan["wheels"] = entries
         rec.details.update(wheels=entries)
         # The URI of the prefix (the store's URIs are per object; the wheelhouse is a folder).
-        result["wheelhouse_uri"] = self.store.uri_for(prefix + WHEELHOUSE_DIR) + "/"
+        result.wheelhouse_uri = self.store.uri_for(prefix + WHEELHOUSE_DIR) + "/"
         return kept
-
-    def _check_hashes(self, hashes: dict[str, list[str]], wheels: list[Path]) -> None:
-        for wheel in wheels:
-            name = parse_wheel_filename(wheel.name)[0]
-            allowed = hashes.get(name)
-            if not allowed:
-                continue
-            digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-            if f"sha256:{digest}" not in [h.lower() for h in allowed]:
-                raise BuildFailure(
-                    Stage.WHEELHOUSE,
-                    f"{wheel.name} has sha256 {digest}, not one of the hashes requirements.txt "
-                    f"allows for {name}",
-                )
 
     # -- 5. trial ----------------------------------------------------------------------------
     async def _trial(
         self, model_file: Path, deps: Path | None, rec: StepRecord, report: BuildReport
-    ) -> dict[str, Any]:
+    ) -> TrialResult:
         try:
             outcome = await self.sandbox.run_trial(model_file, deps)
         except SandboxUnavailable as exc:
-            raise TransientBuildError(str(exc)) from exc
+            raise self._refusal(exc) from exc
         report.sandbox = outcome.sandbox.to_dict()
         limits = outcome.limits
         rec.details.update(
@@ -483,9 +433,9 @@ class BuildPipeline:
             },
             output_tail=outcome.process.stderr_tail[-2000:],
         )
-        data = _interpret(outcome)
-        smoke = data.get("smoke") or {}
-        rec.details.update(timings=data.get("timings", {}), smoke=smoke)
+        data = interpret(outcome)
+        smoke = data.smoke
+        rec.details.update(timings=data.timings, smoke=smoke)
         if not smoke.get("ok"):
             why = smoke.get("error") or smoke.get("skipped") or "no result"
             if self.settings.require_smoke_prediction:
@@ -494,155 +444,6 @@ class BuildPipeline:
         return data
 
 
-def _interpret(outcome: TrialOutcome) -> dict[str, Any]:
-    """Turn the child's exit into the trial's data or a `BuildFailure` a user can act on."""
-    limits, process = outcome.limits, outcome.process
-    if process.timed_out:
-        raise BuildFailure(
-            Stage.TRIAL,
-            f"loading the model did not finish within {limits.timeout_seconds:g} s (wall clock) "
-            "and was stopped - an endless loop or a wait while unpickling?",
-        )
-    sig = outcome.signal_number
-    result = outcome.result
-    if result is None or not isinstance(result.get("ok"), bool):
-        if sig in (24, 9) and sig is not None:  # SIGXCPU, then SIGKILL at the hard limit
-            raise BuildFailure(
-                Stage.TRIAL,
-                f"loading the model used more than {limits.cpu_seconds} s of CPU time and was "
-                "stopped",
-            )
-        if sig == 25:  # SIGXFSZ
-            raise BuildFailure(
-                Stage.TRIAL,
-                f"the model tried to write a file larger than {limits.max_file_bytes} bytes "
-                "while loading",
-            )
-        tail = process.stderr_tail.strip().splitlines()[-1:] or ["no output"]
-        how = f"signal {sig}" if sig else f"exit status {process.returncode}"
-        raise BuildFailure(
-            Stage.TRIAL, f"the trial process ended ({how}) without a result: {tail[0][:500]}"
-        )
-    if not result["ok"]:
-        phase = str(result.get("phase", "load"))
-        error = str(result.get("error", "unknown error"))[:1500]
-        if "MemoryError" in error:
-            error += f" (limit {limits.memory_bytes // MIB} MiB of address space)"
-        raise BuildFailure(Stage.TRIAL, f"the model failed at {phase}: {error}")
-    signature = result.get("signature")
-    if not isinstance(signature, dict):
-        raise BuildFailure(Stage.TRIAL, "the trial returned no signature")
-    timings = result.get("timings") if isinstance(result.get("timings"), dict) else {}
-    return {"signature": signature, "smoke": result.get("smoke"), "timings": timings}
-
-
-def _duration(value: Any) -> float:
-    """A duration the (untrusted) child reported, as a sane non-negative number."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return 0.0
-    return number if 0 <= number < 86_400_000 else 0.0
-
-
-def _text(value: Any) -> str:
-    return str(value)[:_MAX_TEXT]
-
-
-def _scalar(value: Any) -> Any:
-    if value is None or isinstance(value, bool | int):
-        return value
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else str(value)
-    return _text(value)
-
-
-def _event_signature(signature: dict[str, Any]) -> dict[str, Any]:
-    """The signature for the event, rebuilt from the known fields only (the trial child's
-    output is untrusted) with long lists cut (the full one is in the report)."""
-    out: dict[str, Any] = {"model_type": _text(signature.get("model_type", ""))}
-    n = signature.get("n_features_in")
-    out["n_features_in"] = n if isinstance(n, int) and not isinstance(n, bool) else None
-    for key, convert in (("feature_names_in", _text), ("classes", _scalar)):
-        values = signature.get(key)
-        if isinstance(values, list):
-            out[key] = [convert(v) for v in values[:_EVENT_LIST_CAP]]
-            if len(values) > _EVENT_LIST_CAP:
-                out[f"{key}_truncated"] = True
-        else:
-            out[key] = None
-    out["has_predict_proba"] = signature.get("has_predict_proba") is True
-    outputs = signature.get("outputs")
-    out["outputs"] = [_text(o) for o in outputs[:10]] if isinstance(outputs, list) else []
-    smoke = signature.get("smoke")
-    if isinstance(smoke, dict):
-        if len(json.dumps(smoke, default=str)) > 4096:
-            smoke = {"ok": smoke.get("ok") is True, "truncated": True}
-        out["smoke"] = smoke
-    return out
-
-
-def _unpack_wheels(wheels: list[Path], dest: Path) -> Path:
-    """Unpack wheels as `pip install --no-deps --target` lays them out (a wheel is a zip of
-    its site-packages tree; unpacking runs no code), for the trial's import path."""
-    dest.mkdir(parents=True, exist_ok=True)
-    total = 0
-    for wheel in wheels:
-        with zipfile.ZipFile(wheel) as archive:
-            total += sum(i.file_size for i in archive.infolist())
-            if total > _MAX_UNPACKED_WHEELS:
-                raise BuildFailure(Stage.TRIAL, "the wheels unpack to more than 4 GiB")
-            # extractall drops absolute paths and '..' components.
-            archive.extractall(dest)
-    for data_dir in dest.glob("*.data"):
-        for sub in ("purelib", "platlib"):
-            inner = data_dir / sub
-            if inner.is_dir():
-                for item in inner.iterdir():
-                    shutil.move(str(item), dest / item.name)
-    return dest
-
-
-def _unmet_dependencies(wheels: list[Path], have: dict[str, str]) -> list[str]:
-    """Requires-Dist of the wheels that `have` (image + wheels so far) does not satisfy."""
-    # default_environment() is a TypedDict whose values are all str; Marker.evaluate() takes a
-    # plain mapping, which a TypedDict is not to mypy.
-    env: dict[str, str] = {**cast("Mapping[str, str]", default_environment()), "extra": ""}
-    unmet: dict[str, str] = {}
-    for wheel in wheels:
-        with zipfile.ZipFile(wheel) as archive:
-            meta = next(
-                (n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None
-            )
-            if meta is None:
-                raise BuildFailure(Stage.WHEELHOUSE, f"{wheel.name} has no METADATA")
-            message = Parser().parsestr(archive.read(meta).decode("utf-8", "replace"))
-        for text in message.get_all("Requires-Dist") or []:
-            try:
-                req = Requirement(text)
-            except InvalidRequirement:
-                raise BuildFailure(
-                    Stage.WHEELHOUSE, f"{wheel.name} declares an invalid dependency {text!r}"
-                ) from None
-            if req.marker is not None and not req.marker.evaluate(env):
-                continue
-            name = canonicalize_name(req.name)
-            version = have.get(name)
-            if version is not None:
-                try:
-                    if req.specifier.contains(Version(version), prereleases=True):
-                        continue
-                except InvalidVersion:
-                    continue
-            unmet.setdefault(name, f"{req.name}{req.specifier}")
-    return list(unmet.values())
-
-
 def _names_requirements(text: str) -> bool:
     """Whether requirements.txt names any requirement (comments and blanks aside)."""
     return any(line.split("#", 1)[0].strip() for line in text.splitlines())
-
-
-def _hash_and_write(digest: Any, fh: Any, chunk: bytes) -> None:
-    digest.update(chunk)
-    fh.write(chunk)

@@ -10,6 +10,7 @@ from kubeserve_common.errors import Forbidden, NotFound, Unauthorized
 from kubeserve_common.security.principal import Principal, get_current_principal
 from kubeserve_common.security.tokens import InvalidToken, verify_internal_token
 
+from kubeserve_deployer.services.autoscaler import LoadBoard
 from kubeserve_deployer.services.deployments import DeploymentService
 
 Caller = Annotated[Principal, Depends(get_current_principal)]
@@ -21,6 +22,14 @@ def get_deployments(request: Request) -> DeploymentService:
 
 
 Deployments = Annotated[DeploymentService, Depends(get_deployments)]
+
+
+def get_load_board(request: Request) -> LoadBoard:
+    board: LoadBoard = request.app.state.container.load
+    return board
+
+
+Load = Annotated[LoadBoard, Depends(get_load_board)]
 
 
 def check_scope(caller: Principal, deployment_id: UUID) -> None:

@@ -13,6 +13,7 @@ from kubeserve_deployer.api.deps import (
     Caller,
     Deployments,
     InternalCaller,
+    Load,
     check_scope,
     check_unscoped,
 )
@@ -22,14 +23,17 @@ from kubeserve_deployer.api.schemas import (
     DeploymentRead,
     DeploymentUpdate,
     EventRead,
+    LoadReport,
     Page,
     ReplicaCounts,
     ReplicaRead,
     RevisionRead,
     RollbackRequest,
     RouteRead,
+    ServingRead,
 )
 from kubeserve_deployer.services.deployments import DeploymentView
+from kubeserve_deployer.services.serving import serving_deployments
 
 router = APIRouter(prefix="/deployments", tags=["deployments"])
 internal = APIRouter(prefix="/internal", tags=["internal"], include_in_schema=False)
@@ -184,4 +188,27 @@ async def deployment_route(
         revision=route.revision,
         ready_replicas=route.ready_replicas,
         endpoints=route.endpoints,
+        scaled_to_zero=route.scaled_to_zero,
     )
+
+
+@internal.post("/load", status_code=204)
+async def report_load(body: LoadReport, _: InternalCaller, load: Load) -> None:
+    """A gateway's in-flight figures: the autoscaler's signal."""
+    load.report(body.gateway, body.in_flight)
+
+
+@internal.get("/serving", response_model=list[ServingRead])
+async def serving(_: InternalCaller, deployments: Deployments) -> list[ServingRead]:
+    """Every live deployment with ready replicas (the gateway's Prometheus discovery)."""
+    return [
+        ServingRead(
+            deployment_id=s.deployment_id,
+            owner_id=s.owner_id,
+            name=s.name,
+            version=s.version,
+            revision=s.revision,
+            endpoints=s.endpoints,
+        )
+        for s in await serving_deployments(deployments.uow)
+    ]

@@ -66,6 +66,8 @@ class DeploymentCreate(_Body):
 
     @model_validator(mode="after")
     def _one_way(self) -> DeploymentCreate:
+        if "replicas" in self.model_fields_set and self.replicas is None:
+            raise ValueError("replicas must be a whole number >= 1 (or leave it out)")
         if self.replicas is not None and self.autoscaling is not None:
             raise ValueError("give either `replicas` (a fixed count) or `autoscaling`, not both")
         return self
@@ -168,4 +170,27 @@ class RouteRead(BaseModel):
     status: str
     revision: int
     ready_replicas: int
+    endpoints: list[str]
+    scaled_to_zero: bool = Field(
+        default=False,
+        description="Autoscaled to 0 replicas while idle: hold the request, a replica starts.",
+    )
+
+
+class LoadReport(_Body):
+    """From a gateway, about once a second: the time-weighted average of predictions in flight
+    per deployment since its last report (only deployments with load, or whose load changed)."""
+
+    gateway: str = Field(min_length=1, max_length=128)
+    in_flight: dict[UUID, Annotated[float, Field(ge=0, le=1e6)]] = Field(max_length=10_000)
+
+
+class ServingRead(BaseModel):
+    """For the gateway's Prometheus discovery: a deployment's ready replicas and their labels."""
+
+    deployment_id: UUID
+    owner_id: UUID
+    name: str
+    version: str
+    revision: int
     endpoints: list[str]

@@ -120,6 +120,10 @@ class Autoscaler:
         floor = policy.min_replicas
         if floor == 0 and not self._idle_long_enough(now):
             floor = 1
+        elif floor == 0 and not panicking:
+            # Idle for the whole scale-to-zero period: nothing needs a replica, whatever the
+            # longer windows still remember of older load.
+            desired = 0
         bounded = max(floor, min(policy.max_replicas, desired))
         if bounded == 0:
             why = f"nothing in flight for {self._idle_after():g}s"

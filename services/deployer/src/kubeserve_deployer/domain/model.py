@@ -10,6 +10,8 @@ from uuid import UUID
 
 from kubeserve_common.errors import Conflict
 
+from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
+
 
 class DeploymentStatus(enum.StrEnum):
     PENDING = "Pending"  # accepted by the API, not yet picked up by the worker
@@ -145,6 +147,10 @@ class DeploymentSpec:
     name: str
     target: RevisionTarget
     fallback: RevisionTarget | None = None
+    # The user's autoscaling settings (None: `target.replicas` is a fixed count). The local
+    # backend needs none (the deployer's autoscaler sets `replicas`); the kubernetes backend
+    # renders the HPA from them.
+    autoscaling: AutoscalingPolicy | None = None
 
 
 @dataclass

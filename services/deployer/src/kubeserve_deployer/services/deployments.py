@@ -65,6 +65,7 @@ class Route:
     revision: int
     ready_replicas: int
     endpoints: list[str]
+    scaled_to_zero: bool = False
 
 
 def describe(autoscaling: dict[str, Any]) -> str:
@@ -126,7 +127,13 @@ class DeploymentService:
             if d is None or d.deleting:
                 raise NotFound(f"deployment {deployment_id} not found")
             return Route(
-                d.id, d.owner_id, d.status, d.revision, d.ready_replicas, list(d.endpoints)
+                d.id,
+                d.owner_id,
+                d.status,
+                d.revision,
+                d.ready_replicas,
+                list(d.endpoints),
+                scaled_to_zero=bool(d.autoscaling) and d.desired_replicas == 0,
             )
 
     # -- writes --------------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from kubeserve_common.db.uow import UnitOfWork, UnitOfWorkFactory
 from kubeserve_common.events.catalog import DeploymentDeleted, DeploymentFailed, DeploymentReady
 
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
+from kubeserve_deployer.domain.autoscaling import policy_from
 from kubeserve_deployer.domain.model import (
     DeploymentObservation,
     DeploymentSpec,
@@ -155,7 +156,10 @@ class ReconcileService:
                         else None
                     )
                 if goal is not None:
-                    specs[d.id] = DeploymentSpec(d.id, d.owner_id, d.name, goal, fallback)
+                    policy = policy_from(d.autoscaling) if d.autoscaling else None
+                    specs[d.id] = DeploymentSpec(
+                        d.id, d.owner_id, d.name, goal, fallback, autoscaling=policy
+                    )
         return specs, deleting
 
     async def _deleted(self, deployment_id: UUID) -> None:

@@ -10,10 +10,12 @@ from fastapi import APIRouter, Request, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from kubeserve_common.logging import request_id_var
+from kubeserve_common.web.middleware import ROUTE_LABEL_SCOPE_KEY
 from starlette.background import BackgroundTask
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from kubeserve_gateway.domain.route_labels import route_label
 from kubeserve_gateway.services.gateway import GatewayService, IncomingRequest
 from kubeserve_gateway.services.openapi import OpenApiService
 
@@ -37,6 +39,8 @@ async def proxy_request(request: Request) -> Response:
     """Forward `request` through the gateway service and relay the upstream's answer."""
     service: GatewayService = request.app.state.gateway.service
     scope = request.scope
+    # The metrics label this request by its public route template, not the catch-all's.
+    scope[ROUTE_LABEL_SCOPE_KEY] = route_label(service.routes, scope["method"], scope["path"])
     client = scope.get("client")
     incoming = IncomingRequest(
         method=scope["method"],

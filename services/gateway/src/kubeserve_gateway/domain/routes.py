@@ -194,6 +194,13 @@ def default_routes() -> Sequence[Route]:
             scoped_key_methods=frozenset({"GET", "HEAD"}),
         ),
         Route("deployments", rf"{API_PREFIX}/deployments(?P<rest>/?)", "deployer", "/deployments"),
+        Route(
+            "usage",
+            rf"{API_PREFIX}/usage(?P<rest>/?)",
+            "deployer",
+            "/usage",
+            methods=frozenset({"GET", "HEAD"}),
+        ),
         # Predictions go to a ready replica of the deployment (the "runtime" resolver):
         # /predict/{id} is the simple JSON API, /predict/{id}/v2/... the Open Inference Protocol,
         # /predict/{id}/v1/... KServe's V1 protocol (/v1/models/{name}:predict). The
@@ -213,6 +220,16 @@ def default_routes() -> Sequence[Route]:
             "runtime",
             "",
             methods=frozenset({"GET", "HEAD", "POST"}),
+            deployment_param="deployment_id",
+            in_openapi=False,
+        ),
+        # GET of the deployment's root is KServe V1's server liveness (`GET /` of the runtime).
+        Route(
+            "predict-live",
+            rf"{API_PREFIX}/predict/(?P<deployment_id>{_SEGMENT})/?",
+            "runtime",
+            "/",
+            methods=frozenset({"GET", "HEAD"}),
             deployment_param="deployment_id",
             in_openapi=False,
         ),

@@ -30,6 +30,7 @@ from kubeserve_gateway.services.authenticator import (
     Credential,
     extract_credential,
 )
+from kubeserve_gateway.services.load import LoadTracker, ScaledToZero
 from kubeserve_gateway.services.ratelimiter import RateLimiter
 
 _PRINCIPAL_TTL = 60  # seconds an internal principal token is valid
@@ -87,6 +88,15 @@ class MethodNotAllowed(NotFound):
     code, http_status = "method_not_allowed", 405
 
 
+@dataclass(frozen=True)
+class HoldPolicy:
+    """How long a prediction for a deployment scaled to zero waits for a replica, and how many
+    may wait per deployment, before a 503 with Retry-After."""
+
+    timeout: float = 30.0
+    max_per_deployment: int = 100
+
+
 @dataclass
 class RateLimits:
     """Who is limited how: per client IP only where nobody is authenticated (public routes,
@@ -117,6 +127,8 @@ class GatewayService:
         limits: RateLimits,
         internal_secret: str,
         trusted_proxy_hops: int = 0,
+        load: LoadTracker | None = None,
+        hold: HoldPolicy | None = None,
     ) -> None:
         self.routes = routes
         self.authenticator = authenticator
@@ -125,6 +137,10 @@ class GatewayService:
         self.limits = limits
         self.internal_secret = internal_secret
         self.trusted_proxy_hops = trusted_proxy_hops
+        # Predictions in flight (autoscaling signal, least-in-flight spreading, holding a
+        # request while a deployment scaled to zero wakes): services/load.py.
+        self.load = load
+        self.hold = hold or HoldPolicy()
         self._principal_tokens: dict[Principal, tuple[float, str]] = {}
 
     def client_ip(self, request: IncomingRequest) -> str:
@@ -145,7 +161,12 @@ class GatewayService:
         resolver = self.upstreams.get(match.route.upstream)
         if resolver is None:
             raise UpstreamUnavailable(f"no upstream configured for {match.route.name}")
-        bases = await resolver.candidates(match, principal)
+        try:
+            bases: list[str] | None = await resolver.candidates(match, principal)
+        except ScaledToZero:
+            if self.load is None or not resolver.failover:
+                raise
+            bases = None  # the owner was checked: hold the request below
         if match.route.upstream == "runtime" and match.deployment_id:
             pacing = await self.limit_deployment(match.deployment_id, pacing)
         response = await self._forward(request, match, principal, ip, resolver, bases)
@@ -162,7 +183,7 @@ class GatewayService:
         principal: Principal | None,
         ip: str,
         resolver: UpstreamResolver,
-        bases: list[str],
+        bases: list[str] | None,
     ) -> UpstreamResponse:
         # The server decoded the path; encode it again so a decoded `?`, `#` or `%` stays part
         # of the path upstream instead of starting a query or a fragment.
@@ -177,28 +198,77 @@ class GatewayService:
             forward_credentials=match.route.forward_credentials,
         )
         if not resolver.failover:
+            assert bases is not None
             return await self.client.send(
                 match.route.upstream, request.method, bases[0] + suffix, headers, request.body
             )
+        if self.load is None:
+            return await self._to_replicas(
+                request, match, principal, resolver, bases, suffix, headers
+            )
+        with self.load.track(match.deployment_id or ""):
+            return await self._to_replicas(
+                request, match, principal, resolver, bases, suffix, headers
+            )
+
+    async def _to_replicas(
+        self,
+        request: IncomingRequest,
+        match: RouteMatch,
+        principal: Principal | None,
+        resolver: UpstreamResolver,
+        bases: list[str] | None,
+        suffix: str,
+        headers: list[tuple[str, str]],
+    ) -> UpstreamResponse:
         # Several replicas: keep the (size-limited) body so it can be replayed on the next
         # replica when one refuses the connection - it never reached that one.
         body = await _buffer(request.body)
+        deployment_id = match.deployment_id or ""
+
+        async def lookup() -> list[str]:
+            return await resolver.candidates(match, principal)
+
+        async def held() -> list[str]:
+            assert self.load is not None
+            return await self.load.hold(
+                deployment_id,
+                lookup,
+                resolver.forget,
+                timeout=self.hold.timeout,
+                max_held=self.hold.max_per_deployment,
+            )
+
+        if bases is None:
+            bases = await held()
         tried: set[str] = set()
         dropped = False
         for fresh in (False, True):
             if fresh:
                 # Every cached replica refused: the deployment may have moved or gone. Ask
                 # again (a deleted deployment becomes a 404 here) and try what is new.
-                resolver.forget(match.deployment_id or "")
-                bases = await resolver.candidates(match, principal)
+                resolver.forget(deployment_id)
+                try:
+                    bases = await lookup()
+                except ScaledToZero:
+                    if self.load is None:
+                        raise
+                    bases = await held()  # it went to zero under us: wait for it
+            if self.load is not None:
+                bases = self.load.order(bases)
             for base in bases:
                 if base in tried:
                     continue
                 tried.add(base)
                 try:
-                    return await self.client.send_buffered(
-                        match.route.upstream, request.method, base + suffix, headers, body
-                    )
+                    if self.load is None:
+                        return await self.client.send_buffered(
+                            match.route.upstream, request.method, base + suffix, headers, body
+                        )
+                    with self.load.sending(base):
+                        return await self.client.send_buffered(
+                            match.route.upstream, request.method, base + suffix, headers, body
+                        )
                 except UpstreamDropped:
                     if dropped:  # retried once already: a request that kills replicas stops
                         raise

@@ -12,6 +12,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from kubeserve_gateway.domain.routes import Access, RouteTable
+from kubeserve_gateway.services.openapi_predict import (
+    SCHEMAS,
+    document_errors,
+    error_responses,
+    prediction_paths,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,16 +108,18 @@ class OpenApiService:
                     ]
                     if not operation["parameters"]:
                         del operation["parameters"]
-                    operation["security"] = [] if route.access is Access.PUBLIC else AUTHENTICATED
-                    if route.access is not Access.PUBLIC:
-                        responses = operation.setdefault("responses", {})
-                        responses.setdefault(
-                            "401", {"description": "Missing or invalid credentials"}
-                        )
-                        responses.setdefault(
-                            "429", {"description": "Rate limited (see Retry-After)"}
-                        )
+                    is_public = route.access is Access.PUBLIC
+                    operation["security"] = [] if is_public else AUTHENTICATED
+                    document_errors(public, method, operation, is_public)
                     paths.setdefault(public, {})[method] = operation
+        for public, item in prediction_paths().items():
+            for operation in item.values():
+                operation["security"] = AUTHENTICATED
+            paths[public] = item
+        # FastAPI's validation-error schemas describe a body the services never send.
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        schemas.update(SCHEMAS)
         document: dict[str, Any] = {
             "openapi": "3.1.0",
             "info": {
@@ -123,7 +131,11 @@ class OpenApiService:
                 '`{"error": {"code", "message"}}`.',
             },
             "paths": dict(sorted(paths.items())),
-            "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
+            "components": {
+                "schemas": dict(sorted(schemas.items())),
+                "responses": error_responses(),
+                "securitySchemes": SECURITY_SCHEMES,
+            },
         }
         if missing:
             document["x-kubeserve-unavailable"] = sorted(missing)

@@ -22,6 +22,9 @@ log = logging.getLogger(__name__)
 
 _FAILURE_LOG_INTERVAL = 30.0  # seconds between two warnings about a failing store
 _PRUNE_INTERVAL = 600.0  # seconds between two deletions of long-idle buckets
+# After a failed store call, requests use the local buckets for this long before the store is
+# tried again: a hanging database must not add its timeout to every request.
+_STORE_RETRY_AFTER = 5.0
 
 
 class BucketStore(Protocol):
@@ -64,6 +67,7 @@ class RateLimiter:
         self.local = MemoryBuckets(max_keys=max_keys, clock=clock)
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._failure_logged = -_FAILURE_LOG_INTERVAL
+        self._store_down_until = -1.0
         self._pruned_at = clock()
         self._prune_task: asyncio.Task[None] | None = None
 
@@ -92,6 +96,8 @@ class RateLimiter:
 
     async def _renew(self, key: str, limit: Limit, lease: Lease, now: float) -> Decision:
         assert self.store is not None
+        if now < self._store_down_until:
+            return self.local.hit(key, limit)
         give_back = lease.unused(now)
         lease.tokens = 0
         want = limit.lease_size(self.lease_seconds, self.lease_burst_fraction)
@@ -100,6 +106,7 @@ class RateLimiter:
             RATE_LIMIT_STORE_CALLS.labels("ok").inc()
         except Exception as exc:
             RATE_LIMIT_STORE_CALLS.labels("failed").inc()
+            self._store_down_until = self._clock() + _STORE_RETRY_AFTER
             if now - self._failure_logged >= _FAILURE_LOG_INTERVAL:
                 self._failure_logged = now
                 log.warning(

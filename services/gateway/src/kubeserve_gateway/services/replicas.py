@@ -31,6 +31,7 @@ from kubeserve_gateway.adapters.deployer import DeployerPort, DeployerUnavailabl
 from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable
 from kubeserve_gateway.domain.routes import RouteMatch
 from kubeserve_gateway.metrics import STALE_ROUTES
+from kubeserve_gateway.services.load import ScaledToZero
 
 RETRY_AFTER = {"Retry-After": "2"}
 
@@ -38,6 +39,7 @@ RETRY_AFTER = {"Retry-After": "2"}
 ROUTE_EVENTS = (
     "io.kubeserve.deployment.ready.v1",
     "io.kubeserve.deployment.scaled.v1",
+    "io.kubeserve.deployment.autoscaled.v1",
     "io.kubeserve.deployment.failed.v1",
     "io.kubeserve.deployment.undeploy_requested.v1",
     "io.kubeserve.deployment.deleted.v1",
@@ -79,6 +81,11 @@ class ReplicaResolver:
         # Another tenant's deployment is indistinguishable from a missing one.
         if route is None or route.owner_id != principal.user_id:
             raise NotFound(f"deployment {deployment_id} not found")
+        if not route.endpoints and route.scaled_to_zero:
+            raise ScaledToZero(
+                f"deployment {deployment_id} is scaled to zero; a replica is starting",
+                headers=RETRY_AFTER,
+            )
         if not route.endpoints:
             raise NoReadyReplica(
                 f"deployment {deployment_id} has no ready replica (status {route.status}); "

@@ -9,8 +9,11 @@ Extensions per framework (the builder's loaders decide how to read each one):
 | xgboost   | .json .ubj .bst .model |
 | lightgbm  | .txt .model |
 | onnx      | .onnx |
-| pytorch   | .pt .pth |
 | custom    | any of the above, or a .zip bundle (model file + code the builder inspects) |
+
+PyTorch files (`.pt`, `.pth`, framework `pytorch`) are refused with a pointer to ONNX export:
+the runtime has no torch (issue 13.6). `pytorch` stays in the enum so models created before
+still read; creating one or uploading such a file is a 422.
 """
 
 from __future__ import annotations
@@ -34,11 +37,17 @@ _BASE_EXTENSIONS: dict[Framework, tuple[str, ...]] = {
     Framework.XGBOOST: (".json", ".ubj", ".bst", ".model"),
     Framework.LIGHTGBM: (".txt", ".model"),
     Framework.ONNX: (".onnx",),
-    Framework.PYTORCH: (".pt", ".pth"),
 }
+PYTORCH_REFUSED = (
+    "PyTorch models are not served: the runtime has no torch. Export the model to ONNX "
+    "(torch.onnx.export(model, example_input, 'model.onnx')) and upload it with framework "
+    "'onnx'"
+)
+_PYTORCH_EXTENSIONS = (".pt", ".pth")
 ALLOWED_EXTENSIONS: dict[Framework, tuple[str, ...]] = {
     **_BASE_EXTENSIONS,
     Framework.CUSTOM: tuple(sorted({e for es in _BASE_EXTENSIONS.values() for e in es} | {".zip"})),
+    Framework.PYTORCH: (),
 }
 
 
@@ -97,6 +106,8 @@ def safe_model_filename(raw: str | None, framework: Framework) -> str:
     base = raw.replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE.sub("_", base).lstrip("._-")[-MAX_FILENAME:]
     ext = extension_of(name)
+    if framework is Framework.PYTORCH or ext in _PYTORCH_EXTENSIONS:
+        raise FilenameRejected(PYTORCH_REFUSED)
     allowed = ALLOWED_EXTENSIONS[framework]
     if not name or ext not in allowed:
         raise FilenameRejected(

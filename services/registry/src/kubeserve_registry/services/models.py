@@ -15,7 +15,7 @@ from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.storage import ArtifactStore, model_prefix
 from sqlalchemy.exc import IntegrityError
 
-from kubeserve_registry.domain.models import Framework, is_valid_model_name
+from kubeserve_registry.domain.models import PYTORCH_REFUSED, Framework, is_valid_model_name
 from kubeserve_registry.repositories.deployments import DeploymentRepository
 from kubeserve_registry.repositories.models import ModelRepository, ModelSort
 from kubeserve_registry.repositories.orm import ModelRecord, VersionRecord
@@ -45,6 +45,8 @@ class ModelService:
     ) -> ModelView:
         if not is_valid_model_name(name):
             raise ValidationFailed(f"invalid model name {name!r}")
+        if framework is Framework.PYTORCH:
+            raise ValidationFailed(PYTORCH_REFUSED, code="framework_not_served")
         record = ModelRecord(
             owner_id=owner_id,
             name=name,

@@ -12,6 +12,7 @@ from uuid import UUID
 
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.backends.kubernetes.tenancy import MODEL_PORT, RUNTIME_SERVICE_ACCOUNT
+from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
 from kubeserve_deployer.domain.model import DeploymentSpec, RevisionTarget, runtime_name
 
 RELEASE_PREFIX = "kubeserve-"
@@ -81,15 +82,45 @@ def manifest_key(revision: int) -> str:
     return f"r{revision}.json"
 
 
-def pod_limits(config: KubernetesSettings, replicas: int, other_pods: int) -> tuple[int, int]:
+def pod_limits(
+    config: KubernetesSettings,
+    replicas: int,
+    other_pods: int,
+    policy: AutoscalingPolicy | None = None,
+) -> tuple[int, int]:
     """(the HPA's maximum, the pods this release may run surge included): what the tenant's pod
     quota leaves after its other deployments. The second is capped at the maximum plus one
-    surge pod, so it changes (and the release is upgraded) only when the quota binds."""
+    surge pod, so it changes (and the release is upgraded) only when the quota binds. A
+    deployment with autoscaling settings (`policy`) gets an HPA up to its `max_replicas`;
+    without, its replica count is fixed."""
     budget = max(0, config.quota_pods - other_pods)
     most = replicas
-    if config.autoscaling_enabled:
-        most = max(replicas, min(config.autoscaling_max_replicas, budget))
+    if config.autoscaling_enabled and policy is not None:
+        ceiling = min(policy.max_replicas, config.autoscaling_max_replicas)
+        most = max(replicas, min(ceiling, budget))
     return most, min(budget, most + 1)
+
+
+def hpa_values(
+    config: KubernetesSettings, replicas: int, most: int, policy: AutoscalingPolicy | None
+) -> dict[str, Any]:
+    """The chart's `autoscaling` values. An HPA cannot go below one replica without an alpha
+    feature gate, so `min_replicas: 0` runs one pod on Kubernetes (scale to zero is the local
+    backend's). The CPU target is the platform's; the concurrency target is rendered as a
+    Pods metric only when the cluster serves it (prometheus-adapter, docs/kubernetes.md)."""
+    enabled = config.autoscaling_enabled and policy is not None
+    values: dict[str, Any] = {
+        "enabled": enabled,
+        "minReplicas": max(1, policy.min_replicas) if policy and enabled else replicas,
+        "maxReplicas": most,
+        "targetCPUUtilizationPercentage": config.autoscaling_target_cpu,
+    }
+    if enabled and policy is not None and config.autoscaling_concurrency_metric:
+        values["concurrency"] = {
+            "metric": config.autoscaling_concurrency_metric,
+            "target": f"{policy.target_concurrency:g}",
+        }
+    return values
 
 
 def chart_values(
@@ -104,7 +135,7 @@ def chart_values(
     rollout surge by what the tenant's quota leaves (`quota.pods`)."""
     tenant = str(spec.owner_id).lower()
     deployment = str(spec.deployment_id).lower()
-    most, pods = pod_limits(config, target.replicas, other_pods)
+    most, pods = pod_limits(config, target.replicas, other_pods, spec.autoscaling)
     values: dict[str, Any] = {
         "deploymentId": deployment,
         "tenant": tenant,
@@ -124,11 +155,7 @@ def chart_values(
         "runtime": {"port": MODEL_PORT},
         "replicaCount": target.replicas,
         "quota": {"pods": pods},
-        "autoscaling": {
-            "enabled": config.autoscaling_enabled,
-            "minReplicas": target.replicas,
-            "maxReplicas": most,
-        },
+        "autoscaling": hpa_values(config, target.replicas, most, spec.autoscaling),
         "resources": {
             "requests": {
                 "cpu": config.replica_cpu_request,

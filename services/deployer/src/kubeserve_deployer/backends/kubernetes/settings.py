@@ -102,14 +102,24 @@ class KubernetesSettings(BaseModel):
         "selects them by (kube-prometheus-stack: release=<its Helm release name>).",
     )
     autoscaling_enabled: bool = Field(
-        default=False,
-        description="An HPA per deployment (minReplicas = the deployment's replicas); off: "
-        "the replica count is exactly what the user asked for.",
+        default=True,
+        description="An HPA per deployment that has autoscaling settings (min/max from them, "
+        "bounded by the tenant's pod quota); off: every deployment runs its replica count.",
     )
     autoscaling_max_replicas: int = Field(
-        default=3,
+        default=5,
         ge=1,
-        description="HPA maximum, further bounded by what the tenant's pod quota leaves.",
+        description="Platform cap of an HPA's maximum, further bounded by what the tenant's pod "
+        "quota leaves.",
+    )
+    autoscaling_target_cpu: int = Field(
+        default=70, ge=1, le=100, description="The HPAs' CPU target, percent of the request."
+    )
+    autoscaling_concurrency_metric: str = Field(
+        default="",
+        description="A Pods metric of requests in flight per pod served through "
+        "prometheus-adapter (e.g. kubeserve_requests_in_flight): the HPAs then also aim at the "
+        "deployment's target_concurrency. Empty: CPU only.",
     )
 
     # -- artifact access (presigned URLs: runtimes hold no object-store credentials) ------------

@@ -57,7 +57,11 @@ class Launcher:
         """Start the replica; returns (pid, launcher name). Contained (the default), it serves
         on `r.socket`; the model's path is then the one inside the sandbox, and the
         environment the spec's alone. Else (the insecure opt-out) on `r.port`."""
-        env = {"KUBESERVE_DEPLOYMENT_ID": str(spec.deployment_id)}
+        # The tenant labels the replica's metrics (one value per replica: "CPU per user").
+        env = {
+            "KUBESERVE_DEPLOYMENT_ID": str(spec.deployment_id),
+            "KUBESERVE_TENANT_ID": str(spec.owner_id),
+        }
         sandbox: SandboxSpec | None = None
         if self.sandboxes is not None:
             inner_env = {**tunables(os.environ), **env, "PYTHONUNBUFFERED": "1"}

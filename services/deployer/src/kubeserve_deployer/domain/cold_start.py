@@ -1,0 +1,138 @@
+"""Calibrated cold-start prediction (issue 18.1), pure: a running, outlier-robust estimate per
+backend and per phase, learnt from the cold starts the deployer measures, with the version's
+own trial load time and wheelhouse size as inputs. Not wired yet (see report-ratelimits.md):
+the reconciler is to call `observe()` for every measured start and persist `to_json()`.
+
+Per phase the estimator keeps the last `WINDOW` observations of a *normalised* quantity and
+uses their median (one slow start moves nothing):
+- `start` (warm-pool fork / process spawn / pod scheduling + image): milliseconds;
+- `dependencies` (installing the wheelhouse): milliseconds per MiB of wheels;
+- `model_load`: the replica's load time divided by the version's trial load time;
+- `first_ready` (from loaded to answering health): milliseconds.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+BACKENDS = ("local-warm-pool", "local-process", "kubernetes-pod")
+PHASES = ("start", "dependencies", "model_load", "first_ready")
+WINDOW = 25
+MIN_OBSERVATIONS = 3  # per phase, before a backend's prediction counts as calibrated
+
+
+# Before any observation: the builder's fixed guesses, per backend (ms, ms/MiB, ratio, ms).
+def _prior(start: float, load_ratio: float, first_ready: float) -> dict[str, float]:
+    return {
+        "start": start,
+        "dependencies": 400.0,
+        "model_load": load_ratio,
+        "first_ready": first_ready,
+    }
+
+
+PRIORS: dict[str, dict[str, float]] = {
+    "local-warm-pool": _prior(50.0, 1.0, 50.0),
+    "local-process": _prior(1500.0, 1.0, 100.0),
+    "kubernetes-pod": _prior(4000.0, 1.2, 500.0),
+}
+
+
+@dataclass(frozen=True)
+class VersionInputs:
+    trial_load_ms: float | None  # the builder's sandboxed trial load
+    wheelhouse_mib: float = 0.0  # wheels the runtime installs at start
+
+
+@dataclass(frozen=True)
+class Prediction:
+    backend: str
+    total_ms: float
+    phases_ms: dict[str, float]
+    calibrated: bool
+    observations: int  # the fewest observations behind any phase
+
+    @property
+    def label(self) -> str:
+        return "calibrated" if self.calibrated else "estimate, not yet calibrated"
+
+
+@dataclass
+class ColdStartModel:
+    samples: dict[str, dict[str, deque[float]]] = field(default_factory=dict)
+
+    def observe(self, backend: str, inputs: VersionInputs, phases_ms: Mapping[str, float]) -> None:
+        """Learn from one measured cold start (phases the backend did not measure are
+        skipped; a phase that cannot be normalised - no trial time, no wheels - too)."""
+        _check_backend(backend)
+        for phase, ms in phases_ms.items():
+            if phase not in PHASES or ms < 0:
+                continue
+            value = _normalise(phase, ms, inputs)
+            if value is not None:
+                self._window(backend, phase).append(value)
+
+    def predict(self, backend: str, inputs: VersionInputs) -> Prediction:
+        _check_backend(backend)
+        phases: dict[str, float] = {}
+        counts = []
+        for phase in PHASES:
+            window = self.samples.get(backend, {}).get(phase) or deque()
+            counts.append(len(window) if _needed(phase, inputs) else MIN_OBSERVATIONS)
+            estimate = statistics.median(window) if window else PRIORS[backend][phase]
+            phases[phase] = round(_denormalise(phase, estimate, inputs), 1)
+        fewest = min(counts)
+        return Prediction(
+            backend, round(sum(phases.values()), 1), phases, fewest >= MIN_OBSERVATIONS, fewest
+        )
+
+    def _window(self, backend: str, phase: str) -> deque[float]:
+        return self.samples.setdefault(backend, {}).setdefault(phase, deque(maxlen=WINDOW))
+
+    def to_json(self) -> dict[str, dict[str, list[float]]]:
+        return {b: {p: list(w) for p, w in phases.items()} for b, phases in self.samples.items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ColdStartModel:
+        model = cls()
+        for backend, phases in data.items():
+            if backend not in BACKENDS or not isinstance(phases, Mapping):
+                continue
+            for phase, values in phases.items():
+                if phase in PHASES and isinstance(values, list):
+                    window = model._window(backend, phase)
+                    window.extend(float(v) for v in values if isinstance(v, int | float))
+        return model
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; one of {', '.join(BACKENDS)}")
+
+
+def _needed(phase: str, inputs: VersionInputs) -> bool:
+    if phase == "dependencies":
+        return inputs.wheelhouse_mib > 0
+    if phase == "model_load":
+        return bool(inputs.trial_load_ms)
+    return True
+
+
+def _normalise(phase: str, ms: float, inputs: VersionInputs) -> float | None:
+    if phase == "dependencies":
+        return ms / inputs.wheelhouse_mib if inputs.wheelhouse_mib > 0 else None
+    if phase == "model_load":
+        return ms / inputs.trial_load_ms if inputs.trial_load_ms else None
+    return ms
+
+
+def _denormalise(phase: str, value: float, inputs: VersionInputs) -> float:
+    if phase == "dependencies":
+        return value * inputs.wheelhouse_mib
+    if phase == "model_load":
+        return value * (inputs.trial_load_ms or 0.0)
+    return value

@@ -1,0 +1,217 @@
+"""The autoscaler loop (issue 12.2): gateways report the requests in flight per deployment,
+the loop feeds each autoscaled deployment's `Autoscaler` (domain/autoscaling.py) once per tick
+and writes its decisions - the desired replica count, an activity line ("scaled 1 -> 3: 7.5 in
+flight, target 2") and a `DeploymentAutoscaled` event, in one transaction - then wakes the
+reconcile loop, which converges the backend to the new count.
+
+The signal lives in memory (`LoadBoard`): it is a second-by-second measurement, not state; a
+deployer restart starts from zero load, which is what a fresh autoscaler would assume anyway.
+Several gateways report separately and their figures add up; a gateway that stops reporting
+(it only reports non-zero or changed figures) counts as zero after `stale_after` seconds.
+
+It drives the replica count for backends that do not scale by themselves (the local backend);
+on Kubernetes the HPA rendered from the same settings does (backends/kubernetes/release.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from kubeserve_common.db.base import utcnow
+from kubeserve_common.db.uow import UnitOfWorkFactory
+from kubeserve_common.events.catalog import DeploymentAutoscaled
+
+from kubeserve_deployer.domain.autoscaling import (
+    Autoscaler,
+    AutoscalerTuning,
+    AutoscalingPolicy,
+    Decision,
+    policy_from,
+)
+from kubeserve_deployer.domain.model import DeploymentStatus, Quota
+from kubeserve_deployer.repositories.deployments import DeploymentRepository, EventRepository
+from kubeserve_deployer.repositories.orm import DeploymentRecord
+from kubeserve_deployer.services.deployments import event_for
+
+log = logging.getLogger(__name__)
+
+
+class LoadBoard:
+    """The latest in-flight figure per (gateway, deployment)."""
+
+    def __init__(
+        self, *, stale_after: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.stale_after = stale_after
+        self._clock = clock
+        self._figures: dict[tuple[str, UUID], tuple[float, float]] = {}
+        self.on_wake: Callable[[], None] = lambda: None
+
+    def report(self, gateway: str, in_flight: Mapping[UUID, float]) -> None:
+        now = self._clock()
+        wake = False
+        for deployment_id, value in in_flight.items():
+            key = (gateway, deployment_id)
+            previous = self._figures.get(key)
+            if value > 0 and (previous is None or previous[1] == 0):
+                wake = True  # load where there was none (maybe a deployment at zero): act now
+            self._figures[key] = (now, max(0.0, value))
+        if len(self._figures) > 100_000:
+            self._expire(now)
+        if wake:
+            self.on_wake()
+
+    def in_flight(self) -> dict[UUID, float]:
+        now = self._clock()
+        self._expire(now)
+        totals: dict[UUID, float] = {}
+        for (_, deployment_id), (_, value) in self._figures.items():
+            totals[deployment_id] = totals.get(deployment_id, 0.0) + value
+        return totals
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, (at, _) in self._figures.items() if now - at > self.stale_after]:
+            del self._figures[key]
+
+
+@dataclass(frozen=True)
+class AutoscalerConfig:
+    interval: float = 1.0
+    tuning: AutoscalerTuning = field(default_factory=AutoscalerTuning)
+
+
+class AutoscalerService:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        quota: Quota,
+        board: LoadBoard,
+        config: AutoscalerConfig,
+        *,
+        on_change: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.uow = uow
+        self.quota = quota
+        self.board = board
+        self.config = config
+        self.on_change = on_change
+        self._clock = clock
+        self._scalers: dict[UUID, Autoscaler] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        board.on_wake = self._wake.set
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="autoscaler")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("autoscaler tick failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.config.interval)
+
+    async def tick(self) -> list[tuple[UUID, Decision]]:
+        """Observe every autoscaled deployment once and apply the decisions that change its
+        replica count; returns those decisions."""
+        now = self._clock()
+        load = self.board.in_flight()
+        async with self.uow.reading() as uow:
+            rows = [
+                d
+                for d in await DeploymentRepository(uow.session).live()
+                if d.autoscaling and not d.deleting and d.status != DeploymentStatus.FAILED.value
+            ]
+        changes: list[tuple[UUID, Decision]] = []
+        seen: set[UUID] = set()
+        for d in rows:
+            seen.add(d.id)
+            scaler = self._scaler(d)
+            scaler.observe(now, load.get(d.id, 0.0))
+            decision = scaler.decide(now, d.ready_replicas, d.desired_replicas)
+            if decision.desired != d.desired_replicas and await self._apply(d.id, decision):
+                changes.append((d.id, decision))
+        for gone in set(self._scalers) - seen:
+            del self._scalers[gone]
+        if changes:
+            self.on_change()
+        return changes
+
+    def _scaler(self, d: DeploymentRecord) -> Autoscaler:
+        policy = policy_from(d.autoscaling or {})
+        scaler = self._scalers.get(d.id)
+        if scaler is None or scaler.policy != policy:
+            scaler = self._scalers[d.id] = Autoscaler(policy, self.config.tuning)
+        return scaler
+
+    async def _apply(self, deployment_id: UUID, decision: Decision) -> bool:
+        async with self.uow() as uow:
+            deployments = DeploymentRepository(uow.session)
+            d = await deployments.get_live(deployment_id, for_update=True)
+            if d is None or d.deleting or not d.autoscaling:
+                return False
+            await deployments.lock_owner(d.owner_id)
+            policy: AutoscalingPolicy = policy_from(d.autoscaling)
+            desired, reason = decision.desired, decision.reason
+            if desired > d.desired_replicas:
+                others = await deployments.replicas_in_use(d.owner_id, excluding=d.id)
+                room = self.quota.headroom(others)
+                if desired > room:
+                    desired = max(d.desired_replicas, room)
+                    reason += f"; held at {desired} by your quota"
+            previous = d.desired_replicas
+            if desired == previous:
+                return False
+            d.desired_replicas = desired
+            d.updated_at = utcnow()
+            in_flight = (
+                decision.panic_concurrency if decision.panic else decision.stable_concurrency
+            )
+            target = policy.target_concurrency
+            notes = ["panic"] if decision.panic else []
+            notes += [part.strip() for part in reason.split(";")[1:]]
+            message = (
+                f"scaled {previous} -> {desired}: {in_flight:.1f} in flight, target {target:g}"
+                + (f" ({', '.join(notes)})" if notes else "")
+            )
+            if desired == 0:
+                message = f"scaled {previous} -> 0: {reason}"
+            await EventRepository(uow.session).record(d.id, "autoscaled", message)
+            await uow.publish(
+                event_for(
+                    DeploymentAutoscaled(
+                        deployment_id=d.id,
+                        owner_id=d.owner_id,
+                        previous_replicas=previous,
+                        replicas=desired,
+                        in_flight=round(in_flight, 3),
+                        target_concurrency=target,
+                        panic=decision.panic,
+                        reason=reason[:500],
+                    ),
+                    d.id,
+                    d.owner_id,
+                )
+            )
+            await uow.commit()
+        log.info("autoscaled", extra={"deployment_id": str(deployment_id), "replicas": desired})
+        return True

@@ -1,0 +1,70 @@
+"""The calibrated cold-start estimator (pure): priors until enough observations, then the
+median per phase, robust to an outlier, scaled by the version's trial load and wheelhouse,
+separate per backend, and surviving a JSON round trip (its persisted form)."""
+
+from __future__ import annotations
+
+import pytest
+from kubeserve_deployer.domain.cold_start import ColdStartModel, VersionInputs
+
+SMALL = VersionInputs(trial_load_ms=20.0)
+BIG = VersionInputs(trial_load_ms=400.0, wheelhouse_mib=10.0)
+
+
+def test_uncalibrated_until_enough_observations_then_the_measured_median() -> None:
+    model = ColdStartModel()
+    first = model.predict("local-warm-pool", SMALL)
+    assert not first.calibrated and first.label == "estimate, not yet calibrated"
+    for start, load, ready in ((30, 22, 40), (34, 18, 44), (32, 20, 42)):
+        model.observe(
+            "local-warm-pool", SMALL, {"start": start, "model_load": load, "first_ready": ready}
+        )
+    now = model.predict("local-warm-pool", SMALL)
+    assert now.calibrated and now.label == "calibrated"
+    assert now.phases_ms == {"start": 32, "dependencies": 0, "model_load": 20, "first_ready": 42}
+    assert now.total_ms == 94
+
+
+def test_an_outlier_does_not_move_the_estimate() -> None:
+    model = ColdStartModel()
+    for ms in (100, 110, 105, 9000, 102):
+        model.observe("local-process", SMALL, {"start": ms})
+    assert model.predict("local-process", SMALL).phases_ms["start"] == 105
+
+
+def test_version_inputs_scale_the_load_and_install_phases() -> None:
+    model = ColdStartModel()
+    for _ in range(3):
+        # This backend loads 1.5x slower than the trial and installs 200 ms per MiB.
+        model.observe(
+            "kubernetes-pod",
+            BIG,
+            {"start": 3000, "dependencies": 2000, "model_load": 600, "first_ready": 300},
+        )
+    small = model.predict("kubernetes-pod", SMALL)
+    assert small.phases_ms["model_load"] == 30 and small.phases_ms["dependencies"] == 0
+    big = model.predict("kubernetes-pod", VersionInputs(trial_load_ms=100.0, wheelhouse_mib=4.0))
+    assert big.phases_ms["model_load"] == 150 and big.phases_ms["dependencies"] == 800
+    assert big.calibrated
+
+
+def test_backends_learn_separately_and_unknown_ones_are_refused() -> None:
+    model = ColdStartModel()
+    for _ in range(3):
+        model.observe("local-warm-pool", SMALL, {"start": 10, "model_load": 20, "first_ready": 5})
+    assert model.predict("local-warm-pool", SMALL).calibrated
+    assert not model.predict("local-process", SMALL).calibrated
+    with pytest.raises(ValueError, match="unknown backend"):
+        model.predict("docker", SMALL)
+
+
+def test_the_persisted_form_round_trips_and_ignores_junk() -> None:
+    model = ColdStartModel()
+    for ms in (10, 12, 11):
+        model.observe("local-warm-pool", SMALL, {"start": ms, "model_load": 20, "first_ready": 5})
+    data = model.to_json()
+    data["nonsense"] = {"start": [1.0]}
+    data["local-process"] = {"start": ["x", 5]}
+    again = ColdStartModel.from_json(data)
+    assert again.predict("local-warm-pool", SMALL) == model.predict("local-warm-pool", SMALL)
+    assert again.to_json()["local-process"] == {"start": [5.0]}
