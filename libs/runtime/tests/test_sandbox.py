@@ -179,6 +179,21 @@ def test_read_only_binds_and_root_refuse_writes_while_its_writable_places_accept
     assert not (box / "ro" / "new").exists()
 
 
+def test_a_bind_below_the_private_tmp_is_visible_on_top_of_it(box: Path) -> None:
+    """A checkout under /tmp (CI clones there) puts the interpreter's own paths below the
+    sandbox's private /tmp: they must be mounted on the tmpfs, not hidden under it."""
+    spec = make_spec(box, binds=(Bind(str(box / "ro"), "/tmp/checkout/data"),))
+    seen = result_of(
+        spec,
+        """
+        import json, os
+        print(json.dumps({"data": open("/tmp/checkout/data/data.txt").read(),
+                          "tmp": sorted(os.listdir("/tmp"))}))
+        """,
+    )
+    assert seen == {"data": "read me", "tmp": ["checkout"]}
+
+
 def test_it_has_no_network_and_cannot_reach_a_host_port(box: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as server:
         port = server.getsockname()[1]

@@ -39,7 +39,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from kubeserve_runtime.sandbox import cgroups, linux, seccomp
-from kubeserve_runtime.sandbox.spec import EXIT_SANDBOX_FAILED, LISTEN_FD_ENV, Bind, SandboxSpec
+from kubeserve_runtime.sandbox.spec import (
+    EXIT_SANDBOX_FAILED,
+    LISTEN_FD_ENV,
+    Bind,
+    SandboxSpec,
+    Tmpfs,
+)
 
 _NAMESPACES = (
     linux.CLONE_NEWNS
@@ -281,17 +287,22 @@ def _build_root(spec: SandboxSpec, paths: list[str]) -> None:
             os.symlink(os.readlink(top), root + top)
         elif os.path.isdir(top):
             _bind(top, root + top, writable=False)
-    binds = [Bind(p, p) for p in paths] + list(spec.binds)
-    for bind in sorted(binds, key=lambda b: b.target):
-        if not os.path.exists(bind.source):
-            raise OSError(0, f"bind source {bind.source} does not exist")
-        _bind(bind.source, root + bind.target, writable=bind.writable)
     _make_etc(root, spec)
     _make_dev(root)
-    for tmp in spec.tmpfs:
-        os.makedirs(root + tmp.target, exist_ok=True)
-        options = f"size={tmp.size_bytes},mode=0700,uid={spec.uid},gid={spec.gid}"
-        linux.mount("tmpfs", root + tmp.target, "tmpfs", linux.MS_NOSUID | linux.MS_NODEV, options)
+    # Binds and private tmpfs mounts in path order, parents first: a bind below a tmpfs target
+    # (the interpreter of a checkout under /tmp, say) must land on the tmpfs, not under it.
+    mounts: list[Bind | Tmpfs] = [Bind(p, p) for p in paths] + list(spec.binds)
+    mounts += list(spec.tmpfs)
+    for mount in sorted(mounts, key=lambda m: (m.target.rstrip("/").count("/"), m.target)):
+        if isinstance(mount, Tmpfs):
+            os.makedirs(root + mount.target, exist_ok=True)
+            options = f"size={mount.size_bytes},mode=0700,uid={spec.uid},gid={spec.gid}"
+            flags = linux.MS_NOSUID | linux.MS_NODEV
+            linux.mount("tmpfs", root + mount.target, "tmpfs", flags, options)
+            continue
+        if not os.path.exists(mount.source):
+            raise OSError(0, f"bind source {mount.source} does not exist")
+        _bind(mount.source, root + mount.target, writable=mount.writable)
     os.makedirs(root + "/proc", exist_ok=True)
     os.makedirs(root + spec.workdir, exist_ok=True)
 
