@@ -291,8 +291,8 @@ def _build_root(spec: SandboxSpec, paths: list[str]) -> None:
     _make_dev(root)
     # Binds and private tmpfs mounts in path order, parents first: a bind below a tmpfs target
     # (the interpreter of a checkout under /tmp, say) must land on the tmpfs, not under it.
-    mounts: list[Bind | Tmpfs] = [Bind(p, p) for p in paths] + list(spec.binds)
-    mounts += list(spec.tmpfs)
+    mounts: list[Bind | Tmpfs] = [Bind(p, p) for p in paths]
+    mounts += [*spec.binds, *spec.tmpfs]
     for mount in sorted(mounts, key=lambda m: (m.target.rstrip("/").count("/"), m.target)):
         if isinstance(mount, Tmpfs):
             os.makedirs(root + mount.target, exist_ok=True)
