@@ -1,5 +1,9 @@
-"""The envelope against the CloudEvents 1.0 rules, judged by the official `cloudevents` SDK:
-what the SDK refuses we refuse, what it writes we read, and what we write it reads back."""
+"""The envelope against the CloudEvents 1.0 rules, and against the official `cloudevents` SDK:
+what it accepts we read, what it writes we read, and what we write it reads back.
+
+The SDK here is 1.x: kserve (whose real client the protocol tests use) pins `cloudevents<2`,
+and 1.x does not validate extension names or times, so the refusals below are the spec's rules
+asserted on our envelope (2.x's validating reader would judge them too; see the issue notes)."""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from cloudevents.core.exceptions import BaseCloudEventException
-from cloudevents.core.formats.json import JSONFormat
-from cloudevents.core.v1.event import CloudEvent as SdkEvent
+from cloudevents.conversion import to_json
+from cloudevents.exceptions import GenericException
+from cloudevents.http import CloudEvent as SdkEvent
+from cloudevents.http import from_json
 from kubeserve_common.events import CloudEvent, UserRegistered
 from pydantic import ValidationError
 
@@ -37,8 +42,8 @@ def wire(**overrides: Any) -> dict[str, Any]:
 
 def sdk_accepts(body: dict[str, Any]) -> bool:
     try:
-        JSONFormat().read(SdkEvent, json.dumps(body).encode())
-    except (BaseCloudEventException, ValueError):
+        from_json(json.dumps(body).encode())
+    except (GenericException, ValueError):
         return False
     return True
 
@@ -64,9 +69,9 @@ def ours_accepts(body: dict[str, Any]) -> bool:
         ("wrong specversion", wire(specversion="0.3")),
     ],
 )
-def test_what_the_sdk_refuses_we_refuse(case: str, body: dict[str, Any]) -> None:
-    assert not sdk_accepts(body), case
+def test_what_the_spec_forbids_we_refuse(case: str, body: dict[str, Any]) -> None:
     assert not ours_accepts(body), case
+    assert ours_accepts(wire()), "the same event without the fault is fine"
 
 
 @pytest.mark.parametrize(
@@ -122,13 +127,13 @@ def test_what_we_write_the_sdk_reads_with_every_attribute() -> None:
         subject=f"users/{DATA['user_id']}",
         tenant_id=DATA["user_id"],
     )
-    theirs = JSONFormat().read(SdkEvent, ours.to_json())
-    assert theirs.get_id() == ours.id
-    assert theirs.get_type() == TYPE
-    assert theirs.get_source() == "/kubeserve/auth"
-    assert theirs.get_subject() == ours.subject
-    assert theirs.get_time() == ours.time
-    assert theirs.get_extension("tenantid") == DATA["user_id"]
+    theirs = from_json(ours.to_json())
+    assert theirs["id"] == ours.id
+    assert theirs["type"] == TYPE
+    assert theirs["source"] == "/kubeserve/auth"
+    assert theirs["subject"] == ours.subject
+    assert datetime.fromisoformat(theirs["time"].replace("Z", "+00:00")) == ours.time
+    assert theirs["tenantid"] == DATA["user_id"]
     assert theirs.get_data() == DATA
 
 
@@ -141,7 +146,7 @@ def test_what_the_sdk_writes_we_read_binary_data_included() -> None:
         "tenantid": DATA["user_id"],
     }
     for data in (DATA, json.dumps(DATA).encode()):  # bytes travel as data_base64
-        written = JSONFormat().write(SdkEvent(dict(attributes), data))
+        written = to_json(SdkEvent(dict(attributes), data))
         assert (b"data_base64" in written) is isinstance(data, bytes)
         event = CloudEvent.from_json(written)
         assert event.data == DATA
