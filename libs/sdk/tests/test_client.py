@@ -166,10 +166,24 @@ async def test_the_async_client_retries_alike(gateway: tuple[str, Gateway]) -> N
 
 
 def test_both_clients_have_the_same_methods() -> None:
-    def public(cls: type) -> set[str]:
-        return {n for n, _ in inspect.getmembers(cls, callable) if not n.startswith("_")}
+    def public(client: object) -> dict[str, inspect.Signature]:
+        return {
+            name: inspect.signature(method)
+            for name, method in inspect.getmembers(client, callable)
+            if not name.startswith("_")
+        }
 
-    assert public(Client) == public(AsyncClient)
+    sync, aio = Client("http://127.0.0.1:9", api_key="k"), AsyncClient("http://127.0.0.1:9")
+    assert public(sync).keys() == public(aio).keys()
+    streams = {"iter_models", "logs"}  # Iterator / AsyncIterator
+    for name in set(public(aio)) - streams:
+        assert public(sync)[name] == public(aio)[name], name  # parameters, defaults, answer
+        assert inspect.iscoroutinefunction(getattr(aio, name)), name
+        assert not inspect.iscoroutinefunction(getattr(sync, name)), name
+    assert public(sync)["deploy"].return_annotation == "m.DeploymentRead"
+    for name in streams:
+        assert public(sync)[name].parameters == public(aio)[name].parameters
+    sync.close()
 
 
 def test_credentials_come_from_arguments_then_environment_then_saved(
