@@ -61,6 +61,32 @@ def test_version_and_completion() -> None:
     assert second.split() == ["--follow"]
 
 
+def test_errors_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KUBESERVE_")}
+    env.update(XDG_CONFIG_HOME=str(tmp_path), KUBESERVE_URL="http://127.0.0.1:9")
+    command = [sys.executable, "-m", "kubeserve_cli"]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        run = [*command, *args]
+        return subprocess.run(run, env=env, capture_output=True, text=True, timeout=60)
+
+    missing = cli("predict", "some-id", "-f", str(tmp_path / "nope.json"))
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert "cannot read the request file" in missing.stderr and "nope.json" in missing.stderr
+    # The output pipe closed before the CLI writes (`kubeserve completion bash | head -0`).
+    closed = subprocess.Popen(
+        [*command, "completion", "bash"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert closed.stdout is not None and closed.stderr is not None
+    closed.stdout.close()
+    stderr = closed.stderr.read()
+    assert closed.wait(timeout=60) == 141 and stderr == ""
+
+
 def test_cli_from_register_to_predict(platform: Platform, tmp_path: Path) -> None:
     config = tmp_path / "config"
     X, y = load_iris(return_X_y=True)

@@ -271,7 +271,10 @@ def cmd_logs(args: argparse.Namespace, client: Client) -> None:
 
 def cmd_predict(args: argparse.Namespace, client: Client) -> None:
     if args.file:
-        raw = Path(args.file).read_text()
+        try:
+            raw = Path(args.file).read_text()
+        except OSError as exc:
+            raise UsageError(f"cannot read the request file: {exc}") from exc
     elif args.json is not None and args.json != "-":
         raw = args.json
     else:

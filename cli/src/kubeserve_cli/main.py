@@ -1,8 +1,9 @@
 """`kubeserve`: run the platform locally (`up`, `demo`) and use it (register, push, deploy,
 predict, logs, ...) over the public HTTP API through `kubeserve_sdk`.
 
-Exit codes: 0 success, 1 the API refused or failed, 2 usage error, 3 a build or deployment
-ended Failed, 4 timed out waiting.
+Exit codes: 0 success, 1 the API refused or failed (or a file could not be read or written),
+2 usage error, 3 a build or deployment ended Failed, 4 timed out waiting, 141 the output pipe
+was closed (`| head`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from kubeserve_cli.commands import (
 )
 
 EXIT_API, EXIT_USAGE, EXIT_FAILED, EXIT_TIMEOUT = 1, 2, 3, 4
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 
 
 def make_client(args: argparse.Namespace) -> Client:
@@ -301,24 +303,43 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        code = run(argv)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is caught below
+    except BrokenPipeError:
+        # The reader went away (`kubeserve logs ID | head`): stop quietly like other tools,
+        # with stdout on /dev/null so the interpreter's last flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_PIPE
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """The exit code of one command; errors become one `error:` line on stderr."""
     args = build_parser().parse_args(argv)
     if hasattr(args, "local"):
-        sys.exit(args.local(args))
+        return int(args.local(args))
     try:
         with make_client(args) as client:
             args.func(args, client)
     except UsageError as exc:
         output.error(str(exc))
-        sys.exit(EXIT_USAGE)
+        return EXIT_USAGE
     except APIError as exc:
         hint = " - run `kubeserve login` first" if exc.status == 401 else ""
         output.error(f"{exc.message} (HTTP {exc.status}, {exc.code}){hint}")
-        sys.exit(EXIT_API)
+        return EXIT_API
     except Failed as exc:
         output.error(str(exc))
-        sys.exit(EXIT_FAILED)
+        return EXIT_FAILED
     except TimeoutExpired as exc:
         output.error(f"gave up waiting: {exc}")
-        sys.exit(EXIT_TIMEOUT)
+        return EXIT_TIMEOUT
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a file the command reads or writes (model, request, config)
+        output.error(str(exc))
+        return EXIT_API
+    return 0
