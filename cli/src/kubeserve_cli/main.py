@@ -14,7 +14,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from kubeserve_sdk import APIError, Client, Credentials, TimeoutExpired
+from kubeserve_sdk import APIError, Client, TimeoutExpired
 
 from kubeserve_cli import completion, config, output
 from kubeserve_cli.commands import (
@@ -50,18 +50,8 @@ def make_client(args: argparse.Namespace) -> Client:
     """`--url`, else KUBESERVE_URL, else the saved URL; KUBESERVE_API_KEY, else the saved
     tokens (refreshed ones are saved back) - the SDK's own resolution."""
     client = Client(args.url)
-    if not client.credentials.api_key:
-
-        def persist(creds: Credentials) -> None:
-            data = config.load()
-            data.update(
-                url=client.base_url,
-                access_token=creds.access_token,
-                refresh_token=creds.refresh_token,
-            )
-            config.save(data)
-
-        client.credentials.on_refresh = persist
+    if not client.credentials.api_key:  # so that `login` and `register` save the tokens too
+        client.credentials.on_refresh = config.token_saver(client.base_url)
     return client
 
 

@@ -71,6 +71,11 @@ class Gateway:
                 error = {"code": "database_unavailable", "message": "the database is away"}
                 return JSONResponse({"error": error}, status_code=self.status, headers=headers)
             path = request.url.path
+            if path == "/api/v1/auth/refresh":
+                return JSONResponse({"access_token": "fresh", "refresh_token": "r2"})
+            if request.headers.get("authorization") == "Bearer expired":
+                error = {"code": "unauthorized", "message": "token expired"}
+                return JSONResponse({"error": error}, status_code=401)
             if path.endswith("/missing"):
                 error = {"code": "not_found", "message": "deployment missing not found"}
                 return JSONResponse({"error": error}, status_code=404)
@@ -225,3 +230,21 @@ def test_numpy_and_pandas_inputs(gateway: tuple[str, Gateway]) -> None:
 
         with pytest.raises(TypeError, match="numpy array"):
             client.predict(DEPLOYMENT["id"], object())
+
+
+async def test_an_expired_token_is_refreshed_once_and_saved_back(
+    gateway: tuple[str, Gateway],
+) -> None:
+    url, gw = gateway
+    saved.save({"url": url, "access_token": "expired", "refresh_token": "r1"})
+    with Client(url) as client:
+        assert client.get_deployment("x").name == "iris"
+    assert [s["auth"] for s in gw.seen] == ["Bearer expired", None, "Bearer fresh"]
+    assert gw.seen[1]["json"] == {"refresh_token": "r1"}
+    assert saved.load()["access_token"] == "fresh" and saved.load()["refresh_token"] == "r2"
+
+    saved.save({"url": url, "access_token": "expired", "refresh_token": "r1"})
+    async with AsyncClient(url) as aclient:
+        assert (await aclient.get_deployment("x")).name == "iris"
+    assert saved.load()["access_token"] == "fresh"
+    assert [s["auth"] for s in gw.seen[3:]] == ["Bearer expired", None, "Bearer fresh"]

@@ -60,16 +60,10 @@ def resolve(
     if key:
         return url, Credentials(api_key=key)
     if saved.get("access_token") and (saved.get("url") or "").rstrip("/") in ("", url):
-
-        def persist(creds: Credentials) -> None:
-            data = config.load()
-            data.update(url=url, access_token=creds.access_token, refresh_token=creds.refresh_token)
-            config.save(data)
-
         return url, Credentials(
             access_token=saved.get("access_token"),
             refresh_token=saved.get("refresh_token"),
-            on_refresh=persist,
+            on_refresh=config.token_saver(url),
         )
     return url, Credentials()
 

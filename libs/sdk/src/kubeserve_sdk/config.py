@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,3 +44,14 @@ def save(data: dict[str, Any]) -> Path:
 
 def clear() -> None:
     credentials_path().unlink(missing_ok=True)
+
+
+def token_saver(url: str) -> Callable[[Any], None]:
+    """A `Credentials.on_refresh` hook that saves new tokens (a login, a refresh) for `url`."""
+
+    def save_tokens(creds: Any) -> None:
+        data = load()
+        data.update(url=url, access_token=creds.access_token, refresh_token=creds.refresh_token)
+        save(data)
+
+    return save_tokens
