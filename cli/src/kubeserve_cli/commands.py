@@ -168,7 +168,7 @@ def autoscaling(args: argparse.Namespace) -> dict[str, Any] | None:
         "scale_to_zero_after_s": args.scale_to_zero_after,
     }
     given = {k: v for k, v in fields.items() if v is not None}
-    if given and args.replicas is not None:
+    if given and getattr(args, "replicas", None) is not None:  # `deployments autoscale` has none
         raise UsageError("give either --replicas (a fixed count) or autoscaling options")
     return given or None
 
@@ -228,7 +228,6 @@ def cmd_deployments_scale(args: argparse.Namespace, client: Client) -> None:
 
 
 def cmd_deployments_autoscale(args: argparse.Namespace, client: Client) -> None:
-    args.replicas = None
     settings = autoscaling(args)
     if not settings:
         raise UsageError("give at least one of --min-replicas, --max-replicas, ...")

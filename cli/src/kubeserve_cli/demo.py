@@ -12,6 +12,7 @@ from pathlib import Path
 from kubeserve_sdk import Client
 
 from kubeserve_cli import output
+from kubeserve_cli.commands import Failed
 
 IRIS_SAMPLES = [[5.1, 3.5, 1.4, 0.2], [6.2, 2.9, 4.3, 1.3], [7.7, 3.0, 6.1, 2.3]]
 
@@ -52,7 +53,7 @@ def run(client: Client, timeout: float = 300) -> None:
         model["id"], version["id"], timeout=timeout, on_status=lambda s: output.info(f"status: {s}")
     )
     if version["status"] != "Ready":
-        raise RuntimeError(
+        raise Failed(
             f"build failed: {version.get('failure_stage')}: {version.get('failure_reason')}"
         )
     output.info(f"signature: {json.dumps(version.get('signature'))}")
@@ -62,7 +63,7 @@ def run(client: Client, timeout: float = 300) -> None:
         deployment["id"], timeout=timeout, on_status=lambda s: output.info(f"status: {s}")
     )
     if deployment["status"] != "Running":
-        raise RuntimeError(f"deployment failed: {deployment.get('failure_reason')}")
+        raise Failed(f"deployment failed: {deployment.get('failure_reason')}")
     url = f"{client.base_url}/api/v1/predict/{deployment['id']}"
     output.info(f"URL: {url}")
     output.step(f"predicting {IRIS_SAMPLES}")
