@@ -17,6 +17,7 @@ import pytest
 from kubeserve_common.testing.servers import serve_app
 from kubeserve_sdk import APIError, AsyncClient, Client, RetryPolicy
 from kubeserve_sdk import config as saved
+from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -248,3 +249,14 @@ async def test_an_expired_token_is_refreshed_once_and_saved_back(
         assert (await aclient.get_deployment("x")).name == "iris"
     assert saved.load()["access_token"] == "fresh"
     assert [s["auth"] for s in gw.seen[3:]] == ["Bearer expired", None, "Bearer fresh"]
+
+
+def test_an_empty_key_scope_is_sent_not_widened_to_every_deployment(
+    gateway: tuple[str, Gateway],
+) -> None:
+    url, gw = gateway
+    with Client(url, api_key="ks") as client:
+        # The stand-in answers every POST with a deployment: only the request counts here.
+        with pytest.raises(ValidationError):
+            client.create_api_key("ci", deployment_ids=[], expires_in_days=0)
+    assert gw.seen[-1]["json"] == {"name": "ci", "deployment_ids": [], "expires_in_days": 0}

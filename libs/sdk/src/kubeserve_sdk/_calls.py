@@ -54,9 +54,11 @@ def create_api_key(
     extra: dict[str, Any] | None = None,
 ) -> Call[m.ApiKeyCreated]:
     body: dict[str, Any] = {"name": name}
-    if deployment_ids:
+    # Sent whenever given, even empty or 0: the server refuses those (422), whereas leaving
+    # them out would make a key for every deployment, or one that never expires.
+    if deployment_ids is not None:
         body["deployment_ids"] = [str(d) for d in deployment_ids]
-    if expires_in_days:
+    if expires_in_days is not None:
         body["expires_in_days"] = expires_in_days
     body.update({k: v for k, v in (extra or {}).items() if v is not None})
     return Call("POST", "/auth/api-keys", _one(m.ApiKeyCreated), {"json": body})
