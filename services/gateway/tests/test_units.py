@@ -153,3 +153,19 @@ def test_usage_is_routed_to_the_deployer_for_reading_only() -> None:
     assert table.match("POST", "/api/v1/usage") is None and table.path_exists("/api/v1/usage")
     found = table.public_path("deployer", "/usage", "get")
     assert found is not None and found[1] == "/api/v1/usage"  # as the OpenAPI document lists it
+
+
+def test_long_paths_are_matched_and_labelled_but_never_memoized() -> None:
+    # Both memos sit before authentication: a flood of long distinct paths must not pin memory.
+    from kubeserve_gateway.domain.route_labels import _remembered, route_label
+
+    table = RouteTable(default_routes())
+    table.match("GET", "/api/v1/models")
+    kept, labels = len(table._memo), _remembered.cache_info().currsize
+    for i in range(50):
+        path = f"/api/v1/predict/d{i}/v2/" + "x" * 2000
+        match = table.match("POST", path)
+        assert match is not None and match.deployment_id == f"d{i}"
+        assert route_label(table, "POST", path) == "/api/v1/predict/{name}/v2/{name}"
+    assert len(table._memo) == kept
+    assert _remembered.cache_info().currsize == labels
