@@ -60,6 +60,15 @@ class Decision:
             values["Retry-After"] = self.retry_after_header
         return values
 
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """`headers()` of an allowed request as raw response headers: added to every proxied
+        answer, predictions included, so built straight as bytes."""
+        return [
+            (b"ratelimit-limit", b"%d" % self.limit),
+            (b"ratelimit-remaining", b"%d" % max(0, self.remaining)),
+            (b"ratelimit-reset", b"%d" % math.ceil(self.reset)),
+        ]
+
 
 def tighter(a: Decision | None, b: Decision) -> Decision:
     """Of two allowed decisions on one request, the one a client should pace itself by: the
