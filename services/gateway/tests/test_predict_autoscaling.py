@@ -90,7 +90,7 @@ async def test_least_in_flight_wins_over_rotation(
             finally:
                 gate.set()
             for done in await asyncio.gather(*pending):
-                assert done.status_code == 200
+                assert done.status_code == 200, done.text
 
             async def reported() -> bool:
                 return any(deployment in r["in_flight"] for r in fake.reports)

@@ -115,6 +115,10 @@ def test_headers_follow_the_draft_and_the_tighter_bucket_wins() -> None:
         "RateLimit-Remaining": "9",
         "RateLimit-Reset": "1",
     }
+    # What an allowed answer carries: the same three, as raw headers.
+    assert [(k.decode(), v.decode()) for k, v in first.raw_headers()] == [
+        (name.lower(), value) for name, value in first.headers().items()
+    ]
     tight = Decision(True, 4, 1, 3.0)
     assert tighter(first, tight) is tight and tighter(tight, first) is tight
     buckets.hit("b", Limit(1, 1))

@@ -10,7 +10,7 @@ from kubeserve_gateway.domain.headers import (
     client_response_headers,
     upstream_request_headers,
 )
-from kubeserve_gateway.domain.ratelimit import TokenBucketLimiter
+from kubeserve_gateway.domain.ratelimit import Limit, MemoryBuckets
 from kubeserve_gateway.domain.routes import Access, BodyLimit, RouteTable, default_routes
 from kubeserve_gateway.services.authenticator import extract_credential, principal_from_claims
 
@@ -25,24 +25,24 @@ class Clock:
 
 def test_token_bucket_allows_a_burst_then_refills_at_the_rate() -> None:
     clock = Clock()
-    limiter = TokenBucketLimiter(2.0, 3, clock=clock)
-    assert [limiter.hit("a").allowed for _ in range(4)] == [True, True, True, False]
-    denied = limiter.hit("a")
+    buckets, limit = MemoryBuckets(clock=clock), Limit(2.0, 3)
+    assert [buckets.hit("a", limit).allowed for _ in range(4)] == [True, True, True, False]
+    denied = buckets.hit("a", limit)
     assert not denied.allowed and denied.retry_after == pytest.approx(0.5)
     assert denied.retry_after_header == "1"
-    assert limiter.hit("b").allowed  # keys are independent
+    assert buckets.hit("b", limit).allowed  # keys are independent
     clock.now += 0.5
-    assert limiter.hit("a").allowed
-    assert not limiter.hit("a").allowed
+    assert buckets.hit("a", limit).allowed
+    assert not buckets.hit("a", limit).allowed
     clock.now += 100
-    assert [limiter.hit("a").allowed for _ in range(4)] == [True, True, True, False]
+    assert [buckets.hit("a", limit).allowed for _ in range(4)] == [True, True, True, False]
 
 
 def test_token_bucket_memory_is_bounded() -> None:
-    limiter = TokenBucketLimiter(1.0, 1, max_keys=100, clock=Clock())
+    buckets = MemoryBuckets(max_keys=100, clock=Clock())
     for i in range(1000):
-        limiter.hit(f"ip{i}")
-    assert len(limiter) == 100
+        buckets.hit(f"ip{i}", Limit(1.0, 1))
+    assert len(buckets) == 100
 
 
 def test_route_table() -> None:
@@ -153,3 +153,19 @@ def test_usage_is_routed_to_the_deployer_for_reading_only() -> None:
     assert table.match("POST", "/api/v1/usage") is None and table.path_exists("/api/v1/usage")
     found = table.public_path("deployer", "/usage", "get")
     assert found is not None and found[1] == "/api/v1/usage"  # as the OpenAPI document lists it
+
+
+def test_long_paths_are_matched_and_labelled_but_never_memoized() -> None:
+    # Both memos sit before authentication: a flood of long distinct paths must not pin memory.
+    from kubeserve_gateway.domain.route_labels import _remembered, route_label
+
+    table = RouteTable(default_routes())
+    table.match("GET", "/api/v1/models")
+    kept, labels = len(table._memo), _remembered.cache_info().currsize
+    for i in range(50):
+        path = f"/api/v1/predict/d{i}/v2/" + "x" * 2000
+        match = table.match("POST", path)
+        assert match is not None and match.deployment_id == f"d{i}"
+        assert route_label(table, "POST", path) == "/api/v1/predict/{name}/v2/{name}"
+    assert len(table._memo) == kept
+    assert _remembered.cache_info().currsize == labels

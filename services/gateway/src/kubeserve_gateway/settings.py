@@ -193,6 +193,10 @@ class GatewaySettings(CommonSettings):
         description="A stream ends after this long; the browser reconnects with a new ticket, "
         "so a revoked session stops receiving events.",
     )
+    session_cookie_secure: bool | None = Field(
+        default=None,
+        description="Secure flag of the refresh cookie; default: when the request came over https.",
+    )
     # -- Prometheus discovery (GET /internal/prometheus/targets; docs/observability.md) -------
     metrics_token: SecretStr | None = Field(
         default=None,
@@ -208,10 +212,6 @@ class GatewaySettings(CommonSettings):
         default=False,
         description="All services run in this one process (the embedded mode sets it): "
         "discovery lists one platform target instead of five views of one registry.",
-    )
-    session_cookie_secure: bool | None = Field(
-        default=None,
-        description="Secure flag of the refresh cookie; default: when the request came over https.",
     )
 
     @field_validator("cors_origins", mode="before")

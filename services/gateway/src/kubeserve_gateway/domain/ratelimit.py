@@ -42,7 +42,6 @@ class Decision:
     remaining: int = 0  # whole tokens left after this request
     reset: float = 0.0  # seconds until the bucket is full again
     retry_after: float = 0.0  # seconds until one token is available again (when refused)
-    policy: str = ""  # which bucket decided ("key", "deployment", ...), for metrics
 
     @property
     def retry_after_header(self) -> str:
@@ -60,6 +59,15 @@ class Decision:
         if not self.allowed:
             values["Retry-After"] = self.retry_after_header
         return values
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """`headers()` of an allowed request as raw response headers: added to every proxied
+        answer, predictions included, so built straight as bytes."""
+        return [
+            (b"ratelimit-limit", b"%d" % self.limit),
+            (b"ratelimit-remaining", b"%d" % max(0, self.remaining)),
+            (b"ratelimit-reset", b"%d" % math.ceil(self.reset)),
+        ]
 
 
 def tighter(a: Decision | None, b: Decision) -> Decision:
@@ -113,29 +121,6 @@ class MemoryBuckets:
             limit.seconds_to_full(bucket.tokens),
             (cost - bucket.tokens) / limit.rate,
         )
-
-    def __len__(self) -> int:
-        return len(self._buckets)
-
-
-class TokenBucketLimiter:
-    """One limit for every key (kept for callers with a single policy)."""
-
-    def __init__(
-        self,
-        rate: float,
-        burst: int,
-        *,
-        max_keys: int = 100_000,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.limit = Limit(rate, burst)
-        self.rate = rate
-        self.burst = float(burst)
-        self._buckets = MemoryBuckets(max_keys=max_keys, clock=clock)
-
-    def hit(self, key: str, cost: float = 1.0) -> Decision:
-        return self._buckets.hit(key, self.limit, cost)
 
     def __len__(self) -> int:
         return len(self._buckets)

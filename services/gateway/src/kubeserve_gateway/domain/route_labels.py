@@ -9,11 +9,13 @@ beyond a bounded set."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 from kubeserve_gateway.domain.routes import API_PREFIX, RouteTable
 
 MAX_SEGMENTS = 9
+MEMO_MAX_PATH = 512  # longer paths are templated afresh each time, never kept
 # Literal segments of the public API (auth, registry, builder, deployer, the runtime's
 # protocols). A word missing here shows up as `{name}`: harmless, and easy to add.
 LITERALS = frozenset(
@@ -47,8 +49,12 @@ def _segment(segment: str, previous: str) -> str:
 
 def route_label(routes: RouteTable, method: str, path: str) -> str:
     """The bounded template of `method path`; `unmatched` when no public route serves it."""
-    if routes.match(method, path) is None:
+    if routes.match(method, path) is None:  # memoized by the table
         return "unmatched"
+    return _remembered(path) if len(path) <= MEMO_MAX_PATH else _template(path)
+
+
+def _template(path: str) -> str:
     parts = [p for p in path[len(API_PREFIX) :].split("/") if p]
     out: list[str] = []
     previous = ""
@@ -58,3 +64,9 @@ def route_label(routes: RouteTable, method: str, path: str) -> str:
     if len(parts) > MAX_SEGMENTS:
         out.append("...")
     return API_PREFIX + "".join("/" + p for p in out)
+
+
+# Asked on every proxied request (a prediction included), before authentication: a client
+# calls the same paths again and again, so the template is remembered - bounded in entries and,
+# since anyone may send long paths, in the length of the paths kept.
+_remembered = functools.lru_cache(maxsize=4096)(_template)

@@ -102,6 +102,7 @@ class RouteTable:
     """First match wins, so specific routes come before the broad ones of the same prefix."""
 
     _MEMO_SIZE = 4096
+    _MEMO_MAX_PATH = 512
 
     def __init__(self, routes: Iterable[Route]) -> None:
         self.routes: tuple[Route, ...] = tuple(routes)
@@ -116,6 +117,8 @@ class RouteTable:
         except KeyError:
             pass
         found = self._match(method, path)
+        if len(path) > self._MEMO_MAX_PATH:
+            return found  # anyone may send long paths: 4096 of them must not pin megabytes
         if len(self._memo) >= self._MEMO_SIZE:
             self._memo.clear()
         self._memo[key] = found

@@ -171,9 +171,7 @@ class GatewayService:
             pacing = await self.limit_deployment(match.deployment_id, pacing)
         response = await self._forward(request, match, principal, ip, resolver, bases)
         if pacing is not None:
-            response.raw_headers.extend(
-                (name.lower().encode(), value.encode()) for name, value in pacing.headers().items()
-            )
+            response.raw_headers.extend(pacing.raw_headers())
         return response
 
     async def _forward(

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable
@@ -55,25 +55,20 @@ class LoadTracker:
         self.wake = asyncio.Event()  # the reporter sends at once (a held request waits)
 
     # -- counting ------------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def track(self, deployment_id: str) -> Iterator[None]:
-        self._move(deployment_id, +1)
-        try:
-            yield
-        finally:
-            self._move(deployment_id, -1)
+    # Both run twice per prediction: plain context managers, not @contextmanager generators
+    # (a generator and its wrapper per request cost several times more).
+    def track(self, deployment_id: str) -> _Counted:
+        return _Counted(self._move, deployment_id)
 
-    @contextlib.contextmanager
-    def sending(self, endpoint: str) -> Iterator[None]:
-        self._endpoints[endpoint] = self._endpoints.get(endpoint, 0) + 1
-        try:
-            yield
-        finally:
-            left = self._endpoints[endpoint] - 1
-            if left:
-                self._endpoints[endpoint] = left
-            else:
-                del self._endpoints[endpoint]
+    def sending(self, endpoint: str) -> _Counted:
+        return _Counted(self._send, endpoint)
+
+    def _send(self, endpoint: str, step: int) -> None:
+        left = self._endpoints.get(endpoint, 0) + step
+        if left:
+            self._endpoints[endpoint] = left
+        else:
+            del self._endpoints[endpoint]
 
     def order(self, endpoints: list[str]) -> list[str]:
         """Least in flight first; `sorted` is stable, so equal ones keep the rotation."""
@@ -180,6 +175,22 @@ class LoadTracker:
             else:
                 del self._held[deployment_id]
                 self._refreshed.pop(deployment_id, None)
+
+
+class _Counted:
+    """`count(key, +1)` on entry, `count(key, -1)` on exit, whatever the exit."""
+
+    __slots__ = ("count", "key")
+
+    def __init__(self, count: Callable[[str, int], None], key: str) -> None:
+        self.count = count
+        self.key = key
+
+    def __enter__(self) -> None:
+        self.count(self.key, +1)
+
+    def __exit__(self, *exc: object) -> None:
+        self.count(self.key, -1)
 
 
 class LoadReporter:
