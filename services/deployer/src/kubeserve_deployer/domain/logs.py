@@ -37,7 +37,11 @@ def parse_since(value: str | None, *, now: datetime | None = None) -> datetime |
     found = _DURATION.fullmatch(text)
     if found and any(found.groups()):
         hours, minutes, seconds = (int(g or 0) for g in found.groups())
-        return (now or datetime.now(UTC)) - timedelta(hours=hours, minutes=minutes, seconds=seconds)
+        try:
+            back = timedelta(hours=hours, minutes=minutes, seconds=seconds)
+            return (now or datetime.now(UTC)) - back
+        except OverflowError:
+            return None  # further back than a datetime reaches: every line there is
     try:
         instant = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

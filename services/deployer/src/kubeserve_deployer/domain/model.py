@@ -47,6 +47,17 @@ class ReplicaStatus(enum.StrEnum):
 _NAME_OK = re.compile(r"[^a-z0-9-]+")
 
 
+# C0 control characters but tab and line breaks: NUL is refused by PostgreSQL's text and JSON,
+# the others garble a terminal.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def storable(text: str) -> str:
+    """`text` a replica wrote (its log, its termination message), fit for the database and a
+    terminal: what a tenant's model prints ends up in events and failure reasons."""
+    return _UNPRINTABLE.sub("\ufffd", text)
+
+
 def runtime_name(text: str) -> str:
     """A name usable in an OIP URL path (`/v2/models/{name}`): lower-case, digits, dashes."""
     cleaned = _NAME_OK.sub("-", text.lower()).strip("-")

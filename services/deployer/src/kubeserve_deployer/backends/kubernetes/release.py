@@ -13,7 +13,12 @@ from uuid import UUID
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.backends.kubernetes.tenancy import MODEL_PORT, RUNTIME_SERVICE_ACCOUNT
 from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
-from kubeserve_deployer.domain.model import DeploymentSpec, RevisionTarget, runtime_name
+from kubeserve_deployer.domain.model import (
+    DeploymentSpec,
+    RevisionTarget,
+    runtime_name,
+    storable,
+)
 
 RELEASE_PREFIX = "kubeserve-"
 # The deployment's Service, as the roadmap names it (charts/model-serving renders it so): what
@@ -231,8 +236,11 @@ class WorkloadState:
 class ContainerProblem:
     state: str  # waiting | terminated
     reason: str  # CrashLoopBackOff, ImagePullBackOff, OOMKilled, Error...
-    message: str = ""
+    message: str = ""  # a terminated one's is its termination log: the tenant's model writes it
     exit_code: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", storable(self.message))
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,15 @@ observation (the deployer records them in the deployment's activity)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from uuid import UUID
 
 from kubeserve_deployer.backends.local.state import Replica
 from kubeserve_deployer.domain.model import DeploymentObservation, ReplicaStatus
+
+# A day: no honest start phase takes longer.
+_MAX_MS = 86_400_000.0
 
 
 class Activity:
@@ -31,12 +35,19 @@ class Activity:
         self, r: Replica, first_health_s: float, child: dict[str, object]
     ) -> dict[str, float]:
         """The phases of `r`'s start (ms): fetch, spawn, first health, and what the replica
-        itself measured (`child`: its timings file)."""
+        itself measured (`child`: its timings file). The replica writes that file through a
+        descriptor it holds while the tenant's code loads: only finite, non-negative numbers
+        are taken (a NaN would be refused by PostgreSQL's JSON and fail every later pass)."""
         timings = dict(r.timings)
         timings["first_health_ms"] = first_health_s * 1000
         for name in ("load_ms", "app_ms"):
             value = child.get(name)
-            if isinstance(value, int | float):
+            if (
+                isinstance(value, int | float)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and 0 <= value <= _MAX_MS
+            ):
                 timings[f"model_{name}" if name == "load_ms" else name] = float(value)
         timings["total_ms"] = sum(
             timings.get(k, 0.0) for k in ("fetch_ms", "spawn_ms", "first_health_ms")

@@ -388,8 +388,14 @@ class LocalBackend:
             spec.deployment_id,
             "replica_starting",
             f"replica {r.key_label} starting on {r.where} (pid {r.pid}, {r.launcher}"
-            f"{', sandboxed' if r.socket else ', NOT sandboxed'})",
+            f"{self._confinement(r)})",
         )
+
+    def _confinement(self, r: Replica) -> str:
+        if not r.socket:
+            return ", NOT sandboxed"
+        held = "; ".join(self.gate.warnings) if self.gate is not None else ""
+        return f", sandboxed: {held}" if held else ", sandboxed"
 
     def _refuse(
         self, spec: DeploymentSpec, rev: RevisionTarget, r: Replica, kind: str, message: str

@@ -25,18 +25,20 @@ INITIAL_READ_MAX = 16 * 2**20  # bytes read back from the end of a file before f
 
 
 def line_time(text: str) -> datetime | None:
+    """The instant a line starts with, else None. The replica writes these lines (a tenant's
+    model prints what it likes): a stamp that is no real instant is no stamp."""
     found = _STAMP.match(text)
     if found is None:
         return None
     day, clock, fraction, zone = found.groups()
     try:
         stamp = datetime.fromisoformat(f"{day}T{clock}.{(fraction or '0').ljust(6, '0')}")
-    except ValueError:
+        if zone:
+            zone = "+00:00" if zone == "Z" else zone
+            return datetime.fromisoformat(stamp.isoformat() + zone).astimezone(UTC)
+        return stamp.astimezone(UTC)  # naive: the machine's local time, as asctime writes it
+    except (ValueError, OverflowError):  # an offset beyond 24 h, a year 1 or 9999 edge
         return None
-    if zone:
-        zone = "+00:00" if zone == "Z" else zone
-        return datetime.fromisoformat(stamp.isoformat() + zone).astimezone(UTC)
-    return stamp.astimezone(UTC)  # naive: the machine's local time, as asctime writes it
 
 
 class LocalLogSource:
@@ -82,8 +84,13 @@ class LocalLogSource:
             rest = lines.pop()  # an unfinished last line waits for its end
             if start:
                 lines = lines[1:]  # the first one is cut
+            if not query.follow and rest:
+                lines.append(rest)  # not following: the unfinished line is the last one
+                rest = b""
             stamp: list[datetime | None] = [None]
-            kept: deque[LogLine] = deque(maxlen=query.tail) if query.tail else deque()
+            # `tail` counts every line shown, the unfinished one too; tail=0 shows none (as
+            # kubectl and the Kubernetes API); None: no limit.
+            kept: deque[LogLine] = deque(maxlen=query.tail)
             for raw in lines:
                 line = self._keep(raw, replica, query, stamp)
                 if line is not None:
@@ -91,10 +98,6 @@ class LocalLogSource:
             for line in kept:
                 yield line
             if not query.follow:
-                if rest:
-                    line = self._keep(rest, replica, query, stamp)
-                    if line is not None:
-                        yield line
                 return
             while True:
                 chunk = await asyncio.to_thread(fh.read, 65536)

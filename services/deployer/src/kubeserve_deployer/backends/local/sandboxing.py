@@ -15,8 +15,10 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +28,8 @@ from kubeserve_common.security.sandbox_opt_out import OPT_OUT_ENV, OPT_OUT_FLAG
 from kubeserve_runtime.sandbox.spec import MIB, Bind, CgroupLimits, Limits, SandboxSpec, Tmpfs
 
 from kubeserve_deployer.backends.local.environment import RUNTIME_TUNABLES
+
+log = logging.getLogger(__name__)
 
 # Replica uids: 2,000,000 + a hash of the replica's key, far above any real account (and the
 # sandbox probe's 1,999,999). Two replicas sharing a uid by chance still see nothing of each
@@ -42,6 +46,20 @@ class ReplicaLimits:
     processes: int = 256
     open_files: int = 1024
     tmp_bytes: int = 64 * MIB
+
+
+def _private_dir(directory: Path) -> None:
+    """`directory`, ours alone (0700: only the platform's user reaches the sockets). The sockets'
+    fallback has a predictable name in the shared temporary directory: one that already exists
+    as a symlink or as another user's directory is refused, never chmod-ed or used."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(directory)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+        raise RuntimeError(
+            f"{directory} is not a directory of this user's (a symlink, or someone else's): "
+            "refusing to put replica sockets there; remove it, or set a shorter runtime_dir"
+        )
+    os.chmod(directory, 0o700)
 
 
 def replica_uid(key: str) -> int:
@@ -69,8 +87,7 @@ class ReplicaSandboxes:
 
     def prepare(self) -> None:
         for directory in (self.roots, self.sockets):
-            directory.mkdir(parents=True, exist_ok=True)
-            os.chmod(directory, 0o700)  # only the platform's user reaches the sockets
+            _private_dir(directory)
 
     def socket_path(self, key: str) -> Path:
         return self.sockets / _short(key) / "replica.sock"
@@ -153,9 +170,10 @@ def refusal(reason: str) -> str:
     )
 
 
-async def probe_sandbox(python: str, env: dict[str, str]) -> str | None:
-    """Run `python -m kubeserve_runtime.sandbox --probe` once: None when a confined child was
-    refused every hostile attempt, else why not."""
+async def probe_sandbox(python: str, env: dict[str, str]) -> tuple[str | None, tuple[str, ...]]:
+    """Run `python -m kubeserve_runtime.sandbox --probe` once: (None, warnings) when a confined
+    child was refused every hostile attempt, else (why not, ()). Warnings name what the sandbox
+    holds without (no cgroup: no memory or CPU limit, rlimits only)."""
     proc = await asyncio.create_subprocess_exec(
         python,
         "-m",
@@ -172,31 +190,38 @@ async def probe_sandbox(python: str, env: dict[str, str]) -> str | None:
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        return f"the sandbox probe did not finish within {_PROBE_TIMEOUT:g}s"
+        return f"the sandbox probe did not finish within {_PROBE_TIMEOUT:g}s", ()
     try:
         result = json.loads(out)
     except ValueError:
         tail = err.decode(errors="replace").strip()[-300:]
-        return f"the sandbox probe failed (exit {proc.returncode}): {tail}"
+        return f"the sandbox probe failed (exit {proc.returncode}): {tail}", ()
     if result.get("ok"):
-        return None
-    return str(result.get("reason") or "the sandbox probe failed")
+        seen = result.get("seen") or {}
+        return None, tuple(str(w) for w in seen.get("warnings") or ())
+    return str(result.get("reason") or "the sandbox probe failed"), ()
 
 
 class SandboxGate:
     """Fail closed: the probe runs once per process, in the background (about a second), and
-    every replica start waits for its verdict; a machine that cannot sandbox gets `refusal`."""
+    every replica start waits for its verdict; a machine that cannot sandbox gets `refusal`.
+    What the sandbox holds without here is logged once and kept in `warnings` (never silent)."""
 
     def __init__(self, python: str, env: dict[str, str]) -> None:
         self.python = python
         self.env = env
+        self.warnings: tuple[str, ...] = ()
         self._probe: asyncio.Task[str | None] | None = None
 
     def start(self) -> None:
         if self._probe is None:
-            self._probe = asyncio.get_running_loop().create_task(
-                probe_sandbox(self.python, self.env)
-            )
+            self._probe = asyncio.get_running_loop().create_task(self._verdict())
+
+    async def _verdict(self) -> str | None:
+        reason, self.warnings = await probe_sandbox(self.python, self.env)
+        for warning in self.warnings:
+            log.warning("replicas are sandboxed, but %s", warning)
+        return reason
 
     async def refusal(self) -> str | None:
         """Why replicas may not start here, else None."""

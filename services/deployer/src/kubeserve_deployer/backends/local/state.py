@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from kubeserve_deployer.domain.model import ReplicaStatus, ReplicaView
+from kubeserve_deployer.domain.model import ReplicaStatus, ReplicaView, storable
 
 
 @dataclass
@@ -130,5 +130,5 @@ def log_tail(path: Path, limit: int = 2000) -> str:
             text = fh.read().decode("utf-8", errors="replace")
     except OSError:
         return ""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line.strip() for line in storable(text).splitlines() if line.strip()]
     return " | ".join(lines[-3:])[-600:]
