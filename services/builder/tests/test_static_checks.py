@@ -162,6 +162,17 @@ def test_every_known_gadget_is_refused_even_when_a_requirement_provides_it(
     assert refused[0].verdict == "dangerous"
 
 
+def test_a_dotted_name_cannot_reach_through_an_allowed_package(tmp_path: Path) -> None:
+    # Protocol 4 resolves `sklearn` + `os.getcwd` as sklearn.os.getcwd, i.e. os.getcwd: the
+    # allow-listed package is only the first hop.
+    data = b"\x80\x04\x8c\x07sklearn\x8c\tos.getcwd\x93)R."
+    assert pickle.loads(data) == str(Path.cwd())  # the path really reaches os
+    result = _inspect(tmp_path, data, "model.pkl")
+    refused = result.judge({"sklearn", "mypackage"})  # type: ignore[attr-defined]
+    assert [(v.dotted, v.verdict) for v in refused] == [("sklearn.os.getcwd", "dangerous")]
+    assert classify("mypackage", "helpers.subprocess.Popen", {"mypackage"}).refused
+
+
 def test_globals_off_the_allow_list_are_refused_unless_a_requirement_provides_them(
     tmp_path: Path,
 ) -> None:
