@@ -42,6 +42,34 @@ def test_joblib_files_are_scanned_past_their_array_data(tmp_path: Path, compress
     assert result.details["joblib_arrays"] >= 1  # type: ignore[attr-defined]
 
 
+def _lying_wrapper(shapes: list[int], elsize: int) -> bytes:
+    """A joblib int8 array of 8 bytes whose wrapper claims more data: `shape` set twice
+    (the unpickled dict keeps the last) or a state item size numpy ignores for int8. What
+    joblib then runs, a scan that believes the claim would step over as array data."""
+    head = b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}("
+    for n in shapes:
+        head += b"X\x05\x00\x00\x00shapeK" + bytes([n]) + b"\x85"
+    head += (
+        b"X\x05\x00\x00\x00orderX\x01\x00\x00\x00C"
+        b"X\x05\x00\x00\x00dtypecnumpy\ndtype\nX\x02\x00\x00\x00i1\x89\x88\x87R"
+        b"(K\x03X\x01\x00\x00\x00|NNNJ" + elsize.to_bytes(4, "little", signed=True)
+        + b"J\xff\xff\xff\xffK\x00tbub"
+    )  # fmt: skip
+    hidden = b"0cposix\ngetcwd\n)R" + b"C\x24" + b"x" * 36 + b"0"  # 56 bytes
+    return head + b"\x00" * 8 + hidden + b"."
+
+
+@pytest.mark.parametrize(("shapes", "elsize"), [([8], 8), ([64, 8], -1)])
+def test_a_wrapper_cannot_hide_globals_by_overstating_its_array(
+    tmp_path: Path, shapes: list[int], elsize: int
+) -> None:
+    data = _lying_wrapper(shapes, elsize)
+    (tmp_path / "lying.joblib").write_bytes(data)
+    assert joblib.load(tmp_path / "lying.joblib") == str(Path.cwd())  # the hidden call runs
+    result = _inspect(tmp_path, data)
+    assert [v.dotted for v in result.dangerous] == ["posix.getcwd"]  # type: ignore[attr-defined]
+
+
 def test_a_real_pipeline_scans_clean(tmp_path: Path) -> None:
     data, _ = sklearn_pipeline()
     result = _inspect(tmp_path, data)
