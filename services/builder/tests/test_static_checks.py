@@ -70,6 +70,23 @@ def test_a_wrapper_cannot_hide_globals_by_overstating_its_array(
     assert [v.dotted for v in result.dangerous] == ["posix.getcwd"]  # type: ignore[attr-defined]
 
 
+def test_a_wrapper_made_by_copyreg_is_followed_too(tmp_path: Path) -> None:
+    # joblib reads array data after BUILD of anything that *is* a NumpyArrayWrapper, however
+    # made; here the data starts with a BINBYTES opcode that would swallow the hidden call.
+    made = (
+        b"\x80\x02ccopyreg\n_reconstructor\ncjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+        b"cbuiltins\nobject\nN\x87R"
+    )
+    data = _lying_wrapper([8], -1).replace(
+        b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81", made
+    )
+    data = data.replace(b"\x00" * 8, b"B\x3b\x00\x00\x00\x00\x00\x00")  # BINBYTES 3 + 56
+    (tmp_path / "made.joblib").write_bytes(data)
+    assert joblib.load(tmp_path / "made.joblib") == str(Path.cwd())
+    result = _inspect(tmp_path, data)
+    assert [v.dotted for v in result.dangerous] == ["posix.getcwd"]  # type: ignore[attr-defined]
+
+
 def test_a_real_pipeline_scans_clean(tmp_path: Path) -> None:
     data, _ = sklearn_pipeline()
     result = _inspect(tmp_path, data)

@@ -280,7 +280,7 @@ class _Machine:
             obj = self.top()
             if isinstance(obj, _Call):
                 obj.state = state
-                if _is_joblib_wrapper(obj.func):
+                if _is_joblib_wrapper(obj.func) or _is_copyreg_wrapper(obj):
                     self._skip_joblib_array(state)
         elif name in ("EXT1", "EXT2", "EXT4"):
             self.result.add_global("<copyreg-extension>", str(arg))
@@ -339,6 +339,18 @@ def _is_joblib_wrapper(func: Any) -> bool:
             "joblib.numpy_pickle",
             "sklearn.externals.joblib.numpy_pickle",
         )
+    )
+
+
+def _is_copyreg_wrapper(call: _Call) -> bool:
+    """`copyreg._reconstructor(NumpyArrayWrapper, ...)`: a wrapper too, to joblib (it checks
+    the built object's type, not how it was made)."""
+    return (
+        isinstance(call.func, _Global)
+        and _root(call.func.module) in ("copyreg", "copy_reg")
+        and isinstance(call.args, tuple)
+        and bool(call.args)
+        and _is_joblib_wrapper(call.args[0])
     )
 
 
