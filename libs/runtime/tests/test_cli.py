@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import httpx
 import joblib
-from kubeserve_common.testing.servers import free_port
+from kubeserve_common.testing.servers import free_port, wait_until_ready
 
 
 def test_cli_serves_a_model_file(tmp_path, iris_pipeline) -> None:
@@ -35,16 +34,7 @@ def test_cli_serves_a_model_file(tmp_path, iris_pipeline) -> None:
     )
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "runtime did not become ready"
-            time.sleep(0.1)
+        wait_until_ready(f"{url}/v2/health/ready", proc)
         response = httpx.post(
             f"{url}/predict", json={"instances": [[5.1, 3.5, 1.4, 0.2]]}, timeout=10
         )

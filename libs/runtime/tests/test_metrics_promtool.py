@@ -8,12 +8,11 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import httpx
 import joblib
 import pytest
-from kubeserve_common.testing.servers import free_port
+from kubeserve_common.testing.servers import free_port, wait_until_ready
 
 
 def _promtool() -> str:
@@ -44,16 +43,7 @@ def test_a_replicas_metrics_pass_promtool(tmp_path, iris_pipeline) -> None:
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read().decode()
-            try:
-                if httpx.get(f"{url}/v2/health/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "runtime did not become ready"
-            time.sleep(0.2)
+        wait_until_ready(f"{url}/v2/health/ready", proc)
         for body in ({"instances": [[1, 2, 3, 4]]}, {"instances": [[1, 2]]}):
             httpx.post(f"{url}/predict", json=body, timeout=10)
         exposition = httpx.get(f"{url}/metrics", timeout=10).text

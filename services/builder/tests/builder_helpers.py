@@ -10,6 +10,7 @@ import io
 import os
 import pickle
 import threading
+import uuid
 import zipfile
 from collections.abc import Iterator
 from functools import partial
@@ -19,6 +20,9 @@ from typing import Any
 
 import joblib
 import numpy as np
+from kubeserve_common.events.catalog import VersionUploaded
+from kubeserve_common.events.envelope import CloudEvent
+from kubeserve_common.storage import ArtifactStore
 
 PKG_NAME = "kubeserve-testpkg"
 PKG_VERSION = "0.1.0"
@@ -187,3 +191,31 @@ def with_package(unpacked: Path, make: str) -> bytes:
     finally:
         sys.path.remove(str(unpacked))
         sys.modules.pop(PKG_MODULE, None)
+
+
+async def stored_upload(
+    store: ArtifactStore,
+    data: bytes,
+    *,
+    filename: str = "model.joblib",
+    requirements: str = "",
+    owner_id: uuid.UUID | None = None,
+    sha256: str | None = None,
+) -> tuple[VersionUploaded, CloudEvent]:
+    """Store an artifact the way the registry does; the upload event that announces it."""
+    owner, model = owner_id or uuid.uuid4(), uuid.uuid4()
+    stored = await store.put_bytes(f"models/{owner}/{model}/v1/{filename}", data)
+    payload = VersionUploaded(
+        model_id=model,
+        version_id=uuid.uuid4(),
+        version_tag="v1",
+        owner_id=owner,
+        framework="sklearn",
+        artifact_uri=stored.uri,
+        filename=filename,
+        sha256=sha256 or hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        requirements=requirements,
+    )
+    event = CloudEvent.create(payload, service="registry", subject=f"models/{model}/versions/v1")
+    return payload, event

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import sys
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,7 +26,7 @@ from kubeserve_common.testing.waiting import wait_until
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from builder_helpers import make_test_wheel, serve_index
+from builder_helpers import make_test_wheel, serve_index, stored_upload
 
 RESULT_TYPES = (VersionBuilt.event_type(), VersionBuildFailed.event_type())
 
@@ -84,23 +83,10 @@ class Harness:
         publish: bool = True,
     ) -> tuple[VersionUploaded, CloudEvent]:
         """Store an artifact the way the registry does and announce it on the bus."""
-        owner, model = owner_id or uuid.uuid4(), uuid.uuid4()
-        stored = await self.store.put_bytes(f"models/{owner}/{model}/v1/{filename}", data)
-        payload = VersionUploaded(
-            model_id=model,
-            version_id=uuid.uuid4(),
-            version_tag="v1",
-            owner_id=owner,
-            framework="sklearn",
-            artifact_uri=stored.uri,
-            filename=filename,
-            sha256=sha256 or hashlib.sha256(data).hexdigest(),
-            size=len(data),
-            requirements=requirements,
-        )
-        event = CloudEvent.create(
-            payload, service="registry", subject=f"models/{model}/versions/v1"
-        )
+        payload, event = await stored_upload(
+            self.store, data, filename=filename, requirements=requirements,
+            owner_id=owner_id, sha256=sha256,
+        )  # fmt: skip
         if publish:
             await self.publish(event)
         return payload, event

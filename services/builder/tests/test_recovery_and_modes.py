@@ -3,7 +3,6 @@ directory) and the refusal to build where the machine cannot sandbox (no fallbac
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import uuid
@@ -13,7 +12,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from builder_helpers import RunsCommand, hostile_pickle, small_model
+from builder_helpers import RunsCommand, hostile_pickle, small_model, stored_upload
 from kubeserve_builder.adapters.sandbox import ProbeResult
 from kubeserve_builder.bootstrap import bootstrap
 from kubeserve_builder.settings import BuilderSettings
@@ -109,21 +108,8 @@ async def test_embedded_mode_builds_on_sqlite_with_the_in_process_bus(tmp_path: 
     await container.start()
     try:
         store = LocalArtifactStore(tmp_path / "artifacts")
-        data = small_model()
-        owner, model = uuid.uuid4(), uuid.uuid4()
-        stored = await store.put_bytes(f"models/{owner}/{model}/v1/model.joblib", data)
-        payload = VersionUploaded(
-            model_id=model,
-            version_id=uuid.uuid4(),
-            version_tag="v1",
-            owner_id=owner,
-            framework="sklearn",
-            artifact_uri=stored.uri,
-            filename="model.joblib",
-            sha256=hashlib.sha256(data).hexdigest(),
-            size=len(data),
-        )
-        event = CloudEvent.create(payload, service="registry")
+        payload, event = await stored_upload(store, small_model())
+        owner, model = payload.owner_id, payload.model_id
         await bus.publish(event)
         await bus.publish(event)  # a duplicate delivery changes nothing
         await wait_until(lambda: bool(results), timeout=120, message="a build result")

@@ -42,6 +42,51 @@ def test_joblib_files_are_scanned_past_their_array_data(tmp_path: Path, compress
     assert result.details["joblib_arrays"] >= 1  # type: ignore[attr-defined]
 
 
+def _lying_wrapper(shapes: list[int], elsize: int) -> bytes:
+    """A joblib int8 array of 8 bytes whose wrapper claims more data: `shape` set twice
+    (the unpickled dict keeps the last) or a state item size numpy ignores for int8. What
+    joblib then runs, a scan that believes the claim would step over as array data."""
+    head = b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}("
+    for n in shapes:
+        head += b"X\x05\x00\x00\x00shapeK" + bytes([n]) + b"\x85"
+    head += (
+        b"X\x05\x00\x00\x00orderX\x01\x00\x00\x00C"
+        b"X\x05\x00\x00\x00dtypecnumpy\ndtype\nX\x02\x00\x00\x00i1\x89\x88\x87R"
+        b"(K\x03X\x01\x00\x00\x00|NNNJ" + elsize.to_bytes(4, "little", signed=True)
+        + b"J\xff\xff\xff\xffK\x00tbub"
+    )  # fmt: skip
+    hidden = b"0cposix\ngetcwd\n)R" + b"C\x24" + b"x" * 36 + b"0"  # 56 bytes
+    return head + b"\x00" * 8 + hidden + b"."
+
+
+@pytest.mark.parametrize(("shapes", "elsize"), [([8], 8), ([64, 8], -1)])
+def test_a_wrapper_cannot_hide_globals_by_overstating_its_array(
+    tmp_path: Path, shapes: list[int], elsize: int
+) -> None:
+    data = _lying_wrapper(shapes, elsize)
+    (tmp_path / "lying.joblib").write_bytes(data)
+    assert joblib.load(tmp_path / "lying.joblib") == str(Path.cwd())  # the hidden call runs
+    result = _inspect(tmp_path, data)
+    assert [v.dotted for v in result.dangerous] == ["posix.getcwd"]  # type: ignore[attr-defined]
+
+
+def test_a_wrapper_made_by_copyreg_is_followed_too(tmp_path: Path) -> None:
+    # joblib reads array data after BUILD of anything that *is* a NumpyArrayWrapper, however
+    # made; here the data starts with a BINBYTES opcode that would swallow the hidden call.
+    made = (
+        b"\x80\x02ccopyreg\n_reconstructor\ncjoblib.numpy_pickle\nNumpyArrayWrapper\n"
+        b"cbuiltins\nobject\nN\x87R"
+    )
+    data = _lying_wrapper([8], -1).replace(
+        b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81", made
+    )
+    data = data.replace(b"\x00" * 8, b"B\x3b\x00\x00\x00\x00\x00\x00")  # BINBYTES 3 + 56
+    (tmp_path / "made.joblib").write_bytes(data)
+    assert joblib.load(tmp_path / "made.joblib") == str(Path.cwd())
+    result = _inspect(tmp_path, data)
+    assert [v.dotted for v in result.dangerous] == ["posix.getcwd"]  # type: ignore[attr-defined]
+
+
 def test_a_real_pipeline_scans_clean(tmp_path: Path) -> None:
     data, _ = sklearn_pipeline()
     result = _inspect(tmp_path, data)
@@ -160,6 +205,17 @@ def test_every_known_gadget_is_refused_even_when_a_requirement_provides_it(
     refused = result.judge({module.split(".")[0], "numpy", "os", "pickle"})  # type: ignore[attr-defined]
     assert [v.dotted for v in refused] == [f"{module}.{name}"]
     assert refused[0].verdict == "dangerous"
+
+
+def test_a_dotted_name_cannot_reach_through_an_allowed_package(tmp_path: Path) -> None:
+    # Protocol 4 resolves `sklearn` + `os.getcwd` as sklearn.os.getcwd, i.e. os.getcwd: the
+    # allow-listed package is only the first hop.
+    data = b"\x80\x04\x8c\x07sklearn\x8c\tos.getcwd\x93)R."
+    assert pickle.loads(data) == str(Path.cwd())  # the path really reaches os
+    result = _inspect(tmp_path, data, "model.pkl")
+    refused = result.judge({"sklearn", "mypackage"})  # type: ignore[attr-defined]
+    assert [(v.dotted, v.verdict) for v in refused] == [("sklearn.os.getcwd", "dangerous")]
+    assert classify("mypackage", "helpers.subprocess.Popen", {"mypackage"}).refused
 
 
 def test_globals_off_the_allow_list_are_refused_unless_a_requirement_provides_them(

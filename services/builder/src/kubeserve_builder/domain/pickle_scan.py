@@ -66,7 +66,8 @@ class _Dict:
         self.items: list[tuple[Any, Any]] = []
 
     def get(self, key: str) -> Any:
-        for k, v in self.items:
+        """The value the unpickled dict would hold: the last one set (a key may repeat)."""
+        for k, v in reversed(self.items):
             if k == key:
                 return v
         return None
@@ -279,7 +280,7 @@ class _Machine:
             obj = self.top()
             if isinstance(obj, _Call):
                 obj.state = state
-                if _is_joblib_wrapper(obj.func):
+                if _is_joblib_wrapper(obj.func) or _is_copyreg_wrapper(obj):
                     self._skip_joblib_array(state)
         elif name in ("EXT1", "EXT2", "EXT4"):
             self.result.add_global("<copyreg-extension>", str(arg))
@@ -341,9 +342,27 @@ def _is_joblib_wrapper(func: Any) -> bool:
     )
 
 
+def _is_copyreg_wrapper(call: _Call) -> bool:
+    """`copyreg._reconstructor(NumpyArrayWrapper, ...)`: a wrapper too, to joblib (it checks
+    the built object's type, not how it was made)."""
+    return (
+        isinstance(call.func, _Global)
+        and _root(call.func.module) in ("copyreg", "copy_reg")
+        and isinstance(call.args, tuple)
+        and bool(call.args)
+        and _is_joblib_wrapper(call.args[0])
+    )
+
+
 def _dtype_layout(dtype: Any) -> tuple[str, int]:
     """('object', 0) or ('plain', itemsize) for a pickled `numpy.dtype(...)` call."""
-    if not (isinstance(dtype, _Call) and isinstance(dtype.args, tuple) and dtype.args):
+    if not (
+        isinstance(dtype, _Call)
+        and _is_numpy_dtype(dtype.func)
+        and isinstance(dtype.args, tuple)
+        and dtype.args
+    ):
+        # Only `numpy.dtype(code)` says its size; any other call could return another dtype.
         raise PickleScanError("joblib array wrapper with an unreadable dtype")
     code = dtype.args[0]
     if not isinstance(code, str) or not code:
@@ -358,7 +377,9 @@ def _dtype_layout(dtype: Any) -> tuple[str, int]:
         if names is not None and not _plain_fields(state[4]):
             # A structured dtype holding objects is pickled another way: not followed.
             raise PickleScanError("joblib array of a structured dtype with objects or sub-arrays")
-        if isinstance(elsize, int) and elsize > 0:
+        # numpy takes the state's size for flexible kinds only (bytes, str, void/structured);
+        # for the others it keeps the code's, whatever the state says.
+        if code.lstrip("<>=|")[:1] in _FLEXIBLE and isinstance(elsize, int) and elsize > 0:
             return "plain", elsize
     if code[0] == "O":
         return "object", 0
@@ -370,6 +391,17 @@ def _dtype_layout(dtype: Any) -> tuple[str, int]:
         raise PickleScanError(f"joblib array of dtype {code!r} (not followed by the scan)")
     size = int(digits)
     return "plain", size * 4 if kind == "U" else size
+
+
+_FLEXIBLE = ("S", "a", "U", "V")
+
+
+def _is_numpy_dtype(func: Any) -> bool:
+    return isinstance(func, _Global) and func.name == "dtype" and _root(func.module) == "numpy"
+
+
+def _root(module: str) -> str:
+    return module.split(".", 1)[0]
 
 
 def _plain_fields(fields: Any) -> bool:

@@ -23,6 +23,8 @@ deny-lists that let every unlisted global pass:
   and fetchers that reach the network (`sklearn.datasets`, `scipy.datasets`);
 - modelscan refuses `operator.attrgetter` only; we refuse `operator` and `functools` whole
   (callable wrappers are never part of a fitted model's state);
+- a dotted name (`sklearn` + `os.system`: protocol 4 resolves it attribute by attribute, so
+  it reaches any module an allowed package imports) is refused whatever its module;
 - both allow `torch` storages; we refuse `torch` (PyTorch archives are refused at upload and
   `torch.load` unpickles nested data).
 """
@@ -166,6 +168,7 @@ _DANGEROUS_NAMES = {
     ("<computed>", "<computed>"): "imports a name computed at load time (obfuscation)",
 }
 _BUILTINS_ALIASES = ("builtins", "__builtin__", "__builtins__")
+_DOTTED = "a dotted name is an attribute path that reaches past the module (sklearn.os.system)"
 # Sub-trees of allow-listed packages that read/write files, import by name, reach the
 # network or run code.
 _DANGEROUS_PREFIXES = (
@@ -270,6 +273,11 @@ def _under(module: str, prefix: str) -> bool:
 
 def gadget(module: str, name: str) -> str | None:
     """Why naming `module.name` runs code / touches files / reaches the network, or None."""
+    if "." in name:
+        # From protocol 4 the unpickler resolves a dotted name attribute by attribute, so it
+        # reaches whatever the module imported: `sklearn` + `os.system` is `os.system`. No
+        # allow-list can vouch for that path; pickle.dump writes one only for nested classes.
+        return _DOTTED
     if module in _BUILTINS_ALIASES:
         return _DANGEROUS_NAMES.get(("builtins", name))
     why = _DANGEROUS_NAMES.get((module, name))
