@@ -1,11 +1,11 @@
 """Prediction throughput and latency through the gateway versus straight at the runtime.
 
-Starts the embedded platform (`kubeserve up` in its own process, rate limits off so the bench
-measures the proxy and not the limiter), deploys a tiny iris model with one replica, then at
-concurrency 1 / 8 / 32 sends the same `POST /predict` either to
+Starts the embedded platform (`kubeserve up` in its own process, the rate limiter on with limits
+high enough never to throttle the bench, as issue 16 asks), deploys a tiny iris model with one
+replica, then at concurrency 1 / 8 / 32 sends the same `POST /predict` either to
   - gateway: `/api/v1/predict/{id}` with a bearer token (authentication, rate-limit bookkeeping,
              route lookup, proxying), or
-  - direct:  the replica's own `/predict` on 127.0.0.1,
+  - direct:  the replica's own `/predict` on its Unix socket (contained replicas have no network),
 in interleaved rounds, and prints requests/s, p50 and p99 of each, their ratio and the p50 the
 gateway adds. Goal (issue 6): the gateway adds <= 0.5 ms p50 at concurrency 1. Asserts nothing.
 
@@ -56,12 +56,13 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def run(
-    url: str, headers: dict[str, str], concurrency: int, total: int
+    url: str, headers: dict[str, str], concurrency: int, total: int, uds: str | None = None
 ) -> tuple[float, list[float]]:
     latencies: list[float] = []
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    transport = httpx.AsyncHTTPTransport(uds=uds, limits=limits) if uds else None
     async with httpx.AsyncClient(
-        headers=headers, limits=limits, timeout=30, trust_env=False
+        headers=headers, limits=limits, timeout=30, trust_env=False, transport=transport
     ) as client:
         for _ in range(min(20, total)):  # warm the connections
             (await client.post(url, json=BODY)).raise_for_status()
@@ -91,14 +92,15 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def replica_url(home: Path, deployment_id: str) -> str:
+def replica_socket(home: Path, deployment_id: str) -> str:
+    """The Unix socket the deployment's (contained) replica serves on, from its state file."""
     for path in (home / "runtime" / "replicas").glob("*.json"):
         if path.name.endswith(".timings.json"):
             continue
         data = json.loads(path.read_text())
-        if data.get("deployment_id") == deployment_id and data.get("port"):
-            return f"http://127.0.0.1:{data['port']}"
-    raise RuntimeError("no replica state file found")
+        if data.get("deployment_id") == deployment_id and data.get("socket"):
+            return str(data["socket"])
+    raise RuntimeError("no replica state file with a socket found")
 
 
 def main() -> None:
@@ -111,7 +113,14 @@ def main() -> None:
         home = Path(tmp) / "home"
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("KUBESERVE_")}
-        env.update(KUBESERVE_RATE_LIMIT_ENABLED="false", KUBESERVE_STOP_REPLICAS_ON_EXIT="true")
+        env.update(
+            KUBESERVE_STOP_REPLICAS_ON_EXIT="true",
+            # The limiter runs (its bookkeeping is part of the hop) but never throttles.
+            KUBESERVE_RATE_LIMIT_PRINCIPAL_RPS="1000000",
+            KUBESERVE_RATE_LIMIT_PRINCIPAL_BURST="1000000",
+            KUBESERVE_RATE_LIMIT_DEPLOYMENT_RPS="1000000",
+            KUBESERVE_RATE_LIMIT_DEPLOYMENT_BURST="1000000",
+        )
         log = (Path(tmp) / "up.log").open("wb")
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [sys.executable, "-m", "kubeserve_cli", "up", "--port", str(port), "--home", str(home)],
@@ -151,8 +160,9 @@ def main() -> None:
                 "gateway": (
                     f"{base}/api/v1/predict/{deployment['id']}",
                     {"authorization": f"Bearer {client.credentials.access_token}"},
+                    None,
                 ),
-                "direct": (f"{replica_url(home, deployment['id'])}/predict", {}),
+                "direct": ("http://replica/predict", {}, replica_socket(home, deployment["id"])),
             }
             print(
                 f"{'c':>3} {'target':<8} {'rps':>8} {'p50 ms':>8} {'p99 ms':>8} {'cpu us/req':>10}"
@@ -160,9 +170,9 @@ def main() -> None:
             for concurrency in (1, 8, 32):
                 cells: dict[str, list[tuple[float, ...]]] = {name: [] for name in targets}
                 for _ in range(rounds):
-                    for name, (url, headers) in targets.items():
+                    for name, (url, headers, uds) in targets.items():
                         cpu_before = cpu_seconds(proc.pid)
-                        rps, lat = asyncio.run(run(url, headers, concurrency, total))
+                        rps, lat = asyncio.run(run(url, headers, concurrency, total, uds))
                         cpu_after = cpu_seconds(proc.pid)
                         cpu = (
                             (cpu_after - cpu_before) / (total + min(20, total)) * 1e6

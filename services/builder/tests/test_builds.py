@@ -1,5 +1,5 @@
 """End to end through the builder: artifacts in S3 (moto), VersionUploaded on RabbitMQ, builds on
-PostgreSQL, results observed on the bus; trial loads in the bubblewrap sandbox."""
+PostgreSQL, results observed on the bus; trial loads in kubeserve_runtime.sandbox."""
 
 from __future__ import annotations
 
