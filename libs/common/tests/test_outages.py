@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiohttp
 import httpx
 import pytest
 from fastapi import APIRouter
@@ -251,3 +252,13 @@ async def test_postgres_and_the_broker_refusing_a_command_stay_500s(
             queue_answer = await client.get("/queue")
     assert typed_answer.status_code == 500, typed_answer.text
     assert queue_answer.status_code == 500, queue_answer.text
+
+
+async def test_an_unreachable_cluster_api_is_upstream_not_storage() -> None:
+    # kubernetes_asyncio (the deployer's cluster client) speaks aiohttp; its refusal is another
+    # service being away, not the object store (whose aiohttp errors botocore wraps).
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientError) as refused:
+            await session.get(f"http://127.0.0.1:{free_port()}/api")
+    outage = classify(refused.value)
+    assert outage is not None and outage.code == "upstream_unavailable"

@@ -59,7 +59,10 @@ _PACKAGES = {
     "aiobotocore": "storage",
     "boto3": "storage",
     "aioboto3": "storage",
-    "aiohttp": "storage",  # only the S3 client uses aiohttp here
+    # aiohttp's errors reach here from kubernetes_asyncio (the deployer's cluster API); the S3
+    # client (aiobotocore) turns its aiohttp errors into botocore ones.
+    "aiohttp": "upstream",
+    "kubernetes_asyncio": "upstream",
     "httpx": "upstream",
     "httpcore": "upstream",
 }
