@@ -46,13 +46,6 @@ ensure_rabbitmq() {
   wait_port 127.0.0.1 5672 60 || { say "RabbitMQ did not come up"; exit 1; }
 }
 
-# The builder runs untrusted models' trial loads under bubblewrap (no network, read-only view).
-ensure_bubblewrap() {
-  if command -v bwrap >/dev/null 2>&1; then say "bubblewrap: $(bwrap --version)"; return; fi
-  say "bubblewrap: not installed; installing bubblewrap"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null
-}
-
 # The observability tests run a real Prometheus and promtool (Debian's package starts no daemon).
 ensure_prometheus() {
   if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then
@@ -71,6 +64,5 @@ ensure_shellcheck() {
 
 ensure_postgres
 ensure_rabbitmq
-ensure_bubblewrap
 ensure_prometheus
 ensure_shellcheck

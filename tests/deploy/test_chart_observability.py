@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from kubeserve_common.testing.promtool import check_rules
 
+from deploy.grafana import master_dashboard
 from tests.deploy.test_charts import (
     CHARTS,
     KUBE_VERSION,
@@ -24,6 +25,15 @@ COPIES = {
     "files/kubeserve-master.json": REPO / "deploy/grafana/dashboards/kubeserve-master.json",
     "files/kubeserve.rules.yml": REPO / "deploy/prometheus/rules/kubeserve.rules.yml",
 }
+
+
+def test_the_master_dashboard_is_what_its_generator_writes() -> None:
+    # The panels' queries live in deploy/grafana/master_dashboard.py; the JSON both Grafana
+    # (compose) and the chart ship is its output, committed.
+    assert master_dashboard.OUT.read_text() == master_dashboard.render(), (
+        "deploy/grafana/dashboards/kubeserve-master.json is stale: "
+        "uv run python deploy/grafana/master_dashboard.py, then copy it to charts/kubeserve/files/"
+    )
 
 
 def test_the_charts_copies_are_the_provisioned_files() -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubeserve_builder.settings import BuilderSettings
 
 from tests.deploy.k8s_checks import assert_restricted, pod_specs
 
@@ -288,15 +289,21 @@ def test_builder_refuses_weak_isolation_unless_told():
         d for d in find(ks({}), "Deployment") if d["metadata"]["name"].endswith("-builder")
     )
     env = env_of(builder["spec"]["template"]["spec"]["containers"][0])
-    assert env["KUBESERVE_SANDBOX_MODE"]["value"] == "auto"
-    assert env["KUBESERVE_ALLOW_WEAK_SANDBOX"]["value"] == "false"
+    assert env["KUBESERVE_INSECURE_NO_SANDBOX"]["value"] == "false"
+    # Every KUBESERVE_ variable the chart gives the builder is one of its settings or part of
+    # another's value ($(KUBESERVE_DB_PASSWORD) in the database URL): a chart value whose
+    # variable nothing reads would be a setting silently ignored.
+    prefix = BuilderSettings.model_config.get("env_prefix", "")
+    read = {f"{prefix}{name}".upper() for name in BuilderSettings.model_fields}
+    read |= set(re.findall(r"\$\((\w+)\)", json.dumps(env)))
+    assert [name for name in env if name.startswith("KUBESERVE_") and name not in read] == []
     gvisor = {"builder": {"runtimeClassName": "gvisor", "sandbox": {"allowWeak": True}}}
     builder = next(
         d for d in find(ks(gvisor), "Deployment") if d["metadata"]["name"].endswith("-builder")
     )
     pod = builder["spec"]["template"]["spec"]
     assert pod["runtimeClassName"] == "gvisor"
-    assert env_of(pod["containers"][0])["KUBESERVE_ALLOW_WEAK_SANDBOX"]["value"] == "true"
+    assert env_of(pod["containers"][0])["KUBESERVE_INSECURE_NO_SANDBOX"]["value"] == "true"
     assert_restricted("builder on gvisor", pod, token_allowed=False)
 
 

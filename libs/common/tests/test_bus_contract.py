@@ -245,3 +245,28 @@ async def test_dead_letters_are_replayed_into_their_queue(bus: EventBus) -> None
     assert await bus.replay_dead_letters(subscription.queue) == 1
     await wait_until(lambda: handled == [poison.id], message="the replayed message handled")
     assert await bus.dead_letters(subscription.queue) == []
+
+
+async def test_a_replay_while_the_cause_is_not_fixed_moves_each_letter_once(
+    bus: EventBus,
+) -> None:
+    """A replay with the handler still failing ends: each dead letter goes back once (it is
+    dead-lettered again at once, and that copy is not replayed in the same run)."""
+    attempts: list[str] = []
+
+    async def handler(event: CloudEvent) -> None:
+        attempts.append(event.id)
+        raise PermanentError("still broken")
+
+    subscription = sub(bus, "replay_unfixed", USER)
+    await bus.subscribe(subscription, handler)
+    poison = user_event()
+    await bus.publish(poison)
+
+    async def dead() -> bool:
+        return len(await bus.dead_letters(subscription.queue)) == 1
+
+    await wait_until(dead, message="the dead letter")
+    assert await asyncio.wait_for(bus.replay_dead_letters(subscription.queue), 60) == 1
+    await wait_until(dead, message="dead-lettered again")
+    assert attempts == [poison.id, poison.id]

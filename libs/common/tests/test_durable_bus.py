@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 import textwrap
 import uuid
 from pathlib import Path
 
+import pytest
 from kubeserve_common.errors import PermanentError
 from kubeserve_common.events import CloudEvent, UserRegistered
 from kubeserve_common.events.topology import Topology
@@ -156,4 +158,47 @@ async def test_dead_letters_survive_a_restart_and_can_be_replayed(tmp_path: Path
     assert await again.replay_dead_letters(QUEUE) == 1
     await wait_until(lambda: seen == [event.id], message="the replayed delivery")
     assert await again.dead_letters(QUEUE) == []
+    await again.close()
+
+
+async def test_a_store_that_cannot_record_an_ack_keeps_the_consumer_and_the_message(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Another connection holds the file's write lock while a handler finishes (past the
+    # store's busy timeout): the ack cannot be written. The consumer goes on with the next
+    # message, and the unacknowledged one is delivered again at the next start.
+    path = tmp_path / "bus.db"
+    bus = InMemoryBus("test", Topology(), store=DurableQueueStore(path, busy_timeout=0.1))
+    await bus.connect()
+    release = asyncio.Event()
+    seen: list[str] = []
+
+    async def handle(event: CloudEvent) -> None:
+        await release.wait()
+        seen.append(event.id)
+
+    await bus.subscribe(Subscription(QUEUE, (USER,), prefetch=1), handle)
+    first = user_event()
+    await bus.publish(first)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    release.set()
+    await wait_until(
+        lambda: any("could not settle" in r.getMessage() for r in caplog.records),
+        message="the refused ack",
+    )
+    assert seen == [first.id]
+    holder.execute("COMMIT")
+    holder.close()
+    second = user_event()
+    await bus.publish(second)
+    await wait_until(lambda: seen == [first.id, second.id], message="the consumer still there")
+    await bus.close()
+
+    again = bus_on(path)
+    await again.connect()
+    await again.subscribe(Subscription(QUEUE, (USER,)), handle)
+    await wait_until(lambda: seen[2:] == [first.id], message="the unacknowledged one again")
+    await asyncio.sleep(0.2)
+    assert seen == [first.id, second.id, first.id]  # the acknowledged one did not come back
     await again.close()

@@ -5,11 +5,13 @@ an HTTP call to a port where nothing listens."""
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aio_pika
+import aiohttp
 import httpx
 import pytest
 from fastapi import APIRouter
@@ -26,6 +28,7 @@ from kubeserve_common.web.app import create_service_app
 from kubeserve_common.web.outages import OutageLog, classify
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import create_async_engine
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "gateway" / "migrations"
 
@@ -171,3 +174,91 @@ def _raised_by_httpx() -> BaseException:
     except httpx.HTTPError as exc:
         return exc
     raise AssertionError("nothing should listen there")
+
+
+async def test_a_locked_sqlite_file_is_a_503_and_a_missing_table_stays_a_500(
+    tmp_path: Path,
+) -> None:
+    # The embedded mode's database: another process holding the write lock past the busy
+    # timeout is the database being unavailable; a query on a table that does not exist (the
+    # same OperationalError class in sqlite3) is a bug.
+    path = tmp_path / "locked.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x INTEGER)")
+    router = APIRouter()
+    engines: list[Any] = []
+
+    def engine() -> Any:
+        if not engines:
+            engines.append(
+                create_async_engine(f"sqlite+aiosqlite:///{path}", connect_args={"timeout": 0.2})
+            )
+        return engines[0]
+
+    @router.post("/write")
+    async def write() -> dict[str, bool]:
+        async with engine().begin() as conn:
+            await conn.execute(text("INSERT INTO t (x) VALUES (1)"))
+        return {"written": True}
+
+    @router.get("/missing")
+    async def missing() -> dict[str, int]:
+        async with engine().connect() as conn:
+            return {"n": (await conn.execute(text("SELECT count(*) FROM nope"))).scalar_one()}
+
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with serve_app(_app(tmp_path, router)) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+                locked = await client.post("/write")
+                holder.execute("COMMIT")
+                assert (await client.post("/write")).status_code == 200
+                bug = await client.get("/missing")
+    finally:
+        holder.close()
+    assert locked.status_code == 503, locked.text
+    assert locked.json()["error"]["code"] == "database_unavailable"
+    assert bug.status_code == 500, bug.text
+    assert bug.json()["error"]["code"] == "internal"
+
+
+async def test_postgres_and_the_broker_refusing_a_command_stay_500s(
+    tmp_path: Path, postgres_database: str, amqp_url: str
+) -> None:
+    # Reachable dependencies answering no: a value of the wrong type for a parameter, a queue
+    # that does not exist - bugs, not outages.
+    router = APIRouter()
+    engines: list[Any] = []
+
+    @router.get("/typed")
+    async def typed() -> dict[str, int]:
+        if not engines:
+            engines.append(create_engine(postgres_database, "public"))
+        async with engines[0].connect() as conn:
+            query = text("SELECT CAST(:n AS integer) + 1")
+            return {"n": (await conn.execute(query, {"n": "not a number"})).scalar_one()}
+
+    @router.get("/queue")
+    async def queue() -> dict[str, int]:
+        connection = await aio_pika.connect(amqp_url, timeout=5)
+        async with connection:
+            channel = await connection.channel()
+            declared = await channel.declare_queue(f"q.missing.{free_port()}", passive=True)
+            return {"messages": declared.declaration_result.message_count or 0}
+
+    with serve_app(_app(tmp_path, router)) as base:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            typed_answer = await client.get("/typed")
+            queue_answer = await client.get("/queue")
+    assert typed_answer.status_code == 500, typed_answer.text
+    assert queue_answer.status_code == 500, queue_answer.text
+
+
+async def test_an_unreachable_cluster_api_is_upstream_not_storage() -> None:
+    # kubernetes_asyncio (the deployer's cluster client) speaks aiohttp; its refusal is another
+    # service being away, not the object store (whose aiohttp errors botocore wraps).
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientError) as refused:
+            await session.get(f"http://127.0.0.1:{free_port()}/api")
+    outage = classify(refused.value)
+    assert outage is not None and outage.code == "upstream_unavailable"

@@ -95,3 +95,43 @@ async def test_an_idle_relay_backs_off_its_safety_net_poll(engine: AsyncEngine) 
         await bus.close()
     # A fixed 50 ms poll would make ~60 passes in 3 s; doubling up to 400 ms makes about 10.
     assert passes < 20, passes
+
+
+async def test_a_commit_during_a_pass_is_not_left_for_the_safety_net(engine: AsyncEngine) -> None:
+    # The pass has read the outbox when a unit of work commits a row and wakes the relay: that
+    # wake must start another pass, not be forgotten until the (here 300 s) poll.
+    bus = InMemoryBus("test")
+    await bus.connect()
+    seen: list[str] = []
+
+    async def handle(event: CloudEvent) -> None:
+        seen.append(event.id)
+
+    await bus.subscribe(Subscription("q.test.users", (USER,)), handle)
+    sessions = create_session_factory(engine)
+    relay = OutboxRelay(sessions, bus, service="duringpass", poll_interval=300)
+    uow = UnitOfWorkFactory(sessions, relay.wake)  # in-process: its commit wakes the relay
+    event = CloudEvent.create(
+        UserRegistered(user_id=uuid.uuid4(), email="d@example.com", role="user"),
+        service="test",
+    )
+    real_batch = relay.publish_batch
+    passes = 0
+
+    async def pass_with_a_commit_landing_after_its_read() -> int:
+        nonlocal passes
+        passes += 1
+        published = await real_batch()
+        if passes == 1:
+            async with uow() as work:
+                await work.publish(event)
+                await work.commit()
+        return published
+
+    relay.publish_batch = pass_with_a_commit_landing_after_its_read  # type: ignore[method-assign]
+    relay.start()
+    try:
+        await wait_until(lambda: seen == [event.id], timeout=20, message="the woken pass")
+    finally:
+        await relay.stop()
+        await bus.close()

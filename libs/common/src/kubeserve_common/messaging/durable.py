@@ -33,7 +33,7 @@ CREATE TABLE IF NOT EXISTS dead (
 
 
 class DurableQueueStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float = 30.0) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # Autocommit; each method is its own short transaction. One connection shared by the
@@ -43,7 +43,7 @@ class DurableQueueStore:
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             self._db.executescript(_SCHEMA)
         path.chmod(0o600)
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+import logging
+import sqlite3
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +23,8 @@ from kubeserve_common.events.topology import Topology, topic_matches
 from kubeserve_common.messaging.bus import DeadLetter, EventBus, Handler, Subscription
 from kubeserve_common.messaging.consumer import Outcome, run_handler
 from kubeserve_common.messaging.durable import DurableQueueStore
+
+log = logging.getLogger(__name__)
 
 # (body, attempt, row id in the durable store or None)
 _Message = tuple[bytes, int, int | None]
@@ -124,15 +128,18 @@ class InMemoryBus(EventBus):
                 raise
             if verdict.outcome is Outcome.RETRY:
                 if self.store is not None and message_id is not None:
-                    self.store.retry(message_id, attempt + 1)
+                    with _settling(message_id):
+                        self.store.retry(message_id, attempt + 1)
                 self._spawn(self._redeliver_later(queue, (body, attempt + 1, message_id)))
             elif verdict.outcome is Outcome.DEAD:
                 if self.store is not None and sub.queue in self._durable:
-                    self.store.dead_letter(message_id, sub.queue, body, verdict.reason, attempt)
+                    with _settling(message_id):
+                        self.store.dead_letter(message_id, sub.queue, body, verdict.reason, attempt)
                 else:
                     queue.dead.append(DeadLetter(sub.queue, body, verdict.reason, attempt))
             elif self.store is not None and message_id is not None:
-                self.store.ack(message_id)
+                with _settling(message_id):
+                    self.store.ack(message_id)
 
     async def _redeliver_later(self, queue: _Queue, message: _Message) -> None:
         await asyncio.sleep(queue.subscription.retry_delay)
@@ -154,3 +161,16 @@ class InMemoryBus(EventBus):
         for letter in letters:
             live.messages.put_nowait((letter.body, 1, None))
         return len(letters)
+
+
+@contextlib.contextmanager
+def _settling(message_id: int | None) -> Iterator[None]:
+    """Record a message's fate in the durable store; when the store refuses (locked past its
+    busy timeout, disk full) the consumer carries on and the row stays: the message comes
+    again at the next start, and the consumer's inbox drops it if it was handled."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        log.warning(
+            "durable bus: could not settle message %s, it will come again: %r", message_id, exc
+        )

@@ -110,6 +110,9 @@ class OutboxRelay:
         failures = 0
         idle_wait = self.poll_interval
         while True:
+            # Cleared before the pass reads the outbox: a commit (or NOTIFY) landing during the
+            # pass leaves it set, and the wait below returns at once for another pass.
+            self._wake.clear()
             try:
                 published = await self.publish_batch()
                 failures = 0
@@ -126,7 +129,6 @@ class OutboxRelay:
                 continue  # more may be waiting
             # Nothing found: wait longer each time (until woken by a commit or a NOTIFY).
             idle_wait = self.poll_interval if published else min(self.idle_interval, idle_wait * 2)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), idle_wait)
             if self._wake.is_set():

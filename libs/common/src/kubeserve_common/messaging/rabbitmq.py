@@ -259,15 +259,22 @@ class RabbitMQBus(EventBus):
     async def replay_dead_letters(self, queue: str) -> int:
         """Move every message of `queue`'s dead-letter queue back into `queue` (default
         exchange, straight to the queue, attempts reset), each acked in the DLQ only after
-        the broker confirmed its copy: a failure midway leaves the rest dead-lettered."""
+        the broker confirmed its copy: a failure midway leaves the rest dead-lettered. Only the
+        letters there when it starts: one dead-lettered again meanwhile (the cause not fixed,
+        a live consumer) waits for the next replay instead of cycling forever."""
         if self._connection is None or self._publish_channel is None:
             raise RuntimeError("connect() first")
         channel = await self._connection.channel()
         replayed = 0
         try:
             dlq = await channel.declare_queue(self.topology.dead_letter_queue(queue), durable=True)
+            remaining = dlq.declaration_result.message_count or 0
             default = self._publish_channel.default_exchange
-            while (msg := await dlq.get(no_ack=False, fail=False, timeout=5)) is not None:
+            while (
+                remaining > 0
+                and (msg := await dlq.get(no_ack=False, fail=False, timeout=5)) is not None
+            ):
+                remaining -= 1
                 headers = {
                     k: v
                     for k, v in (msg.headers or {}).items()

@@ -59,19 +59,24 @@ _PACKAGES = {
     "aiobotocore": "storage",
     "boto3": "storage",
     "aioboto3": "storage",
-    "aiohttp": "storage",  # only the S3 client uses aiohttp here
+    # aiohttp's errors reach here from kubernetes_asyncio (the deployer's cluster API); the S3
+    # client (aiobotocore) turns its aiohttp errors into botocore ones.
+    "aiohttp": "upstream",
+    "kubernetes_asyncio": "upstream",
     "httpx": "upstream",
     "httpcore": "upstream",
 }
 
 # Exception classes (matched by name anywhere in the MRO, so no driver needs importing) that
 # mean "could not talk to it", as opposed to "it answered no" (an IntegrityError is a bug or a
-# conflict, never an outage).
+# conflict, never an outage). Not the DB-API's OperationalError / InterfaceError by name: SQLite
+# raises OperationalError for "no such table" and syntax errors too, asyncpg InterfaceError for
+# a wrong argument count - bugs, which stay a 500 with a traceback. A lost PostgreSQL
+# connection is recognised by SQLAlchemy (`connection_invalidated`) or by asyncpg's own
+# classes below; SQLite's outages by their result code (`_SQLITE_OUTAGES`).
 _CONNECTIVITY = frozenset(
     {
         # asyncpg / SQLAlchemy
-        "InterfaceError",
-        "OperationalError",
         "DisconnectionError",
         "ConnectionDoesNotExistError",
         "CannotConnectNowError",
@@ -95,6 +100,22 @@ _CONNECTIVITY = frozenset(
     }
 )
 
+# The broker closing a channel because it refused the command (a missing queue, a queue
+# declared with other arguments, no permission): an answer, not an outage.
+_REFUSALS = frozenset(
+    {
+        "ChannelNotFoundEntity",
+        "ChannelPreconditionFailed",
+        "ChannelAccessRefused",
+        "DuplicateConsumerTag",
+    }
+)
+
+# SQLite result codes (`sqlite3.Error.sqlite_errorname`, extended codes share the prefix) of a
+# database that cannot be used right now: busy or locked past the busy timeout, the file
+# missing or unreadable, the disk failing or full.
+_SQLITE_OUTAGES = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL")
+
 
 def classify(exc: BaseException) -> Outage | None:
     """The outage `exc` (or an exception it was raised from or during) reports, if any."""
@@ -117,13 +138,18 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _is_connectivity(error: BaseException) -> bool:
+    sqlite_code = getattr(error, "sqlite_errorname", None)
+    if isinstance(sqlite_code, str):
+        return sqlite_code.startswith(_SQLITE_OUTAGES)
+    names = {cls.__name__ for cls in type(error).__mro__}
+    if names & _REFUSALS:
+        return False
     if isinstance(error, ConnectionError | TimeoutError):
         return True
     if isinstance(error, OSError) and error.errno is not None:
         return True  # refused, unreachable, reset...
     if getattr(error, "connection_invalidated", False):  # SQLAlchemy DBAPIError
         return True
-    names = {cls.__name__ for cls in type(error).__mro__}
     if "TimeoutError" in names and type(error).__module__.startswith("sqlalchemy"):
         return True  # the connection pool's "QueuePool limit ... timed out"
     return bool(names & _CONNECTIVITY)
