@@ -71,7 +71,7 @@ def bootstrap(
             uid=settings.trial_uid,
         ),
         python=settings.trial_python,
-        insecure_no_sandbox=settings.trial_unconfined,
+        insecure_no_sandbox=settings.insecure_no_sandbox,
         probe=sandbox_probe,
     )
     wheels = WheelDownloader(

@@ -95,16 +95,6 @@ class BuilderSettings(ArtifactStoreSettings):
         "--insecure-no-sandbox` sets KUBESERVE_INSECURE_NO_SANDBOX=1). Off: such a machine "
         "refuses every build with the reason and the fix.",
     )
-    allow_weak_sandbox: bool = Field(
-        default=False,
-        description="The former name of insecure_no_sandbox (kept working for the chart's "
-        "builder.sandbox.allowWeak: a pod that is itself the sandbox, e.g. gVisor).",
-    )
-
-    @property
-    def trial_unconfined(self) -> bool:
-        return self.insecure_no_sandbox or self.allow_weak_sandbox
-
     trial_python: str | None = Field(
         default=None, description="Interpreter for the trial child; None: this one."
     )
