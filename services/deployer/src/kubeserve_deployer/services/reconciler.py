@@ -109,8 +109,16 @@ class ReconcileService:
         for deployment_id in deleting:
             await self.backend.undeploy(deployment_id)
             await self._deleted(deployment_id)
+        # One deployment whose observation cannot be stored (a value the database refuses)
+        # must not freeze every other tenant's: record the rest, then fail the pass with it.
+        failed: Exception | None = None
         for deployment_id, obs in observations.items():
-            await self._record(specs[deployment_id], obs)
+            try:
+                await self._record(specs[deployment_id], obs)
+            except Exception as exc:  # re-raised once the others are recorded
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     async def _desired(self) -> tuple[dict[UUID, DeploymentSpec], list[UUID]]:
         async with self.uow() as uow:
