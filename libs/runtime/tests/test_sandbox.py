@@ -8,10 +8,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Iterator
@@ -531,18 +533,27 @@ def test_a_missing_root_directory_refuses_with_the_reason(box: Path) -> None:
 @pytest.mark.skipif(not Path("/usr/bin/python3").exists(), reason="needs the system python")
 def test_as_an_unprivileged_platform_user_it_confines_with_a_user_namespace() -> None:
     """The platform run by a normal user: the same probe passes through a user namespace
-    (the system interpreter, readable by `nobody`; the runtime from this checkout)."""
-    runtime_src = Path(__file__).resolve().parents[1] / "src"
-    done = subprocess.run(
-        [
-            *("runuser", "-u", "nobody", "--", "env", f"PYTHONPATH={runtime_src}"),
-            *("/usr/bin/python3", "-m", "kubeserve_runtime.sandbox", "--probe"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd="/",
-    )
+    (the system interpreter, readable by `nobody`; the runtime copied from this checkout to a
+    directory `nobody` can read, since a checkout may live under a private 0700 directory)."""
+    package = Path(__file__).resolve().parents[1] / "src" / "kubeserve_runtime"
+    readable = Path(tempfile.mkdtemp(prefix="kubeserve-userns-"))
+    try:
+        shutil.copytree(package, readable / "kubeserve_runtime")
+        for path in [readable, *readable.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        done = subprocess.run(
+            [
+                *("runuser", "-u", "nobody", "--", "env", f"PYTHONPATH={readable}"),
+                *("/usr/bin/python3", "-m", "kubeserve_runtime.sandbox", "--probe"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd="/",
+        )
+    finally:
+        shutil.rmtree(readable, ignore_errors=True)
+    assert done.stdout.strip(), done.stderr
     report = json.loads(done.stdout)
     assert done.returncode == 0 and report["ok"], report
     assert report["seen"]["user_namespace"] is True
