@@ -147,9 +147,9 @@ async def test_dead_replica_is_restarted_after_deployer_restart(
         except httpx.HTTPError:
             return False  # still the dead replica's address, until the first pass
 
+    # serving_again predicts through the new replica: that is the assertion. (A second
+    # route read right after it raced a health-check restart on a loaded 2-core machine.)
     await wait_until(serving_again, timeout=60, message="a new replica serving")
-    [url] = (await second.route(dep)).json()["endpoints"]
-    assert await predict(url) == seeder.models.v1_expected
 
 
 async def test_unloadable_model_fails_and_previous_revision_keeps_serving(
