@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,13 @@ class ServiceContainer:
     # the gateway needs none (it serves predictions from its route table). The others are
     # reported, and `/readyz` says "degraded" while one fails.
     ready_requires: frozenset[str] = frozenset({"database"})
+
+    def parts(self) -> dict[str, Any]:
+        """The common parts, to build a service's own container from the one `build_container()`
+        made: `RegistryContainer(**base.parts(), store=..., models=...)`. Each service's
+        container is a `@dataclass(kw_only=True)` subclass whose own fields are all required, so
+        nothing is ever a `None` placeholder filled in later."""
+        return {f.name: getattr(self, f.name) for f in fields(ServiceContainer)}
 
     @property
     def topology(self) -> Topology:

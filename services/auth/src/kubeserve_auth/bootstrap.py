@@ -3,7 +3,6 @@ The HTTP app, the worker and the tests all get their container from `bootstrap()
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from kubeserve_common.messaging.bus import EventBus
@@ -36,9 +35,8 @@ def bootstrap(
         base_seconds=settings.login_backoff_base_seconds,
         max_seconds=settings.login_backoff_max_seconds,
     )
-    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
     return AuthContainer(
-        **fields,
+        **base.parts(),  # the common parts, settings included
         keys=keys,
         hasher=hasher,
         user_service=UserService(base.uow, hasher, settings.admin_email_set),

@@ -11,10 +11,12 @@ from kubeserve_auth.adapters.signing_keys import KeyRing
 from kubeserve_auth.services.api_keys import ApiKeyService
 from kubeserve_auth.services.sessions import SessionService
 from kubeserve_auth.services.users import UserService
+from kubeserve_auth.settings import AuthSettings
 
 
 @dataclass(kw_only=True)
 class AuthContainer(ServiceContainer):
+    settings: AuthSettings
     keys: KeyRing
     hasher: PasswordHasher
     user_service: UserService

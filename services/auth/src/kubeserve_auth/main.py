@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import APIRouter, FastAPI
-from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
 
 from kubeserve_auth.api import admin, api_keys, sessions
@@ -37,14 +36,12 @@ def _warm_up(container: AuthContainer) -> APIRouter:
 
 
 def create_app(
-    container: ServiceContainer | None = None,
+    container: AuthContainer | None = None,
     *,
     consume: bool = True,
     manage_container: bool = True,
 ) -> FastAPI:
     container = container or bootstrap()
-    if not isinstance(container, AuthContainer):
-        raise TypeError("the auth app needs the container made by kubeserve_auth.bootstrap()")
     return create_service_app(
         container,
         [
@@ -58,5 +55,5 @@ def create_app(
         title="KubeServe auth",
         consume=consume,
         manage_container=manage_container,
-        max_body_bytes=container.settings.max_body_bytes,  # type: ignore[attr-defined]
+        max_body_bytes=container.settings.max_body_bytes,
     )

@@ -9,7 +9,7 @@ The build loop runs wherever the consumers run (`start(consume=True)`): an HTTP-
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubeserve_common.messaging.bus import EventBus
@@ -28,14 +28,14 @@ SERVICE = "builder"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class BuilderContainer(ServiceContainer):
     settings: BuilderSettings
-    store: ArtifactStore = None  # type: ignore[assignment]
-    sandbox: TrialSandbox = None  # type: ignore[assignment]
-    pipeline: BuildPipeline = None  # type: ignore[assignment]
-    loop: BuildLoop = None  # type: ignore[assignment]
-    queries: BuildQueries = None  # type: ignore[assignment]
+    store: ArtifactStore
+    sandbox: TrialSandbox
+    pipeline: BuildPipeline
+    loop: BuildLoop
+    queries: BuildQueries
 
     async def start(self, *, consume: bool = True, relay: bool = True) -> None:
         await super().start(consume=consume, relay=relay)
@@ -57,9 +57,6 @@ def bootstrap(
 ) -> BuilderContainer:
     settings = settings or BuilderSettings()
     base = build_container(SERVICE, settings, MIGRATIONS, bus=bus)
-    container = BuilderContainer(
-        **{f.name: getattr(base, f.name) for f in fields(ServiceContainer)},
-    )
     the_store = store or create_artifact_store(settings)
     sandbox = TrialSandbox(
         TrialLimits(
@@ -85,12 +82,15 @@ def bootstrap(
         network_timeout=settings.pip_network_timeout,
     )
     pipeline = BuildPipeline(the_store, sandbox, wheels, settings)
-    loop = BuildLoop(container.uow, pipeline, sandbox, settings)
-    container.store = the_store
-    container.sandbox = sandbox
-    container.pipeline = pipeline
-    container.loop = loop
-    container.queries = BuildQueries(container.uow)
+    loop = BuildLoop(base.uow, pipeline, sandbox, settings)
+    container = BuilderContainer(
+        **base.parts(),  # the common parts, settings included
+        store=the_store,
+        sandbox=sandbox,
+        pipeline=pipeline,
+        loop=loop,
+        queries=BuildQueries(base.uow),
+    )
 
     container.subscribe(
         "uploads",

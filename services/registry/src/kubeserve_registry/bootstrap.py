@@ -4,7 +4,7 @@ store and use cases. The HTTP app, the worker and the tests all get their contai
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubeserve_common.messaging.bus import EventBus
@@ -27,12 +27,12 @@ SERVICE = "registry"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class RegistryContainer(ServiceContainer):
     settings: RegistrySettings
-    store: ArtifactStore = None  # type: ignore[assignment]
-    models: ModelService = None  # type: ignore[assignment]
-    versions: VersionService = None  # type: ignore[assignment]
+    store: ArtifactStore
+    models: ModelService
+    versions: VersionService
 
 
 def bootstrap(
@@ -46,11 +46,11 @@ def bootstrap(
     the_store = store or create_artifact_store(settings)
     limits = UploadLimits(settings.max_artifact_bytes, settings.max_requirements_bytes)
     container = RegistryContainer(
-        **{f.name: getattr(base, f.name) for f in fields(ServiceContainer)},
+        **base.parts(),  # the common parts, settings included
+        store=the_store,
+        models=ModelService(base.uow, the_store),
+        versions=VersionService(base.uow, the_store, limits),
     )
-    container.store = the_store
-    container.models = ModelService(container.uow, the_store)
-    container.versions = VersionService(container.uow, the_store, limits)
 
     container.subscribe(
         "build-results",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
 
 from kubeserve_registry.api.limits import PerRouteBodyLimit
@@ -12,14 +11,12 @@ from kubeserve_registry.bootstrap import RegistryContainer, bootstrap
 
 
 def create_app(
-    container: ServiceContainer | None = None,
+    container: RegistryContainer | None = None,
     *,
     consume: bool = True,
     manage_container: bool = True,
 ) -> FastAPI:
     container = container or bootstrap()
-    if not isinstance(container, RegistryContainer):
-        raise TypeError("the registry app needs the container made by kubeserve_registry.bootstrap")
     settings = container.settings
     app = create_service_app(
         container,
