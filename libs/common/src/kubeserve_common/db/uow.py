@@ -7,11 +7,10 @@ from contextlib import asynccontextmanager
 from types import TracebackType
 
 from sqlalchemy import func, insert, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from kubeserve_common.db.base import inbox_table, outbox_table, utcnow
+from kubeserve_common.db.upsert import conflict_insert
 from kubeserve_common.events.envelope import CloudEvent
 
 
@@ -92,11 +91,8 @@ class UnitOfWork:
         False means it was already handled (or is being handled by a concurrent transaction that
         then commits): the caller must skip the effect.
         """
-        dialect = self.session.bind.dialect.name if self.session.bind else "postgresql"
         values = {"consumer": consumer, "event_id": event_id, "processed_at": utcnow()}
-        stmt = (
-            sqlite_insert(inbox_table) if dialect == "sqlite" else pg_insert(inbox_table)
-        ).values(**values)
+        stmt = conflict_insert(self.session, inbox_table).values(**values)
         result = await self.session.execute(stmt.on_conflict_do_nothing())
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

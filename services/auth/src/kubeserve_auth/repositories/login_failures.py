@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from kubeserve_common.db.repository import Repository
+from kubeserve_common.db.upsert import conflict_insert
 from sqlalchemy import case, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kubeserve_auth.repositories.orm import LoginFailure
 
@@ -24,9 +23,9 @@ class LoginFailureRepository(Repository[LoginFailure]):
     ) -> int:
         """Count one more failure atomically (concurrent attempts each count); the new total.
         A count whose last failure is older than `stale_before` starts again from one."""
-        dialect = self.session.bind.dialect.name if self.session.bind else "postgresql"
-        insert = sqlite_insert if dialect == "sqlite" else pg_insert
-        values = insert(LoginFailure).values(email_hash=email_hash, failures=1, last_failed_at=now)
+        values = conflict_insert(self.session, LoginFailure).values(
+            email_hash=email_hash, failures=1, last_failed_at=now
+        )
         stmt = values.on_conflict_do_update(
             index_elements=[LoginFailure.email_hash],
             set_={

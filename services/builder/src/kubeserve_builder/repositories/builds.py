@@ -7,9 +7,8 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from kubeserve_common.db.repository import OwnedRepository
+from kubeserve_common.db.upsert import conflict_insert
 from sqlalchemy import Table, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
 from kubeserve_builder.domain.models import BuildStatus
@@ -19,15 +18,15 @@ from kubeserve_builder.repositories.orm import BuildRecord
 class BuildRepository(OwnedRepository[BuildRecord]):
     model = BuildRecord
 
-    def _dialect(self) -> str:
-        return self.session.bind.dialect.name if self.session.bind else "postgresql"
-
     async def add_if_absent(self, values: dict[str, Any]) -> bool:
         """Queue a build unless the version already has one; True when a row was added."""
         # __table__ is typed as any FromClause; a mapped class's is always its Table.
         table = cast(Table, BuildRecord.__table__)
-        insert = sqlite_insert if self._dialect() == "sqlite" else pg_insert
-        stmt = insert(table).values(**values).on_conflict_do_nothing(index_elements=["version_id"])
+        stmt = (
+            conflict_insert(self.session, table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=["version_id"])
+        )
         result = await self.session.execute(stmt)
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 from uuid import UUID
 
 from kubeserve_common.db.repository import OwnedRepository, Repository
+from kubeserve_common.db.upsert import conflict_insert
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from kubeserve_deployer.repositories.orm import ModelProjection, VersionProjection
 
@@ -17,11 +16,8 @@ class VersionRepository(OwnedRepository[VersionProjection]):
 
     async def ensure(self, version_id: UUID, **values: object) -> None:
         """Insert the row unless it exists (two events of one version may race to create it)."""
-        dialect = self.session.bind.dialect.name if self.session.bind else "postgresql"
-        insert = sqlite_insert if dialect == "sqlite" else pg_insert
-        await self.session.execute(
-            insert(VersionProjection).values(id=version_id, **values).on_conflict_do_nothing()
-        )
+        stmt = conflict_insert(self.session, VersionProjection).values(id=version_id, **values)
+        await self.session.execute(stmt.on_conflict_do_nothing())
 
     async def get_for_update(self, version_id: UUID) -> VersionProjection | None:
         """By id alone: only the event consumers use it, scoped by the event's owner."""
