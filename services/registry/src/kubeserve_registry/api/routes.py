@@ -4,7 +4,7 @@ tenant's model or version is a 404, never a 403."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -24,12 +24,9 @@ from kubeserve_registry.api.schemas import (
     VersionRead,
     VersionSummary,
 )
-from kubeserve_registry.domain.models import Framework, VersionStatus
-from kubeserve_registry.services.models import ModelService, ModelView
+from kubeserve_registry.services.models import ModelService
 from kubeserve_registry.services.versions import VersionService
-
-if TYPE_CHECKING:
-    from kubeserve_registry.repositories.orm import VersionRecord
+from kubeserve_registry.services.views import ModelView, VersionView
 
 router = APIRouter(prefix="/models", tags=["models"])
 
@@ -40,19 +37,19 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 
 
-def to_model_read(view: ModelView) -> ModelRead:
-    m, latest = view.model, view.latest
+def to_model_read(m: ModelView) -> ModelRead:
+    latest = m.latest
     return ModelRead(
         id=m.id,
         name=m.name,
-        framework=Framework(m.framework),
+        framework=m.framework,
         description=m.description,
         created_at=m.created_at,
         updated_at=m.updated_at,
         latest_version=VersionSummary(
             id=latest.id,
             version_tag=latest.version_tag,
-            status=VersionStatus(latest.status),
+            status=latest.status,
             created_at=latest.created_at,
         )
         if latest is not None
@@ -60,13 +57,13 @@ def to_model_read(view: ModelView) -> ModelRead:
     )
 
 
-def to_version_read(v: VersionRecord) -> VersionRead:
+def to_version_read(v: VersionView) -> VersionRead:
     return VersionRead(
         id=v.id,
         model_id=v.model_id,
         version_tag=v.version_tag,
         number=v.number,
-        status=VersionStatus(v.status),
+        status=v.status,
         artifact=ArtifactRead(
             filename=v.filename, size=v.size, sha256=v.sha256, uri=v.artifact_uri
         ),

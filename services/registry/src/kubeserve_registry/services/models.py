@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from uuid import UUID
 
 from kubeserve_common.db.base import utcnow
@@ -18,17 +17,12 @@ from sqlalchemy.exc import IntegrityError
 from kubeserve_registry.domain.models import PYTORCH_REFUSED, Framework, is_valid_model_name
 from kubeserve_registry.repositories.deployments import DeploymentRepository
 from kubeserve_registry.repositories.models import ModelRepository, ModelSort
-from kubeserve_registry.repositories.orm import ModelRecord, VersionRecord
+from kubeserve_registry.repositories.orm import ModelRecord
 from kubeserve_registry.repositories.versions import VersionRepository
+from kubeserve_registry.services.views import ModelView
 
 log = logging.getLogger(__name__)
 SERVICE = "registry"
-
-
-@dataclass(frozen=True)
-class ModelView:
-    model: ModelRecord
-    latest: VersionRecord | None
 
 
 def _name_taken(name: str) -> Conflict:
@@ -71,7 +65,7 @@ class ModelService:
                 )
             )
             await uow.commit()
-        return ModelView(record, None)
+        return ModelView.of(record, None)
 
     async def get(self, owner_id: UUID, model_id: UUID) -> ModelView:
         async with self.uow.reading() as uow:
@@ -79,7 +73,7 @@ class ModelService:
             if record is None:
                 raise NotFound(f"model {model_id} not found", code="model_not_found")
             latest = await VersionRepository(uow.session).latest_of(owner_id, [model_id])
-        return ModelView(record, latest.get(model_id))
+        return ModelView.of(record, latest.get(model_id))
 
     async def list(
         self, owner_id: UUID, *, limit: int, offset: int, sort: ModelSort
@@ -91,7 +85,7 @@ class ModelService:
             latest = await VersionRepository(uow.session).latest_of(
                 owner_id, [r.id for r in records]
             )
-        return [ModelView(r, latest.get(r.id)) for r in records], total
+        return [ModelView.of(r, latest.get(r.id)) for r in records], total
 
     async def update(
         self, owner_id: UUID, model_id: UUID, *, name: str | None, description: str | None
@@ -116,7 +110,7 @@ class ModelService:
                 raise _name_taken(name or record.name) from None
             latest = await VersionRepository(uow.session).latest_of(owner_id, [model_id])
             await uow.commit()
-        return ModelView(record, latest.get(model_id))
+        return ModelView.of(record, latest.get(model_id))
 
     async def delete(self, owner_id: UUID, model_id: UUID) -> None:
         """Delete the model, its versions and their artifacts; refused while deployed."""

@@ -52,6 +52,7 @@ from kubeserve_registry.repositories.deployments import DeploymentRepository
 from kubeserve_registry.repositories.models import ModelRepository
 from kubeserve_registry.repositories.orm import ModelRecord, VersionRecord
 from kubeserve_registry.repositories.versions import VersionRepository, VersionSort
+from kubeserve_registry.services.views import VersionView
 
 log = logging.getLogger(__name__)
 SERVICE = "registry"
@@ -66,7 +67,7 @@ class UploadLimits:
 
 @dataclass(frozen=True)
 class ArtifactDownload:
-    version: VersionRecord
+    version: VersionView
     size: int
     chunks: AsyncIterator[bytes]
 
@@ -96,7 +97,7 @@ class VersionService:
     # -- upload --------------------------------------------------------------------------------
     async def upload(
         self, owner_id: UUID, model_id: UUID, parts: AsyncIterator[IncomingPart]
-    ) -> VersionRecord:
+    ) -> VersionView:
         try:
             version = await self._upload(owner_id, model_id, parts)
         except KubeServeError as exc:
@@ -107,7 +108,7 @@ class VersionService:
             raise
         UPLOADS.labels("stored").inc()
         UPLOADED_BYTES.inc(version.size)
-        return version
+        return VersionView.of(version)
 
     async def _upload(
         self, owner_id: UUID, model_id: UUID, parts: AsyncIterator[IncomingPart]
@@ -269,17 +270,18 @@ class VersionService:
     # -- reads ---------------------------------------------------------------------------------
     async def list(
         self, owner_id: UUID, model_id: UUID, *, limit: int, offset: int, sort: VersionSort
-    ) -> tuple[Sequence[VersionRecord], int]:
+    ) -> tuple[Sequence[VersionView], int]:
         async with self.uow.reading() as uow:
             if await ModelRepository(uow.session).get_owned(owner_id, model_id) is None:
                 raise _model_not_found(model_id)
-            return await VersionRepository(uow.session).page(
+            records, total = await VersionRepository(uow.session).page(
                 owner_id, model_id, limit=limit, offset=offset, sort=sort
             )
+            return [VersionView.of(r) for r in records], total
 
-    async def get(self, owner_id: UUID, model_id: UUID, ref: str) -> VersionRecord:
+    async def get(self, owner_id: UUID, model_id: UUID, ref: str) -> VersionView:
         async with self.uow.reading() as uow:
-            return await self._get(uow, owner_id, model_id, ref)
+            return VersionView.of(await self._get(uow, owner_id, model_id, ref))
 
     async def _get(
         self, uow: UnitOfWork, owner_id: UUID, model_id: UUID, ref: str, *, for_update: bool = False
