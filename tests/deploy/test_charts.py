@@ -486,8 +486,11 @@ def test_model_serving_ingress_routes_the_gateways_paths_to_the_runtimes():
         assert path["backend"]["service"] == {"name": "model-d-7f3a9c", "port": {"name": "http"}}
     base = "/api/v1/predict/d-7f3a9c"
     for request, runtime_path in [
-        (base, "/predict"),  # the gateway's simple predict, exactly
-        (base + "/", "/predict"),
+        # The deployment's root: the runtime's root, where GET is KServe V1's liveness and POST
+        # the simple predict (libs/runtime's test_the_root_is_liveness_for_get_and_...), as the
+        # gateway routes GET to `/` and POST to `/predict`; nginx cannot route by method.
+        (base, "/"),
+        (base + "/", "/"),
         (base + "/v2/models/iris/infer", "/v2/models/iris/infer"),
         (base + "/v2/models/iris/versions/v1/infer", "/v2/models/iris/versions/v1/infer"),
         (base + "/v2/health/ready", "/v2/health/ready"),
