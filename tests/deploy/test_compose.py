@@ -246,17 +246,10 @@ def test_dashboard_queries_use_labels_the_code_emits():
         "kubeserve_consumer_messages_total": {"service", "queue", "outcome"},
         "kubeserve_consumer_handler_seconds_bucket": {"service", "queue", "le"},
         "kubeserve_prediction_duration_seconds_bucket": {
-            "tenant",
-            "deployment",
-            "version",
-            "status",
-            "le",
+            "tenant", "deployment", "version", "status", "le"
         },
         "kubeserve_prediction_duration_seconds_count": {
-            "tenant",
-            "deployment",
-            "version",
-            "status",
+            "tenant", "deployment", "version", "status"
         },
     }
     for panel in dashboard["panels"]:
