@@ -18,6 +18,7 @@ from kubeserve_builder.settings import BuilderSettings
 from tests.deploy.k8s_checks import assert_restricted, pod_specs
 
 helm = pytest.importorskip("helm_python", reason="test dependency helm-python-sdk is missing")
+helm_native = pytest.importorskip("helm_python._native")
 kubernetes_validate = pytest.importorskip(
     "kubernetes_validate", reason="test dependency kubernetes-validate is missing"
 )
@@ -27,6 +28,11 @@ HERE = Path(__file__).resolve().parent
 CHARTS = HERE.parents[1] / "charts"
 KUBE_VERSION = "1.30.0"
 COMPONENTS = ["gateway", "auth", "registry", "builder", "deployer"]
+# What kube-prometheus-stack (the Prometheus Operator's CRDs) adds to the cluster's API.
+PROMETHEUS_OPERATOR = (
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "monitoring.coreos.com/v1/PrometheusRule",
+)
 
 # The least each chart needs: identity and credentials that have no safe default.
 MODEL_SERVING_REQUIRED: dict[str, Any] = {
@@ -148,10 +154,25 @@ def values_for(chart: str, case: dict[str, Any]) -> dict[str, Any]:
 
 
 def render(
-    chart: str, values: dict[str, Any], *, name: str = "rel", namespace: str = "ns"
+    chart: str,
+    values: dict[str, Any],
+    *,
+    name: str = "rel",
+    namespace: str = "ns",
+    api_versions: tuple[str, ...] = PROMETHEUS_OPERATOR,
 ) -> list[dict[str, Any]]:
-    """Every object the chart renders, hooks included, parsed from YAML."""
-    manifests = helm.Chart.load(CHARTS / chart).render(values, name=name, namespace=namespace)
+    """Every object the chart renders, hooks included, parsed from YAML, for a cluster serving
+    `api_versions` beyond the built-in ones (`.Capabilities.APIVersions`; by default the
+    Prometheus Operator's, as on the documented cluster; `()` for a bare cluster)."""
+    loaded = helm.Chart.load(CHARTS / chart)
+    # Chart.render has no api_versions argument; the engine's render options do (they are what
+    # `helm template --api-versions` sets).
+    options = {"name": name, "namespace": namespace, "api_versions": list(api_versions)}
+    manifests = json.loads(
+        helm_native.call_string(
+            "helm_render", loaded._raw(), json.dumps(values), json.dumps(options)
+        )
+    )
     objects: list[dict[str, Any]] = []
     for path, text in sorted(manifests.items()):
         if path.endswith((".yaml", ".yml")):
@@ -308,8 +329,9 @@ def test_builder_refuses_weak_isolation_unless_told():
 
 
 def test_builder_user_namespace_opt_in_relaxes_only_what_bubblewrap_needs():
-    default = render("kubeserve", values_for("kubeserve", {}))
-    opted = render("kubeserve", values_for("kubeserve", BUILDER_USERNS))
+    # (A cluster without the Prometheus Operator: only built-in kinds, all strictly validated.)
+    default = render("kubeserve", values_for("kubeserve", {}), api_versions=())
+    opted = render("kubeserve", values_for("kubeserve", BUILDER_USERNS), api_versions=())
     for obj in opted:
         kubernetes_validate.validate(obj, KUBE_VERSION, strict=True)
     by_name = {o["metadata"]["name"]: o for o in find(opted, "Deployment")}
@@ -464,8 +486,11 @@ def test_model_serving_ingress_routes_the_gateways_paths_to_the_runtimes():
         assert path["backend"]["service"] == {"name": "model-d-7f3a9c", "port": {"name": "http"}}
     base = "/api/v1/predict/d-7f3a9c"
     for request, runtime_path in [
-        (base, "/predict"),  # the gateway's simple predict, exactly
-        (base + "/", "/predict"),
+        # The deployment's root: the runtime's root, where GET is KServe V1's liveness and POST
+        # the simple predict (libs/runtime's test_the_root_is_liveness_for_get_and_...), as the
+        # gateway routes GET to `/` and POST to `/predict`; nginx cannot route by method.
+        (base, "/"),
+        (base + "/", "/"),
         (base + "/v2/models/iris/infer", "/v2/models/iris/infer"),
         (base + "/v2/models/iris/versions/v1/infer", "/v2/models/iris/versions/v1/infer"),
         (base + "/v2/health/ready", "/v2/health/ready"),
@@ -889,12 +914,38 @@ def test_kubeserve_gateway_ingress_and_service_monitors():
         path["backend"]["service"]["name"] == "kubeserve-gateway" and path["pathType"] == "Prefix"
     )
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-body-size"] == "2g"
-    assert not find(ks({}), "Ingress") and not find(ks({}), "ServiceMonitor")
+    assert not find(ks({}), "Ingress")
     monitors = find(ks(KUBESERVE_CASES["servicemonitor-on"]), "ServiceMonitor")
     assert sorted(
         m["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] for m in monitors
     ) == sorted(COMPONENTS)
     assert all(m["metadata"]["labels"]["release"] == "kps" for m in monitors)
+
+
+def test_platform_service_monitors_are_on_by_default_where_the_cluster_has_the_crd():
+    # The documented cluster (kube-prometheus-stack installed as `kube-prometheus-stack`): one
+    # ServiceMonitor per service, labelled so its Prometheus selects them, each selecting its
+    # own service's Service and port.
+    objects = ks({})
+    monitors = find(objects, "ServiceMonitor")
+    services = {s["metadata"]["name"]: s for s in find(objects, "Service")}
+    assert len(monitors) == len(COMPONENTS)
+    for monitor in monitors:
+        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        service = services[monitor["metadata"]["name"]]
+        selector = monitor["spec"]["selector"]["matchLabels"]
+        assert selector.items() <= service["metadata"]["labels"].items()
+        assert monitor["spec"]["endpoints"][0]["port"] in {
+            p["name"] for p in service["spec"]["ports"]
+        }
+    # A cluster without the Prometheus Operator: the same values install, without monitors
+    # (applying a ServiceMonitor there would fail the whole release).
+    bare = render("kubeserve", values_for("kubeserve", {}), api_versions=())
+    assert not find(bare, "ServiceMonitor")
+    assert {o["kind"] for o in bare} == {o["kind"] for o in objects} - {"ServiceMonitor"}
+    # Labels are the operator's to choose; off is off even with the CRD.
+    off = ks({"serviceMonitor": {"enabled": False}})
+    assert not find(off, "ServiceMonitor")
 
 
 # -- lint, install (dry run) and schema ----------------------------------------------------------
@@ -924,6 +975,11 @@ def test_client_dry_run_install_succeeds(chart):
     )
     assert release["chart_name"] == chart
     assert "kind: Deployment" in release["manifest"]
+    if chart == "kubeserve":
+        # The platform's defaults install on a cluster without the Prometheus Operator's CRDs
+        # (the client dry run knows only the built-in API): no object of monitoring.coreos.com.
+        # (model-serving's monitor follows the deployer's KUBESERVE_K8S_SERVICE_MONITOR.)
+        assert "apiVersion: monitoring.coreos.com" not in release["manifest"]
 
 
 MISSPELT = [

@@ -24,6 +24,22 @@ def test_instances_return_predictions_and_probabilities(serve, iris_pipeline, ir
         assert v1.json()["predictions"] == [0, 1, 2]
 
 
+def test_the_root_is_liveness_for_get_and_the_simple_predict_for_post(
+    serve, iris_pipeline, iris
+) -> None:
+    # What the per-deployment Ingress sends /api/v1/predict/{id} to, whatever the method.
+    x, _ = iris
+    with serve(iris_pipeline, "iris") as client:
+        assert client.get("/").json() == {"status": "alive"}
+        response = client.post("/", json={"instances": x[[0, 120]].tolist()})
+        assert response.status_code == 200, response.text
+        assert (
+            response.json()
+            == client.post("/predict", json={"instances": x[[0, 120]].tolist()}).json()
+        )
+        assert client.put("/", json={}).status_code == 405
+
+
 def test_regressor_has_no_probabilities(serve, iris) -> None:
     from sklearn.linear_model import LinearRegression
 

@@ -1,5 +1,5 @@
 """Helpers of the builder tests: a tiny pure-Python wheel and a PEP 503 index serving it over
-HTTP on 127.0.0.1, and models (good and hostile) made by hand."""
+HTTP on 127.0.0.1, models (good and hostile) made by hand, and builds queued by hand."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import threading
 import uuid
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +21,8 @@ from typing import Any
 
 import joblib
 import numpy as np
+from kubeserve_builder.domain.models import BuildStatus
+from kubeserve_builder.repositories.builds import BuildRepository
 from kubeserve_common.events.catalog import VersionUploaded
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.storage import ArtifactStore
@@ -219,3 +222,34 @@ async def stored_upload(
     )
     event = CloudEvent.create(payload, service="registry", subject=f"models/{model}/versions/v1")
     return payload, event
+
+
+async def queue_builds(
+    container: Any, owner: uuid.UUID, n: int, at: datetime, *, not_before: datetime | None = None
+) -> list[uuid.UUID]:
+    """Put `n` builds of `owner` straight into the queue table, the first queued at `at`."""
+    ids = []
+    async with container.uow() as uow:
+        repo = BuildRepository(uow.session)
+        for i in range(n):
+            build_id = uuid.uuid4()
+            created = at + timedelta(milliseconds=i)
+            await repo.add_if_absent(
+                {
+                    "id": build_id,
+                    "version_id": uuid.uuid4(),
+                    "model_id": uuid.uuid4(),
+                    "owner_id": owner,
+                    "version_tag": f"v{i + 1}",
+                    "event_id": uuid.uuid4().hex,
+                    "payload": {},
+                    "status": BuildStatus.QUEUED.value,
+                    "attempts": 0,
+                    "not_before": not_before,
+                    "created_at": created,
+                    "updated_at": created,
+                }
+            )
+            ids.append(build_id)
+        await uow.commit()
+    return ids

@@ -8,36 +8,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from kubeserve_builder.domain.models import BuildStatus
+from builder_helpers import queue_builds as _queue
 from kubeserve_builder.repositories.builds import BuildRepository
 from kubeserve_common.db.base import utcnow
-
-
-async def _queue(container: Any, owner: uuid.UUID, n: int, at: Any) -> list[uuid.UUID]:
-    ids = []
-    async with container.uow() as uow:
-        repo = BuildRepository(uow.session)
-        for i in range(n):
-            build_id = uuid.uuid4()
-            created = at + timedelta(milliseconds=i)
-            await repo.add_if_absent(
-                {
-                    "id": build_id,
-                    "version_id": uuid.uuid4(),
-                    "model_id": uuid.uuid4(),
-                    "owner_id": owner,
-                    "version_tag": f"v{i + 1}",
-                    "event_id": uuid.uuid4().hex,
-                    "payload": {},
-                    "status": BuildStatus.QUEUED.value,
-                    "attempts": 0,
-                    "created_at": created,
-                    "updated_at": created,
-                }
-            )
-            ids.append(build_id)
-        await uow.commit()
-    return ids
 
 
 async def _claim_all(container: Any, owners: dict[uuid.UUID, str]) -> list[str]:

@@ -361,6 +361,34 @@ async def test_the_tenants_pod_quota_bounds_each_release(world: World) -> None:
     assert latest == {str(a): 2, str(b): 3}
 
 
+async def test_autoscaled_releases_share_the_quota_and_say_what_their_hpa_does(
+    world: World,
+) -> None:
+    policy = AutoscalingPolicy(min_replicas=0, max_replicas=3, target_concurrency=2)
+    a, b = uuid.uuid4(), uuid.uuid4()
+
+    def auto(d: uuid.UUID) -> DeploymentSpec:
+        return dataclasses.replace(spec(d), autoscaling=policy)
+
+    alone = await world.backend.reconcile([auto(a)])
+    (values,) = installs(world)
+    hpa = values["autoscaling"]
+    assert (hpa["enabled"], hpa["minReplicas"], hpa["maxReplicas"]) == (True, 1, 3)
+    assert values["quota"] == {"pods": 4}  # its HPA's 3 and a surge pod fit the 5
+    # The activity says min_replicas 0 is not scale to zero here.
+    (applied,) = [m for kind, m in alone[a].events if kind == "release_applied"]
+    assert "HPA 1-3 replicas" in applied and "an HPA cannot scale to zero" in applied
+
+    await world.backend.reconcile([auto(a), auto(b)])
+    latest = {v["deploymentId"]: v for v in installs(world)}
+    # Each HPA may still grow into the tenant's free pods (the other wants 1 now: up to 3),
+    # but with the other at its maximum too, 3 + 3 + a surge pod exceed the 5: neither release
+    # counts on a surge pod the quota could refuse (the chart replaces a pod at a time).
+    for d in (a, b):
+        assert latest[str(d)]["autoscaling"]["maxReplicas"] == 3
+        assert latest[str(d)]["quota"] == {"pods": 3}
+
+
 async def test_restart_adopts_reinstalls_and_uninstalls_orphans(world: World) -> None:
     kept, missing, deleted, new = (uuid.uuid4() for _ in range(4))
     await world.backend.reconcile([spec(kept), spec(missing), spec(deleted)])

@@ -1,7 +1,8 @@
 """The HPA of charts/model-serving rendered from a deployment's autoscaling settings, with the
 real Helm engine: min/max from the settings, the maximum and the rollout surge bounded by what
-the tenant's 5-pod quota leaves, min_replicas 0 run as 1 pod (no HPA goes below one), the
-optional concurrency metric, and no HPA for a fixed replica count."""
+the tenant's 5-pod quota leaves (a surge pod only where it fits beside the other deployments'
+HPA maxima), min_replicas 0 run as 1 pod (no HPA goes below one), the optional concurrency
+metric, and no HPA for a fixed replica count."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubeserve_deployer.backends.kubernetes.pods import other_pods
 from kubeserve_deployer.backends.kubernetes.release import chart_values
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
@@ -19,8 +21,10 @@ REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "model-serving"
 
 
-def _spec(replicas: int, policy: AutoscalingPolicy | None) -> DeploymentSpec:
-    owner = uuid.uuid4()
+def _spec(
+    replicas: int, policy: AutoscalingPolicy | None, owner: uuid.UUID | None = None
+) -> DeploymentSpec:
+    owner = owner or uuid.uuid4()
     target = RevisionTarget(
         revision=1,
         version_id=uuid.uuid4(),
@@ -77,6 +81,45 @@ def test_the_quota_bounds_the_maximum_and_the_surge() -> None:
     alone = _render(chart_values(spec, spec.target, CONFIG))
     hpa = _kind(alone, "HorizontalPodAutoscaler")
     assert hpa is not None and hpa["spec"]["maxReplicas"] == 5  # quota 5: max 5, no surge
+
+
+def test_a_rollout_surges_only_when_the_pod_fits_beside_the_other_hpas_maxima() -> None:
+    # One tenant, two autoscaled deployments (max 2 each, 1 replica now) and a fixed one of 1.
+    owner = uuid.uuid4()
+    policy = AutoscalingPolicy(min_replicas=1, max_replicas=2, target_concurrency=2)
+    a, b, fixed = _spec(1, policy, owner), _spec(1, policy, owner), _spec(1, None, owner)
+
+    def rendered(spec: DeploymentSpec, specs: list[DeploymentSpec]) -> dict[str, Any]:
+        others = other_pods(specs, CONFIG)[spec.deployment_id]
+        values = chart_values(
+            spec, spec.target, CONFIG, other_pods=others.desired, other_most=others.most
+        )
+        objects = _render(values)
+        hpa, deployment = _kind(objects, "HorizontalPodAutoscaler"), _kind(objects, "Deployment")
+        assert hpa is not None and deployment is not None
+        return {
+            "max": hpa["spec"]["maxReplicas"],
+            **deployment["spec"]["strategy"]["rollingUpdate"],
+        }
+
+    # a at 2, b at 2 and a surge pod: 5 pods, the quota: a surge pod fits.
+    assert rendered(a, [a, b]) == {"max": 2, "maxSurge": 1, "maxUnavailable": 0}
+    # With the fixed deployment's pod too, both HPAs at their maximum leave no room for a surge
+    # pod (it would be refused and the rollout stall): one pod is replaced at a time instead,
+    # though each HPA keeps its maximum (the others want only 2 pods now).
+    for spec in (a, b):
+        assert rendered(spec, [a, b, fixed]) == {"max": 2, "maxSurge": 0, "maxUnavailable": 1}
+    # At most 2 + 2 + 1 = 5: the quota holds the three at their maxima, never more.
+
+
+def test_a_minimum_the_quota_cannot_hold_is_held_at_the_maximum() -> None:
+    # min_replicas 3, but the tenant's other deployments take 3 of the 5 pods by now: a valid
+    # HPA (min <= max) at what is left, instead of a release the chart refuses.
+    policy = AutoscalingPolicy(min_replicas=3, max_replicas=4, target_concurrency=2)
+    spec = _spec(2, policy)
+    values = chart_values(spec, spec.target, CONFIG, other_pods=3)
+    hpa = _kind(_render(values), "HorizontalPodAutoscaler")
+    assert hpa is not None and (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 2)
 
 
 def test_scale_to_zero_runs_one_pod_and_the_concurrency_metric_is_optional() -> None:

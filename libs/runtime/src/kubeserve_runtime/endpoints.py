@@ -233,6 +233,10 @@ async def explain_v1(request: Request) -> Response:
 
 
 kserve_v1.add_route("/predict", predict, methods=["POST"])
+# The replica's root answers as the public deployment root does at the gateway (GET: KServe
+# V1's liveness above, POST: the simple predict), so the per-deployment Ingress can map
+# /api/v1/predict/{id} to `/` for every method: ingress-nginx cannot route by method.
+kserve_v1.add_route("/", predict, methods=["POST"])
 kserve_v1.add_route("/v1/models/{model_name}:predict", predict, methods=["POST"])
 kserve_v1.add_route("/v1/models/{model_name}:explain", explain_v1, methods=["POST"])
 

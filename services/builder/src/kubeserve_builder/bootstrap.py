@@ -3,8 +3,9 @@ store, sandbox, wheel downloader, pipeline and build loop. The HTTP app, the wor
 all get their container from `bootstrap()`; tests and the embedded runner may pass a bus (and a
 store) of their own.
 
-The build loop runs wherever the consumers run (`start(consume=True)`): an HTTP-only process
-(`serve --no-consume`) neither consumes uploads nor builds.
+The build loop and the queue-age watcher (`kubeserve_build_queue_oldest_seconds`) run wherever
+the consumers run (`start(consume=True)`): an HTTP-only process (`serve --no-consume`) neither
+consumes uploads nor builds, and reports a queue age of 0.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from kubeserve_builder.adapters.wheels import WheelDownloader, WheelSource
 from kubeserve_builder.consumers.handlers import UPLOADS, uploads_handler
 from kubeserve_builder.services.builds import BuildLoop, BuildQueries, BuildQueue
 from kubeserve_builder.services.pipeline import BuildPipeline
+from kubeserve_builder.services.queue_age import QueueAgeWatcher
 from kubeserve_builder.settings import BuilderSettings
 
 SERVICE = "builder"
@@ -36,14 +38,17 @@ class BuilderContainer(ServiceContainer):
     pipeline: BuildPipeline
     loop: BuildLoop
     queries: BuildQueries
+    queue_age: QueueAgeWatcher
 
     async def start(self, *, consume: bool = True, relay: bool = True) -> None:
         await super().start(consume=consume, relay=relay)
         if consume:
             await self.store.ensure_bucket()
             self.loop.start()
+            self.queue_age.start()
 
     async def stop(self) -> None:
+        await self.queue_age.stop()
         await self.loop.stop()
         await super().stop()
 
@@ -90,6 +95,7 @@ def bootstrap(
         pipeline=pipeline,
         loop=loop,
         queries=BuildQueries(base.uow),
+        queue_age=QueueAgeWatcher(base.uow, settings.build_poll_interval),
     )
 
     container.subscribe(

@@ -80,6 +80,20 @@ class BuildRepository(OwnedRepository[BuildRecord]):
             return None
         return await self.session.get(BuildRecord, candidate, populate_existing=True)
 
+    async def oldest_waiting_since(self, now: datetime) -> datetime | None:
+        """When the longest-waiting claimable build entered the queue (None: none waits).
+
+        A build waits from its last (re-)queueing (`updated_at`: queued rows change only when
+        queued) or, when it was put back with a retry delay, from the end of that delay; a
+        build whose delay has not ended yet is not waiting to be claimed.
+        """
+        since = func.coalesce(BuildRecord.not_before, BuildRecord.updated_at)
+        stmt = select(func.min(since)).where(
+            BuildRecord.status == BuildStatus.QUEUED.value,
+            or_(BuildRecord.not_before.is_(None), BuildRecord.not_before <= now),
+        )
+        return (await self.session.execute(stmt)).scalar_one_or_none()
+
     async def heartbeat(
         self, build_id: uuid.UUID, worker: str, now: datetime, lease: float
     ) -> bool:

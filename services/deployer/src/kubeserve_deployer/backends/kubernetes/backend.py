@@ -30,7 +30,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
@@ -41,9 +41,11 @@ from kubeserve_deployer.backends.kubernetes.artifacts import ArtifactAccess, rev
 from kubeserve_deployer.backends.kubernetes.cluster import ClusterError, KubernetesPort
 from kubeserve_deployer.backends.kubernetes.helm import HelmError, HelmPort
 from kubeserve_deployer.backends.kubernetes.leader import LeaderElector
+from kubeserve_deployer.backends.kubernetes.pods import OtherPods, other_pods
 from kubeserve_deployer.backends.kubernetes.release import (
     PodState,
     artifacts_secret_name,
+    autoscaling_note,
     chart_values,
     deployment_of,
     ingress_url,
@@ -183,7 +185,7 @@ class KubernetesBackend:
             if not self._leads():
                 return DeploymentObservation(deployment_id=spec.deployment_id)
             self.specs[spec.deployment_id] = spec
-            return await self._step(spec, self._owner_pods(self.specs.values()))
+            return await self._step(spec, other_pods(self.specs.values(), self.config))
 
     async def scale(self, deployment_id: UUID, replicas: int) -> DeploymentObservation:
         spec = self.specs.get(deployment_id)
@@ -222,7 +224,7 @@ class KubernetesBackend:
             self.specs = {s.deployment_id: s for s in specs}
             if self.clock() - self._last_scan >= self.config.release_scan_interval:
                 await self._scan()
-            owner_pods = self._owner_pods(specs)
+            owner_pods = other_pods(specs, self.config)
             result = {}
             for s in specs:
                 if not self.active:
@@ -266,14 +268,6 @@ class KubernetesBackend:
             self._forget(deployment_id)
 
     # -- converging ----------------------------------------------------------------------------
-    @staticmethod
-    def _owner_pods(specs: Iterable[DeploymentSpec]) -> dict[UUID, int]:
-        """Desired pods per tenant: what a deployment's HPA and surge must leave to the others."""
-        totals: dict[UUID, int] = defaultdict(int)
-        for spec in specs:
-            totals[spec.owner_id] += spec.target.replicas
-        return totals
-
     def _release(self, spec: DeploymentSpec) -> _Release:
         rel = self.releases.get(spec.deployment_id)
         if rel is None:
@@ -282,14 +276,13 @@ class KubernetesBackend:
         return rel
 
     async def _step(
-        self, spec: DeploymentSpec, owner_pods: dict[UUID, int]
+        self, spec: DeploymentSpec, owner_pods: dict[UUID, OtherPods]
     ) -> DeploymentObservation:
         rel = self._release(spec)
         revision = spec.target.revision
         try:
             if revision not in rel.fatal:
-                others = owner_pods.get(spec.owner_id, spec.target.replicas) - spec.target.replicas
-                await self._apply(spec, rel, others)
+                await self._apply(spec, rel, owner_pods.get(spec.deployment_id, OtherPods()))
             obs = await self._observe(spec, rel)
         except BackendError as exc:
             obs = DeploymentObservation(deployment_id=spec.deployment_id)
@@ -313,7 +306,7 @@ class KubernetesBackend:
         rel.last_error = None
         return obs
 
-    async def _apply(self, spec: DeploymentSpec, rel: _Release, other_pods: int) -> None:
+    async def _apply(self, spec: DeploymentSpec, rel: _Release, others: OtherPods) -> None:
         target = spec.target
         if spec.owner_id not in self._tenants:
             # Normally done on UserRegistered; repeated here (server-side apply: a no-op when
@@ -321,7 +314,9 @@ class KubernetesBackend:
             await self.tenants.provision(spec.owner_id)
             self._tenants.add(spec.owner_id)
         await self._artifacts(spec, rel)
-        values = chart_values(spec, target, self.config, other_pods=other_pods)
+        values = chart_values(
+            spec, target, self.config, other_pods=others.desired, other_most=others.most
+        )
         digest = values_digest(values)
         name = release_name(spec.deployment_id)
         if rel.digest is None:
@@ -342,7 +337,8 @@ class KubernetesBackend:
             spec.deployment_id,
             "release_applied",
             f"helm upgrade --install {name} in {rel.namespace}: revision {target.revision} "
-            f"({target.version_tag}), {target.replicas} replica(s)",
+            f"({target.version_tag}), {target.replicas} replica(s)"
+            + autoscaling_note(values, spec.autoscaling),
         )
 
     async def _artifacts(self, spec: DeploymentSpec, rel: _Release) -> None:

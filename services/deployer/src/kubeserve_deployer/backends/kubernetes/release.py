@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+from kubeserve_deployer.backends.kubernetes.pods import pod_limits
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.backends.kubernetes.tenancy import MODEL_PORT, RUNTIME_SERVICE_ACCOUNT
 from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
@@ -87,36 +88,18 @@ def manifest_key(revision: int) -> str:
     return f"r{revision}.json"
 
 
-def pod_limits(
-    config: KubernetesSettings,
-    replicas: int,
-    other_pods: int,
-    policy: AutoscalingPolicy | None = None,
-) -> tuple[int, int]:
-    """(the HPA's maximum, the pods this release may run surge included): what the tenant's pod
-    quota leaves after its other deployments. The second is capped at the maximum plus one
-    surge pod, so it changes (and the release is upgraded) only when the quota binds. A
-    deployment with autoscaling settings (`policy`) gets an HPA up to its `max_replicas`;
-    without, its replica count is fixed."""
-    budget = max(0, config.quota_pods - other_pods)
-    most = replicas
-    if config.autoscaling_enabled and policy is not None:
-        ceiling = min(policy.max_replicas, config.autoscaling_max_replicas)
-        most = max(replicas, min(ceiling, budget))
-    return most, min(budget, most + 1)
-
-
 def hpa_values(
     config: KubernetesSettings, replicas: int, most: int, policy: AutoscalingPolicy | None
 ) -> dict[str, Any]:
     """The chart's `autoscaling` values. An HPA cannot go below one replica without an alpha
     feature gate, so `min_replicas: 0` runs one pod on Kubernetes (scale to zero is the local
-    backend's). The CPU target is the platform's; the concurrency target is rendered as a
-    Pods metric only when the cluster serves it (prometheus-adapter, docs/kubernetes.md)."""
+    backend's); nor above its maximum, so a minimum the quota cannot hold now is held at the
+    maximum (`most`). The CPU target is the platform's; the concurrency target is rendered as
+    a Pods metric only when the cluster serves it (prometheus-adapter, docs/kubernetes.md)."""
     enabled = config.autoscaling_enabled and policy is not None
     values: dict[str, Any] = {
         "enabled": enabled,
-        "minReplicas": max(1, policy.min_replicas) if policy and enabled else replicas,
+        "minReplicas": min(max(1, policy.min_replicas), most) if policy and enabled else replicas,
         "maxReplicas": most,
         "targetCPUUtilizationPercentage": config.autoscaling_target_cpu,
     }
@@ -134,13 +117,15 @@ def chart_values(
     config: KubernetesSettings,
     *,
     other_pods: int = 0,
+    other_most: int | None = None,
 ) -> dict[str, Any]:
     """Values of charts/model-serving for one revision (checked by its values.schema.json).
-    `other_pods`: what the owner's other deployments want; the chart bounds this one's HPA and
-    rollout surge by what the tenant's quota leaves (`quota.pods`)."""
+    `other_pods`: what the owner's other deployments want, `other_most`: the most their HPAs
+    reach (pods.pod_limits); the chart bounds this one's HPA and rollout surge by what the
+    tenant's quota leaves (`quota.pods`)."""
     tenant = str(spec.owner_id).lower()
     deployment = str(spec.deployment_id).lower()
-    most, pods = pod_limits(config, target.replicas, other_pods, spec.autoscaling)
+    most, pods = pod_limits(config, target.replicas, other_pods, spec.autoscaling, other_most)
     values: dict[str, Any] = {
         "deploymentId": deployment,
         "tenant": tenant,
@@ -190,6 +175,29 @@ def chart_values(
     if config.ingress_auth_url:
         values["ingress"]["auth"] = {"url": config.ingress_auth_url}
     return values
+
+
+def autoscaling_note(values: dict[str, Any], policy: AutoscalingPolicy | None) -> str:
+    """What the release makes of the deployment's autoscaling settings, for its activity: the
+    HPA's bounds, and where they differ from the settings, why."""
+    hpa = values["autoscaling"]
+    if not hpa["enabled"] or policy is None:
+        return ""
+    note = f"; HPA {hpa['minReplicas']}-{hpa['maxReplicas']} replicas"
+    if policy.min_replicas == 0:
+        note += (
+            " (min_replicas 0 runs 1 pod on Kubernetes: an HPA cannot scale to zero, so "
+            "requests are never held for a cold start here; scale to zero is the local "
+            "backend's)"
+        )
+    if hpa["maxReplicas"] < policy.max_replicas:
+        note += (
+            f" (max_replicas {policy.max_replicas} held at {hpa['maxReplicas']}: the platform's "
+            "cap, or what the tenant's pod quota leaves after its other deployments)"
+        )
+    if hpa["minReplicas"] < max(1, policy.min_replicas):
+        note += f" (min_replicas {policy.min_replicas} held at {hpa['minReplicas']} likewise)"
+    return note
 
 
 def values_digest(values: dict[str, Any]) -> str:
