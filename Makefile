@@ -4,7 +4,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS ?= never
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
-.PHONY: install up test lint services dashboard frontend-test
+.PHONY: install up test lint services dashboard frontend-test sdk-models
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -40,3 +40,8 @@ lint: install
 	$(UV) run --no-sync lint-imports
 	$(UV) run --no-sync ruff check .
 	UV="$(UV)" ./scripts/typecheck.sh
+
+# The SDK's typed models (libs/sdk/.../models.py) from the public OpenAPI document, built
+# in-process: run after changing a public schema, and commit the result.
+sdk-models: install
+	$(UV) run --no-sync python scripts/generate_sdk_models.py

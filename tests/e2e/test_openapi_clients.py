@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import subprocess
 import sys
 import threading
@@ -107,6 +108,63 @@ def test_the_document_is_valid_and_documents_predictions_and_errors(
     jsonschema.validate(missing.json(), envelope)
 
 
+def _documented_schema(doc: dict[str, Any], template: str, method: str, status: int) -> Any:
+    """The schema the document gives `method template` answering `status` (which it must list),
+    as a JSON Schema resolving the document's `#/components/...` references."""
+    answers = doc["paths"][template][method]["responses"]
+    assert str(status) in answers, f"{method} {template} answered an undocumented {status}"
+    answer = answers[str(status)]
+    if "$ref" in answer:
+        answer = doc["components"]["responses"][answer["$ref"].rsplit("/", 1)[1]]
+    return {**answer["content"]["application/json"]["schema"], "components": doc["components"]}
+
+
+def test_the_runtime_routes_answer_what_the_document_says(running: dict[str, Any]) -> None:
+    """Each prediction route, called through the gateway, answers a status the document lists
+    with a body of the documented schema: KServe V1 list/ready/:explain, Triton's repository
+    routes, V2 health, and their errors (unknown model, read-only unload)."""
+    platform: Platform = running["platform"]
+    doc = _document(platform)
+    dep = running["deployment"]
+    headers = {"Authorization": f"Bearer {running['key']}"}
+    name = httpx.get(
+        f"{platform.url}/api/v1/deployments/{dep}", headers=headers, timeout=30
+    ).json()["name"]
+    base = "/api/v1/predict/{deployment_id}"
+    calls: list[tuple[str, str, str, Any, int]] = [
+        ("get", base, "", None, 200),
+        ("get", f"{base}/v1/models", "", None, 200),
+        ("get", f"{base}/v1/models/{{model_name}}", name, None, 200),
+        ("get", f"{base}/v1/models/{{model_name}}", "absent", None, 404),
+        ("post", f"{base}/v1/models/{{model_name}}:explain", name, {"instances": ROWS}, 200),
+        ("post", f"{base}/v1/models/{{model_name}}:explain", "absent", {"instances": ROWS}, 404),
+        ("post", f"{base}/v1/models/{{model_name}}:explain", name, {"instances": []}, 400),
+        ("get", f"{base}/v2/health/live", "", None, 200),
+        ("get", f"{base}/v2/health/ready", "", None, 200),
+        ("get", f"{base}/v2/models/{{model_name}}/versions/{{model_version}}/ready", name,
+         None, 200),
+        ("post", f"{base}/v2/repository/index", "", {}, 200),
+        ("post", f"{base}/v2/repository/models/{{model_name}}/load", name, None, 200),
+        ("post", f"{base}/v2/repository/models/{{model_name}}/unload", name, None, 403),
+    ]  # fmt: skip
+    answers: dict[tuple[str, str, int], Any] = {}
+    for method, template, model, body, status in calls:
+        url = template.replace("{deployment_id}", dep).replace("{model_name}", model)
+        url = url.replace("{model_version}", "1")
+        r = httpx.request(
+            method.upper(), platform.url + url, json=body, headers=headers, timeout=60
+        )
+        assert r.status_code == status, (method, url, r.status_code, r.text)
+        jsonschema.validate(r.json(), _documented_schema(doc, template, method, status))
+        answers[(method, template, status)] = r.json()
+    assert answers[("get", f"{base}/v1/models", 200)] == {"models": [name]}
+    explained = answers[("post", f"{base}/v1/models/{{model_name}}:explain", 200)]
+    assert [row["prediction"] for row in explained["explanations"]] == [0, 2]
+    assert [row["name"] for row in answers[("post", f"{base}/v2/repository/index", 200)]] == [
+        name
+    ]
+
+
 def test_the_sdk_models_are_what_the_document_generates(running: dict[str, Any]) -> None:
     spec = importlib.util.spec_from_file_location(
         "generate_sdk_models", ROOT / "scripts/generate_sdk_models.py"
@@ -114,9 +172,16 @@ def test_the_sdk_models_are_what_the_document_generates(running: dict[str, Any])
     assert spec is not None and spec.loader is not None
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
-    expected = generator.generate(_document(running["platform"]))
+    live = _document(running["platform"])
+    expected = generator.generate(live)
     committed = (ROOT / "libs/sdk/src/kubeserve_sdk/models.py").read_text()
-    assert committed == expected, "run scripts/generate_sdk_models.py and commit the result"
+    assert committed == expected, "the SDK's models drifted: run `make sdk-models` and commit"
+    # `make sdk-models` builds the document in-process: it must be the one the platform serves.
+    built = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/generate_sdk_models.py"), "--document"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    assert json.loads(built.stdout) == live
 
 
 def test_a_generated_client_makes_a_real_prediction(running: dict[str, Any]) -> None:

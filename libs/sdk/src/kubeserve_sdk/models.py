@@ -172,6 +172,16 @@ class EventRead(ApiModel):
     message: Annotated[str, Field(title="Message")]
 
 
+class Explanation(ApiModel):
+    """
+    One row's exact explanation by a linear model: the predicted class or value, the intercept and each (transformed) feature's term `coef * value`.
+    """
+
+    prediction: Any
+    intercept: float
+    contributions: dict[str, float]
+
+
 class Framework(StrEnum):
     sklearn = "sklearn"
     xgboost = "xgboost"
@@ -233,8 +243,8 @@ class ModelCreate(ApiModel):
 
 
 class ModelReady(ApiModel):
-    name: str | None = None
-    ready: bool | None = None
+    name: str
+    ready: bool
 
 
 class Name1(RootModel[str]):
@@ -344,6 +354,31 @@ class ReplicaRead(ApiModel):
     ready_at: Annotated[AwareDatetime | None, Field(title="Ready At")]
 
 
+class RepositoryIndexRequest(ApiModel):
+    """
+    Triton's repository index request; `ready` is accepted and the one served model is always listed.
+    """
+
+    ready: bool | None = None
+
+
+class RepositoryLoaded(RootModel[dict[str, Any]]):
+    """
+    Loading the served model again succeeds (it is loaded) with `{}`.
+    """
+
+    root: Annotated[dict[str, Any], Field(max_length=0)]
+
+
+class RepositoryModelState(StrEnum):
+    """
+    `LOADING` until the model is loaded, then `READY`.
+    """
+
+    READY = "READY"
+    LOADING = "LOADING"
+
+
 class ResourcesRead(ApiModel):
     replicas: Annotated[int, Field(title="Replicas")]
     cpu: Annotated[float, Field(description="CPU-equivalents.", title="Cpu")]
@@ -383,10 +418,26 @@ class RollbackRequest(ApiModel):
     ] = None
 
 
+class ServerLive(ApiModel):
+    """
+    V2 server liveness.
+    """
+
+    live: bool
+
+
 class ServerMetadata(ApiModel):
     name: str
     version: str
     extensions: list[str]
+
+
+class ServerReady(ApiModel):
+    """
+    V2 server readiness (503 while the model loads).
+    """
+
+    ready: bool
 
 
 class TensorMetadata(ApiModel):
@@ -419,6 +470,22 @@ class UserRead(ApiModel):
     disabled: Annotated[bool, Field(title="Disabled")]
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]
+
+
+class V1ModelList(ApiModel):
+    """
+    KServe V1 `GET /v1/models`: the names of the models served (one).
+    """
+
+    models: list[str]
+
+
+class V1ServerLive(ApiModel):
+    """
+    KServe V1 server liveness (`GET /` of the runtime).
+    """
+
+    status: Literal["alive"]
 
 
 class VersionStatus(StrEnum):
@@ -580,6 +647,10 @@ class DeploymentUsageRead(ApiModel):
     ]
 
 
+class ExplainResponse(ApiModel):
+    explanations: list[Explanation]
+
+
 class InferRequest(ApiModel):
     id: str | None = None
     parameters: dict[str, Any] | None = None
@@ -631,6 +702,16 @@ class PageModelRead(ApiModel):
     total: Annotated[int, Field(title="Total")]
     limit: Annotated[int, Field(title="Limit")]
     offset: Annotated[int, Field(title="Offset")]
+
+
+class RepositoryModel(ApiModel):
+    """
+    The served model in the repository index.
+    """
+
+    name: str
+    version: str
+    state: RepositoryModelState
 
 
 class UsageRead(ApiModel):
@@ -693,3 +774,17 @@ class PageVersionRead(ApiModel):
     total: Annotated[int, Field(title="Total")]
     limit: Annotated[int, Field(title="Limit")]
     offset: Annotated[int, Field(title="Offset")]
+
+
+class RepositoryIndex(RootModel[list[RepositoryModel]]):
+    """
+    Triton's model repository index: the one model this deployment serves.
+    """
+
+    root: Annotated[
+        list[RepositoryModel],
+        Field(
+            description="Triton's model repository index: the one model this deployment serves.",
+            title="RepositoryIndex",
+        ),
+    ]

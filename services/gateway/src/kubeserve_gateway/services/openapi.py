@@ -13,11 +13,11 @@ from typing import Any
 
 from kubeserve_gateway.domain.routes import Access, RouteTable
 from kubeserve_gateway.services.openapi_predict import (
-    SCHEMAS,
     document_errors,
     error_responses,
     prediction_paths,
 )
+from kubeserve_gateway.services.openapi_schemas import SCHEMAS
 
 log = logging.getLogger(__name__)
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubeserve_gateway.services.openapi_schemas import ERROR, PREDICTION_ERROR
+
 _REF = "#/components/schemas/"
 ERROR_RESPONSES = "#/components/responses/"
 
@@ -20,166 +22,10 @@ ERROR_DESCRIPTIONS = {
     "422": "Invalid request: the message names the field and the problem",
     "429": "Rate limited: retry after `Retry-After` seconds",
     "500": "The model failed on this input",
+    "501": "Not implemented for this model (e.g. `:explain` of a model that is not linear)",
     "502": "The deployment's replica answered with an invalid response",
     "503": "A dependency is unavailable (`database_unavailable`, `broker_unavailable`, "
     "`upstream_unavailable`, no ready replica): retry after `Retry-After` seconds",
-}
-
-_ERROR = {"$ref": _REF + "ErrorEnvelope"}
-_PREDICTION_ERROR = {"$ref": _REF + "PredictionError"}
-
-SCHEMAS: dict[str, Any] = {
-    "ErrorEnvelope": {
-        "title": "ErrorEnvelope",
-        "description": "Every KubeServe error: a stable machine-readable code and a message.",
-        "type": "object",
-        "required": ["error"],
-        "properties": {
-            "error": {
-                "type": "object",
-                "required": ["code", "message"],
-                "properties": {
-                    "code": {"type": "string", "examples": ["validation_error"]},
-                    "message": {"type": "string"},
-                    "details": {
-                        "description": "More about the problem: for a 422 the list of "
-                        "`{field, message, type}`, for a quota 409 what is in use.",
-                        "anyOf": [{"type": "object"}, {"type": "array", "items": {}}],
-                    },
-                },
-            }
-        },
-    },
-    "PredictionError": {
-        "title": "PredictionError",
-        "description": "Errors of the prediction routes: the gateway's envelope, or the "
-        'model runtime\'s own shape `{"error": "message"}` (the Open Inference Protocol\'s).',
-        "anyOf": [
-            _ERROR,
-            {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
-        ],
-    },
-    "PredictRequest": {
-        "title": "PredictRequest",
-        "description": "Rows of feature values (`instances`), or objects keyed by feature name "
-        "(`records`).",
-        "type": "object",
-        "properties": {
-            "instances": {"type": "array", "items": {"type": "array", "items": {}}},
-            "records": {"type": "array", "items": {"type": "object"}},
-        },
-        "examples": [{"instances": [[5.1, 3.5, 1.4, 0.2]]}],
-    },
-    "PredictResponse": {
-        "title": "PredictResponse",
-        "type": "object",
-        "required": ["predictions"],
-        "properties": {
-            "predictions": {"type": "array", "items": {}},
-            "probabilities": {
-                "type": "array",
-                "items": {"type": "array", "items": {"type": "number"}},
-                "description": "Per class, when the model has predict_proba.",
-            },
-        },
-    },
-    "InferTensor": {
-        "title": "InferTensor",
-        "description": "An Open Inference Protocol V2 tensor (row-major flat `data`).",
-        "type": "object",
-        "required": ["name", "shape", "datatype"],
-        "properties": {
-            "name": {"type": "string"},
-            "shape": {"type": "array", "items": {"type": "integer"}},
-            "datatype": {
-                "type": "string",
-                "enum": [
-                    "BOOL",
-                    "UINT8",
-                    "UINT16",
-                    "UINT32",
-                    "UINT64",
-                    "INT8",
-                    "INT16",
-                    "INT32",
-                    "INT64",
-                    "FP16",
-                    "FP32",
-                    "FP64",
-                    "BYTES",
-                ],
-            },
-            "parameters": {"type": "object"},
-            "data": {"type": "array", "items": {}},
-        },
-    },
-    "InferRequest": {
-        "title": "InferRequest",
-        "type": "object",
-        "required": ["inputs"],
-        "properties": {
-            "id": {"type": "string"},
-            "parameters": {"type": "object"},
-            "inputs": {"type": "array", "items": {"$ref": _REF + "InferTensor"}},
-            "outputs": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}},
-                },
-            },
-        },
-    },
-    "InferResponse": {
-        "title": "InferResponse",
-        "type": "object",
-        "required": ["model_name", "outputs"],
-        "properties": {
-            "model_name": {"type": "string"},
-            "model_version": {"type": "string"},
-            "id": {"type": "string"},
-            "parameters": {"type": "object"},
-            "outputs": {"type": "array", "items": {"$ref": _REF + "InferTensor"}},
-        },
-    },
-    "TensorMetadata": {
-        "title": "TensorMetadata",
-        "type": "object",
-        "required": ["name", "datatype", "shape"],
-        "properties": {
-            "name": {"type": "string"},
-            "datatype": {"type": "string"},
-            "shape": {"type": "array", "items": {"type": "integer"}},
-        },
-    },
-    "ModelMetadata": {
-        "title": "ModelMetadata",
-        "type": "object",
-        "required": ["name", "platform", "inputs", "outputs"],
-        "properties": {
-            "name": {"type": "string"},
-            "versions": {"type": "array", "items": {"type": "string"}},
-            "platform": {"type": "string"},
-            "inputs": {"type": "array", "items": {"$ref": _REF + "TensorMetadata"}},
-            "outputs": {"type": "array", "items": {"$ref": _REF + "TensorMetadata"}},
-        },
-    },
-    "ServerMetadata": {
-        "title": "ServerMetadata",
-        "type": "object",
-        "required": ["name", "version", "extensions"],
-        "properties": {
-            "name": {"type": "string"},
-            "version": {"type": "string"},
-            "extensions": {"type": "array", "items": {"type": "string"}},
-        },
-    },
-    "ModelReady": {
-        "title": "ModelReady",
-        "type": "object",
-        "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}},
-    },
 }
 
 _DEPLOYMENT = {
@@ -213,9 +59,10 @@ def _json(schema: str) -> dict[str, Any]:
 def _op(
     operation_id: str,
     summary: str,
-    answer: str,
+    answer: str | None,
     *,
     body: str | None = None,
+    body_required: bool = True,
     params: tuple[dict[str, Any], ...] = (),
     errors: tuple[str, ...] = _PREDICT_ERRORS,
 ) -> dict[str, Any]:
@@ -224,53 +71,64 @@ def _op(
         "operationId": operation_id,
         "summary": summary,
         "parameters": [_DEPLOYMENT, *params],
-        "responses": {"200": {"description": "OK", "content": _json(answer)}},
+        "responses": {"200": {"description": "OK", "content": _json(answer)}} if answer else {},
     }
     if body is not None:
-        op["requestBody"] = {"required": True, "content": _json(body)}
+        op["requestBody"] = {"required": body_required, "content": _json(body)}
     for status in errors:
         op["responses"][status] = {"$ref": f"{ERROR_RESPONSES}prediction_{status}"}
     return op
 
 
 def prediction_paths() -> dict[str, dict[str, Any]]:
+    """Every runtime route the gateway forwards (`test_openapi_predict.py` checks the list
+    against the runtime's routers), under `/api/v1/predict/{deployment_id}`."""
     base = "/api/v1/predict/{deployment_id}"
+    v1m = f"{base}/v1/models/{{model_name}}"
     v2m = f"{base}/v2/models/{{model_name}}"
+    repo = f"{base}/v2/repository"
+    read = _READ_ERRORS
     return {
         base: {
-            "post": _op(
-                "predict",
-                "Predict (simple JSON): rows or records in, predictions out",
-                "PredictResponse",
-                body="PredictRequest",
-            )
+            "get": _op("server_live_v1", "KServe V1 server live", "V1ServerLive", errors=read),
+            "post": _op("predict", "Predict (simple JSON): rows or records in, predictions out",
+                        "PredictResponse", body="PredictRequest"),
         },
-        f"{base}/v1/models/{{model_name}}:predict": {
-            "post": _op(
-                "predict_v1",
-                "KServe V1 predict",
-                "PredictResponse",
-                body="PredictRequest",
-                params=(_MODEL,),
-            )
+        f"{base}/v1/models": {
+            "get": _op("list_models_v1", "KServe V1 list models (the one served)",
+                       "V1ModelList", errors=read)
+        },
+        v1m: {
+            "get": _op("model_ready_v1", "KServe V1 model ready (503 while it loads)",
+                       "ModelReady", params=(_MODEL,), errors=read)
+        },
+        f"{v1m}:predict": {
+            "post": _op("predict_v1", "KServe V1 predict", "PredictResponse",
+                        body="PredictRequest", params=(_MODEL,))
+        },
+        f"{v1m}:explain": {
+            "post": _op("explain_v1", "KServe V1 explain: exact per-feature contributions of "
+                        "linear models (501 for other models)", "ExplainResponse",
+                        body="PredictRequest", params=(_MODEL,),
+                        errors=(*_PREDICT_ERRORS, "501"))
         },
         f"{base}/v2": {
-            "get": _op("server_metadata_v2", "V2 server metadata", "ServerMetadata",
-                       errors=_READ_ERRORS)
+            "get": _op("server_metadata_v2", "V2 server metadata", "ServerMetadata", errors=read)
         },
         f"{base}/v2/health/live": {
-            "get": _op("server_live_v2", "V2 server live", "ModelReady", errors=_READ_ERRORS)
+            "get": _op("server_live_v2", "V2 server live", "ServerLive", errors=read)
         },
         f"{base}/v2/health/ready": {
-            "get": _op("server_ready_v2", "V2 server ready", "ModelReady", errors=_READ_ERRORS)
+            "get": _op("server_ready_v2", "V2 server ready (503 while the model loads)",
+                       "ServerReady", errors=read)
         },
         v2m: {
             "get": _op("model_metadata_v2", "V2 model metadata (native tensor names, datatypes)",
-                       "ModelMetadata", params=(_MODEL,), errors=_READ_ERRORS)
+                       "ModelMetadata", params=(_MODEL,), errors=read)
         },
         f"{v2m}/ready": {
             "get": _op("model_ready_v2", "V2 model ready", "ModelReady", params=(_MODEL,),
-                       errors=_READ_ERRORS)
+                       errors=read)
         },
         f"{v2m}/infer": {
             "post": _op("infer_v2", "V2 inference (Open Inference Protocol)", "InferResponse",
@@ -278,13 +136,42 @@ def prediction_paths() -> dict[str, dict[str, Any]]:
         },
         f"{v2m}/versions/{{model_version}}": {
             "get": _op("model_version_metadata_v2", "V2 model version metadata",
-                       "ModelMetadata", params=(_MODEL, _VERSION), errors=_READ_ERRORS)
+                       "ModelMetadata", params=(_MODEL, _VERSION), errors=read)
+        },
+        f"{v2m}/versions/{{model_version}}/ready": {
+            "get": _op("model_version_ready_v2", "V2 model version ready", "ModelReady",
+                       params=(_MODEL, _VERSION), errors=read)
         },
         f"{v2m}/versions/{{model_version}}/infer": {
             "post": _op("infer_version_v2", "V2 inference on a model version", "InferResponse",
                         body="InferRequest", params=(_MODEL, _VERSION))
         },
+        f"{repo}/index": {
+            "post": _op("repository_index_v2", "Triton repository index: the served model",
+                        "RepositoryIndex", body="RepositoryIndexRequest", body_required=False,
+                        errors=("401", "403", "404", "429", "503"))
+        },
+        f"{repo}/models/{{model_name}}/load": {
+            "post": _op("repository_load_v2", "Triton repository load: a no-op success for "
+                        "the served model", "RepositoryLoaded", params=(_MODEL,), errors=read)
+        },
+        f"{repo}/models/{{model_name}}/unload": {
+            "post": _unload(),
+        },
     }  # fmt: skip
+
+
+def _unload() -> dict[str, Any]:
+    # Always refused: the repository is read-only (scaling the deployment stops the model).
+    op = _op("repository_unload_v2", "Triton repository unload: refused, the repository is "
+             "read-only (scale the deployment to 0 instead)", None, params=(_MODEL,),
+             errors=("401", "404", "429", "503"))  # fmt: skip
+    op["responses"]["403"] = {
+        "description": "Always: this server's model repository is read-only (also an API "
+        "key limited to other deployments)",
+        "content": {"application/json": {"schema": PREDICTION_ERROR}},
+    }
+    return op
 
 
 def _header(description: str, kind: str = "integer") -> dict[str, Any]:
@@ -308,7 +195,7 @@ def error_responses() -> dict[str, Any]:
     """`#/components/responses/error_<status>` (the envelope) and `prediction_<status>`."""
     responses: dict[str, Any] = {}
     for status, text in ERROR_DESCRIPTIONS.items():
-        for prefix, schema in (("error", _ERROR), ("prediction", _PREDICTION_ERROR)):
+        for prefix, schema in (("error", ERROR), ("prediction", PREDICTION_ERROR)):
             response: dict[str, Any] = {
                 "description": text,
                 "content": {"application/json": {"schema": schema}},
