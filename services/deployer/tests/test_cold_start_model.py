@@ -68,3 +68,26 @@ def test_the_persisted_form_round_trips_and_ignores_junk() -> None:
     again = ColdStartModel.from_json(data)
     assert again.predict("local-warm-pool", SMALL) == model.predict("local-warm-pool", SMALL)
     assert again.to_json()["local-process"] == {"start": [5.0]}
+
+
+def test_measured_timings_map_onto_the_phases_per_launcher() -> None:
+    from kubeserve_deployer.domain.cold_start import backend_for, measured_phases
+
+    model = ColdStartModel()
+    pool = backend_for("pool")
+    timings = {"fetch_ms": 5, "spawn_ms": 10, "first_health_ms": 60, "model_load_ms": 20}
+    assert measured_phases(pool, timings, SMALL, model.predict(pool, SMALL)) == {
+        "start": 15,
+        "model_load": 20,
+        "first_ready": 40,
+    }
+    # A plain process reports no load time: its start is what remains after the estimate.
+    process = backend_for("process")
+    estimate = model.predict(process, BIG)  # prior: load 1.0 x 400 ms, first_ready 100 ms
+    plain = {"fetch_ms": 300, "spawn_ms": 20, "first_health_ms": 2000}
+    assert measured_phases(process, plain, BIG, estimate) == {"dependencies": 300, "start": 1520}
+    pod = backend_for("kubernetes")
+    estimate = model.predict(pod, SMALL)
+    lumped = estimate.total_ms - estimate.phases_ms["start"]
+    assert measured_phases(pod, {"rollout_ms": 9000}, SMALL, estimate) == {"start": 9000 - lumped}
+    assert backend_for(None) == "local-process"

@@ -136,3 +136,41 @@ def _denormalise(phase: str, value: float, inputs: VersionInputs) -> float:
     if phase == "model_load":
         return value * (inputs.trial_load_ms or 0.0)
     return value
+
+
+# -- from what a backend measured to the estimator's phases --------------------------------------
+_LAUNCHERS = {"pool": "local-warm-pool", "process": "local-process", "kubernetes": "kubernetes-pod"}
+
+
+def backend_for(launcher: str | None) -> str:
+    """The estimator's backend for a replica's launcher (`ReplicaView.launcher`)."""
+    return _LAUNCHERS.get(launcher or "", "local-process")
+
+
+def measured_phases(
+    backend: str, timings: Mapping[str, float], inputs: VersionInputs, estimate: Prediction
+) -> dict[str, float]:
+    """The phases one measured cold start tells (ms), for `observe()`. A phase the backend does
+    not measure apart is left out; what it lumps together goes to `start` after taking off the
+    current estimate of the lumped phases (a plain process and a pod report no load time)."""
+    _check_backend(backend)
+
+    def get(name: str) -> float:
+        return float(timings.get(name, 0.0))
+
+    fetch = get("fetch_ms")
+    if backend == "kubernetes-pod":
+        lumped = sum(estimate.phases_ms[p] for p in ("dependencies", "model_load", "first_ready"))
+        return {"start": max(0.0, get("rollout_ms") - lumped)}
+    phases: dict[str, float] = {}
+    if inputs.wheelhouse_mib > 0:
+        phases["dependencies"] = fetch  # the artifact and its wheels, unpacked
+        fetch = 0.0
+    if backend == "local-warm-pool" and "model_load_ms" in timings:
+        phases["start"] = fetch + get("spawn_ms")
+        phases["model_load"] = get("model_load_ms")
+        phases["first_ready"] = max(0.0, get("first_health_ms") - get("model_load_ms"))
+        return phases
+    lumped = estimate.phases_ms["model_load"] + estimate.phases_ms["first_ready"]
+    phases["start"] = fetch + get("spawn_ms") + max(0.0, get("first_health_ms") - lumped)
+    return phases

@@ -72,7 +72,10 @@ class VersionProjection(Base):
     requirements: Mapped[str] = mapped_column(Text, default="")
     wheelhouse_uri: Mapped[str | None] = mapped_column(Text, nullable=True)
     signature: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # The builder's build-time guess; the deployer's calibrated estimate uses the two below.
     predicted_cold_start_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    trial_load_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    wheelhouse_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 

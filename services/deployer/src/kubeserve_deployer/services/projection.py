@@ -80,6 +80,11 @@ class VersionProjectionService:
         version.signature = event.signature
         version.wheelhouse_uri = event.wheelhouse_uri
         version.predicted_cold_start_ms = event.predicted_cold_start_ms
+        cold = event.dependency_plan.get("cold_start")
+        if isinstance(cold, dict):  # the estimator's inputs, measured by the build
+            load, wheels = cold.get("model_load_ms"), cold.get("wheel_bytes")
+            version.trial_load_ms = float(load) if isinstance(load, int | float) else None
+            version.wheelhouse_bytes = int(wheels) if isinstance(wheels, int) else None
         version.updated_at = utcnow()
 
     async def version_build_failed(self, uow: UnitOfWork, event: VersionBuildFailed) -> None:
