@@ -1,5 +1,6 @@
 "use client";
 
+import { formatMs, predictions } from "@/lib/cold-start";
 import type { Version } from "@/lib/types";
 import { CheckIcon, SpinnerIcon, XIcon } from "./icons";
 import { StatusBadge, formatBytes } from "./ui";
@@ -70,7 +71,17 @@ export function VersionDetails({ version }: { version: Version }) {
         <dl className="grid gap-x-6 gap-y-2 sm:grid-cols-2 lg:grid-cols-4" data-testid="build-result">
           <div>
             <dt className="text-slate-500">Predicted cold start</dt>
-            <dd className="font-medium">{version.predicted_cold_start_ms != null ? `${(version.predicted_cold_start_ms / 1000).toFixed(1)} s` : "—"}</dd>
+            <dd className="font-medium" data-testid="predicted-cold-start">
+              {predictions(version).length ? predictions(version).map((p) => (
+                <span key={p.backend ?? "any"} className="block">
+                  {formatMs(p.totalMs)}
+                  <span className="font-normal text-slate-500">
+                    {p.backend ? ` · ${p.backendLabel}` : ""}
+                    {p.calibrated === true ? " · calibrated" : p.calibrated === false ? " · estimate, not yet calibrated" : ""}
+                  </span>
+                </span>
+              )) : "—"}
+            </dd>
           </div>
           <div>
             <dt className="text-slate-500">Packages the base image lacks</dt>

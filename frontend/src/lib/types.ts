@@ -69,10 +69,50 @@ export interface Version {
   failure_reason: string | null;
   signature: Signature | null;
   dependency_plan: DependencyPlan | null;
-  predicted_cold_start_ms: number | null;
+  /** The builder's estimate (ms); the deployer's calibrated per-backend prediction (issue
+   * 18.1) may arrive here or in `predicted_cold_start` as a map - see lib/cold-start.ts. */
+  predicted_cold_start_ms: number | ColdStartPredictionMap | null;
+  predicted_cold_start?: ColdStartPredictionMap | null;
   created_at: string;
   updated_at: string;
   built_at: string | null;
+}
+
+/** One backend's predicted cold start, as the deployer's estimator reports it (optional
+ * fields: the API is gaining them; absent ones degrade to the builder's single number). */
+export interface ColdStartPrediction {
+  total_ms?: number;
+  ms?: number;
+  predicted_ms?: number;
+  phases_ms?: Record<string, number>;
+  phases?: Record<string, number>;
+  calibrated?: boolean;
+  observations?: number;
+  label?: string;
+}
+
+/** backend (`local-warm-pool`, `local-process`, `kubernetes-pod`) -> prediction or ms. */
+export type ColdStartPredictionMap = Record<string, ColdStartPrediction | number>;
+
+export interface AutoscalingSettings {
+  min_replicas: number;
+  max_replicas: number;
+  target_concurrency: number;
+  scale_to_zero_after_s: number | null;
+}
+
+export interface ReplicaDetail {
+  revision: number;
+  index: number;
+  status: string;
+  restarts: number;
+  last_error: string | null;
+  started_at: string | null;
+  ready_at: string | null;
+  /** Measured phases of this replica's cold start (ms), when the deployer reports them. */
+  cold_start?: Record<string, number> | { phases_ms?: Record<string, number>; total_ms?: number; backend?: string } | null;
+  backend?: string | null;
+  launcher?: string | null;
 }
 
 export interface DeploymentEvent {
@@ -101,9 +141,15 @@ export interface Deployment {
   revision: number;
   serving_revision: number | null;
   replicas: { desired: number; ready: number };
+  /** Null: a fixed replica count. */
+  autoscaling?: AutoscalingSettings | null;
   url: string;
   failure_reason: string | null;
   cold_start: Record<string, number> | null;
+  replica_details?: ReplicaDetail[];
+  backend?: string | null;
+  predicted_cold_start_ms?: number | ColdStartPredictionMap | null;
+  predicted_cold_start?: ColdStartPredictionMap | null;
   created_at: string;
   updated_at: string;
   events: DeploymentEvent[];
@@ -149,4 +195,39 @@ export interface LiveEvent {
   subject: string | null;
   time: string;
   data: Record<string, unknown>;
+}
+
+export interface Resources {
+  replicas: number;
+  cpu: number;
+  memory_mib: number;
+}
+
+export interface UsageNeed {
+  needs: Resources;
+  fits: boolean;
+  message: string;
+}
+
+export interface DeploymentUsage {
+  id: string;
+  name: string;
+  status: string;
+  replicas: { desired: number; ready: number };
+  reserved: Resources;
+  running: Resources;
+  autoscaling_max_replicas: number | null;
+  can_add_replicas: number;
+}
+
+/** `GET /api/v1/usage`. */
+export interface Usage {
+  quota: Resources;
+  in_use: Resources;
+  running: Resources;
+  available: Resources;
+  more_replicas_fit: number;
+  new_deployment: UsageNeed;
+  scale_up: UsageNeed;
+  deployments: DeploymentUsage[];
 }
