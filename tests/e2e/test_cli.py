@@ -147,6 +147,16 @@ def test_cli_from_register_to_predict(platform: Platform, tmp_path: Path) -> Non
     no_such = kubeserve(platform, config, "logs", deployment_id, "--replica", "3")
     assert no_such.returncode == 1 and "replicas with logs: 0" in no_such.stderr
 
+    # Usage against the quota agrees with what runs (one ready replica of this deployment).
+    usage = json.loads(kubeserve(platform, config, "usage", "-o", "json").stdout)
+    assert usage["running"]["replicas"] == usage["in_use"]["replicas"] == 1
+    assert usage["available"]["replicas"] == usage["quota"]["replicas"] - 1
+    assert [d["id"] for d in usage["deployments"]] == [deployment_id]
+    usage_table = kubeserve(platform, config, "usage")
+    assert usage_table.returncode == 0, usage_table.stderr
+    assert usage_table.stdout.splitlines()[1].split()[:3] == ["replicas", "1", "1"]
+    assert "1/1" in usage_table.stdout and "more fit in your quota" in usage_table.stdout
+
     key = kubeserve(platform, config, "api-keys", "create", "ci", "--deployment", deployment_id)
     assert key.returncode == 0
     secret = key.stdout.strip().splitlines()[-1]

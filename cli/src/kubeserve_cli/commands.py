@@ -268,6 +268,47 @@ def cmd_logs(args: argparse.Namespace, client: Client) -> None:
         return
 
 
+RESOURCES = ("replicas", "cpu", "memory_mib")
+USAGE_COLUMNS = [
+    *("id", "name", "status", "ready"),
+    *("reserved_cpu", "reserved_memory_mib", "can_add_replicas"),
+]
+
+
+def cmd_usage(args: argparse.Namespace, client: Client) -> None:
+    """What you use against your quota (`GET /api/v1/usage`): per resource, per deployment, and
+    whether a new deployment or one more replica would fit."""
+    usage = client.usage()
+    if args.output == "json":
+        output.dump(usage)
+        return
+    output.table(
+        [
+            {
+                "resource": r,
+                **{k: usage[k][r] for k in ("in_use", "running", "quota", "available")},
+            }
+            for r in RESOURCES
+        ],
+        ["resource", "in_use", "running", "quota", "available"],
+    )
+    print()
+    output.table(
+        [
+            {
+                **d,
+                "ready": f"{d['replicas']['ready']}/{d['replicas']['desired']}",
+                **{f"reserved_{r}": d["reserved"][r] for r in ("cpu", "memory_mib")},
+            }
+            for d in usage["deployments"]
+        ],
+        USAGE_COLUMNS,
+    )
+    print()
+    for key in ("new_deployment", "scale_up"):  # each message says what fits and why
+        print(usage[key]["message"])
+
+
 def cmd_predict(args: argparse.Namespace, client: Client) -> None:
     if args.file:
         try:

@@ -39,6 +39,7 @@ from kubeserve_cli.commands import (
     cmd_predict,
     cmd_push,
     cmd_register,
+    cmd_usage,
     cmd_whoami,
 )
 
@@ -251,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", help="only lines since a duration (10m, 1h30m) or an instant")
     p.add_argument("--tail", type=int, help="only the last N lines of each replica")
     p.set_defaults(func=cmd_logs)
+
+    p = sub.add_parser(
+        "usage", help="replicas, CPU and memory against your quota", parents=[_reads("table")]
+    )
+    p.set_defaults(func=cmd_usage)
 
     p = sub.add_parser("completion", help="print a shell completion script (bash or zsh)")
     p.add_argument("shell", choices=["bash", "zsh"])
