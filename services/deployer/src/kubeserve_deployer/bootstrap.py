@@ -8,7 +8,7 @@ The reconcile loop (which drives the runtime backend) runs wherever the consumer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 from kubeserve_common.events.envelope import CloudEvent
@@ -49,18 +49,18 @@ SERVICE = "deployer"
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 
 
-@dataclass
+@dataclass(kw_only=True)
 class DeployerContainer(ServiceContainer):
     settings: DeployerSettings
-    store: ArtifactStore = None  # type: ignore[assignment]
-    backend: RuntimeBackend = None  # type: ignore[assignment]
-    deployments: DeploymentService = None  # type: ignore[assignment]
-    reconciler: ReconcileService = None  # type: ignore[assignment]
-    tenants: TenantService = None  # type: ignore[assignment]
-    load: LoadBoard = None  # type: ignore[assignment]
-    autoscaler: AutoscalerService | None = None
-    logs: LogService = None  # type: ignore[assignment]
-    usage: UsageService = None  # type: ignore[assignment]
+    store: ArtifactStore
+    backend: RuntimeBackend
+    deployments: DeploymentService
+    reconciler: ReconcileService
+    tenants: TenantService
+    load: LoadBoard
+    autoscaler: AutoscalerService | None  # None on Kubernetes: the HPA scales
+    logs: LogService
+    usage: UsageService
 
     async def start(self, *, consume: bool = True, relay: bool = True) -> None:
         await super().start(consume=consume, relay=relay)
@@ -70,16 +70,14 @@ class DeployerContainer(ServiceContainer):
                 await self.autoscaler.start()
 
 
-def _pod_view_store(
-    settings: DeployerSettings, container: DeployerContainer
-) -> ArtifactStore | None:
+def _pod_view_store(settings: DeployerSettings, base: ServiceContainer) -> ArtifactStore | None:
     """The store as runtime pods reach it, when that is another endpoint than the deployer's
     (presigned URLs are signed for one host)."""
     endpoint = settings.k8s.s3_endpoint_url
     if not endpoint or endpoint == settings.s3_endpoint_url:
         return None
     signer = create_artifact_store(settings.model_copy(update={"s3_endpoint_url": endpoint}))
-    container.on_stop.append(signer.close)
+    base.on_stop.append(signer.close)
     return signer
 
 
@@ -127,22 +125,17 @@ def bootstrap(
 ) -> DeployerContainer:
     settings = settings or DeployerSettings()
     base = build_container(SERVICE, settings, MIGRATIONS, bus=bus)
-    container = DeployerContainer(
-        **{f.name: getattr(base, f.name) for f in fields(ServiceContainer)},
-    )
     the_store = store or create_artifact_store(settings)
-    container.store = the_store
     if backend is None and settings.runtime_backend == "kubernetes":
         backend = create_kubernetes_backend(
-            settings.k8s, the_store, signer=_pod_view_store(settings, container)
+            settings.k8s, the_store, signer=_pod_view_store(settings, base)
         )
-    container.backend = backend or create_backend(settings, the_store)
+    backend = backend or create_backend(settings, the_store)
     # Only the kubernetes backend has tenants to provision (DESIGN.md section 2).
-    kubernetes = container.backend if isinstance(container.backend, KubernetesBackend) else None
-    container.tenants = TenantService(kubernetes)
-    container.reconciler = ReconcileService(
-        container.uow,
-        container.backend,
+    kubernetes = backend if isinstance(backend, KubernetesBackend) else None
+    reconciler = ReconcileService(
+        base.uow,
+        backend,
         ReconcilerConfig(
             idle_interval=settings.reconcile_interval,
             max_start_failures=settings.max_start_failures,
@@ -156,12 +149,13 @@ def bootstrap(
         settings.quota_memory_mib,
         settings.replica_memory_mib,
     )
-    container.load = LoadBoard()
+    load = LoadBoard()
+    autoscaler = None
     if kubernetes is None:  # on Kubernetes the HPA scales (rendered from the same settings)
-        container.autoscaler = AutoscalerService(
-            container.uow,
+        autoscaler = AutoscalerService(
+            base.uow,
             quota,
-            container.load,
+            load,
             AutoscalerConfig(
                 interval=settings.autoscale_interval,
                 tuning=AutoscalerTuning(
@@ -173,18 +167,26 @@ def bootstrap(
                     default_scale_to_zero_after=settings.autoscale_scale_to_zero_after,
                 ),
             ),
-            on_change=container.reconciler.wake,
+            on_change=reconciler.wake,
         )
-    container.deployments = DeploymentService(
-        container.uow,
+    deployments = DeploymentService(
+        base.uow,
         quota,
         public_url=settings.gateway_url,
         recent_events=settings.recent_events,
-        on_change=container.reconciler.wake,
+        on_change=reconciler.wake,
     )
-    container.usage = UsageService(container.uow, container.deployments.quota)
-    container.logs = LogService(
-        container.deployments, create_log_source(settings, container.backend)
+    container = DeployerContainer(
+        **base.parts(),  # the common parts, settings included
+        store=the_store,
+        backend=backend,
+        deployments=deployments,
+        reconciler=reconciler,
+        tenants=TenantService(kubernetes),
+        load=load,
+        autoscaler=autoscaler,
+        logs=LogService(deployments, create_log_source(settings, backend)),
+        usage=UsageService(base.uow, deployments.quota),
     )
 
     def then_wake(handler: Handler) -> Handler:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
-from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
 
 from kubeserve_deployer.api.logs import router as logs_router
 from kubeserve_deployer.api.routes import internal, router
 from kubeserve_deployer.api.usage import router as usage_router
-from kubeserve_deployer.bootstrap import bootstrap
+from kubeserve_deployer.bootstrap import DeployerContainer, bootstrap
 
 
 def create_app(
-    container: ServiceContainer | None = None,
+    container: DeployerContainer | None = None,
     *,
     consume: bool = True,
     manage_container: bool = True,
