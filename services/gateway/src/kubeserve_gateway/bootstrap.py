@@ -4,7 +4,6 @@ from `bootstrap()`; tests pass settings (and a bus) here."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import socket
@@ -72,13 +71,14 @@ class GatewayComponents:
         await self.http.aclose()
 
 
-@dataclass
+@dataclass(kw_only=True)
 class GatewayContainer(ServiceContainer):
-    gateway: GatewayComponents | None = None
+    settings: GatewaySettings
+    gateway: GatewayComponents
 
     async def start(self, *, consume: bool = True, relay: bool = True) -> None:
         await super().start(consume=consume, relay=relay)
-        if self.gateway is not None and self.gateway.reporter is not None:
+        if self.gateway.reporter is not None:
             await self.gateway.reporter.start()
 
 
@@ -236,13 +236,11 @@ def subscribe_routes(container: ServiceContainer, components: GatewayComponents)
 
 def bootstrap(
     settings: GatewaySettings | None = None, *, bus: EventBus | None = None
-) -> ServiceContainer:
+) -> GatewayContainer:
     settings = settings or GatewaySettings()
     base = build_container(SERVICE, settings, MIGRATIONS, bus=bus)
     components = build_components(settings, base.engine)
-    container = GatewayContainer(
-        **{f.name: getattr(base, f.name) for f in dataclasses.fields(base)}, gateway=components
-    )
+    container = GatewayContainer(**base.parts(), gateway=components)  # settings included
     container.on_stop.append(components.close)
     # Ready while it can serve predictions: from its route table, with the database, the
     # broker and the deployer away alike (their checks are still reported).

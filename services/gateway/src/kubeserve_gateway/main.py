@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
 from starlette.middleware import Middleware
 
@@ -23,33 +22,18 @@ from kubeserve_gateway.api.routes import (
     remove_default_docs,
 )
 from kubeserve_gateway.api.session import BrowserSessionMiddleware
-from kubeserve_gateway.bootstrap import (
-    GatewayComponents,
-    bootstrap,
-    build_components,
-    subscribe_events,
-    subscribe_routes,
-)
+from kubeserve_gateway.bootstrap import GatewayContainer, bootstrap
 from kubeserve_gateway.domain.routes import BodyLimit
-from kubeserve_gateway.settings import GatewaySettings
 
 
 def create_app(
-    container: ServiceContainer | None = None,
+    container: GatewayContainer | None = None,
     *,
     consume: bool = True,
     manage_container: bool = True,
 ) -> FastAPI:
     container = container or bootstrap()
-    components: GatewayComponents | None = getattr(container, "gateway", None)
-    if components is None:  # a plain container (e.g. built by a generic runner)
-        settings = container.settings
-        if not isinstance(settings, GatewaySettings):
-            settings = GatewaySettings(**settings.model_dump())
-        components = build_components(settings, container.engine)
-        container.on_stop.append(components.close)
-        subscribe_events(container, components.browser.hub)
-        subscribe_routes(container, components)
+    components = container.gateway
     settings = components.settings
     app = create_service_app(
         container,
