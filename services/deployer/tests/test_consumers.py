@@ -168,9 +168,9 @@ async def test_a_late_deploy_requested_never_overwrites_a_running_status(
     reading it unlocked, it would write Deploying over it and the loop would never correct it."""
     import asyncio
 
-    from kubeserve_deployer.domain.model import DeploymentStatus
+    from kubeserve_deployer.domain.deployments import DeploymentStatus
     from kubeserve_deployer.repositories.deployments import DeploymentRepository
-    from kubeserve_deployer.services.worker import WorkerService
+    from kubeserve_deployer.services.intents import IntentService
     from sqlalchemy import text
 
     owner = uuid.uuid4()
@@ -204,7 +204,7 @@ async def test_a_late_deploy_requested_never_overwrites_a_running_status(
 
     async def worker() -> None:
         async with idle.container.uow() as uow:
-            await WorkerService().deploy_requested(uow, event)
+            await IntentService().deploy_requested(uow, event)
             await uow.commit()
 
     async def lock_waiters() -> int:

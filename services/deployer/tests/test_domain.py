@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from kubeserve_deployer.domain.model import Quota, QuotaExceeded, runtime_name
+from kubeserve_deployer.domain.deployments import Quota, QuotaExceeded, runtime_name
 
 
 def test_quota_counts_replicas_and_cpu() -> None:

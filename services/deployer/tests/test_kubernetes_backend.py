@@ -35,7 +35,7 @@ from kubeserve_deployer.backends.kubernetes.release import (
 )
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
-from kubeserve_deployer.domain.model import DeploymentSpec, ReplicaStatus, RevisionTarget
+from kubeserve_deployer.domain.deployments import DeploymentSpec, ReplicaStatus, RevisionTarget
 
 from tests.deploy.k8s_checks import assert_restricted, pod_specs
 

@@ -15,7 +15,7 @@ from kubeserve_deployer.backends.kubernetes.pods import other_pods
 from kubeserve_deployer.backends.kubernetes.release import chart_values
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
-from kubeserve_deployer.domain.model import DeploymentSpec, RevisionTarget
+from kubeserve_deployer.domain.deployments import DeploymentSpec, RevisionTarget
 
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "model-serving"

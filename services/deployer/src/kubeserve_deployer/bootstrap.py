@@ -34,15 +34,15 @@ from kubeserve_deployer.consumers.handlers import (
     versions_handler,
 )
 from kubeserve_deployer.domain.autoscaling import AutoscalerTuning
-from kubeserve_deployer.domain.model import Quota
+from kubeserve_deployer.domain.deployments import Quota
 from kubeserve_deployer.services.autoscaler import AutoscalerConfig, AutoscalerService, LoadBoard
 from kubeserve_deployer.services.deployments import DeploymentService
+from kubeserve_deployer.services.intents import IntentService
 from kubeserve_deployer.services.logs import LogService
 from kubeserve_deployer.services.projection import VersionProjectionService
 from kubeserve_deployer.services.reconciler import ReconcilerConfig, ReconcileService
 from kubeserve_deployer.services.tenants import TenantService
 from kubeserve_deployer.services.usage import UsageService
-from kubeserve_deployer.services.worker import WorkerService
 from kubeserve_deployer.settings import DeployerSettings
 
 SERVICE = "deployer"
@@ -207,7 +207,7 @@ def bootstrap(
         "deployments",
         DEPLOYMENTS,
         then_wake(
-            idempotent(SERVICE, "deployments", container.uow, deployments_handler(WorkerService()))
+            idempotent(SERVICE, "deployments", container.uow, deployments_handler(IntentService()))
         ),
     )
     if kubernetes is not None:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from typing import Protocol
 from uuid import UUID
 
-from kubeserve_deployer.domain.model import DeploymentObservation, DeploymentSpec
+from kubeserve_deployer.domain.deployments import DeploymentObservation, DeploymentSpec
 
 
 class RuntimeBackend(Protocol):

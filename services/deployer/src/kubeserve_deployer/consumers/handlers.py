@@ -21,9 +21,9 @@ from kubeserve_common.events.catalog import (
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.messaging.inbox import EffectHandler, dispatch
 
+from kubeserve_deployer.services.intents import IntentService
 from kubeserve_deployer.services.projection import VersionProjectionService
 from kubeserve_deployer.services.tenants import TenantService
-from kubeserve_deployer.services.worker import WorkerService
 
 Effect = Callable[[CloudEvent, UnitOfWork], Awaitable[None]]
 
@@ -53,7 +53,7 @@ def versions_handler(projection: VersionProjectionService) -> EffectHandler:
     )
 
 
-def deployments_handler(worker: WorkerService) -> EffectHandler:
+def deployments_handler(worker: IntentService) -> EffectHandler:
     return dispatch(
         {
             DeployRequested: worker.deploy_requested,

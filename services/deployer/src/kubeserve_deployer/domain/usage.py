@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from kubeserve_deployer.domain.model import Quota
+from kubeserve_deployer.domain.deployments import Quota
 
 
 @dataclass(frozen=True)

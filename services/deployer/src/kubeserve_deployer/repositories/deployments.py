@@ -9,7 +9,7 @@ from uuid import UUID
 from kubeserve_common.db.repository import OwnedRepository, Repository
 from sqlalchemy import Select, delete, func, select, text
 
-from kubeserve_deployer.domain.model import ACTIVE_STATUSES
+from kubeserve_deployer.domain.deployments import ACTIVE_STATUSES
 from kubeserve_deployer.repositories.orm import (
     DeploymentEventRecord,
     DeploymentRecord,

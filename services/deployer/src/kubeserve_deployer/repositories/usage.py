@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from kubeserve_deployer.domain.model import ACTIVE_STATUSES
+from kubeserve_deployer.domain.deployments import ACTIVE_STATUSES
 from kubeserve_deployer.repositories.deployments import DeploymentRepository
 from kubeserve_deployer.repositories.orm import DeploymentRecord
 

@@ -34,7 +34,7 @@ from kubeserve_deployer.domain.autoscaling import (
     Decision,
     policy_from,
 )
-from kubeserve_deployer.domain.model import DeploymentStatus, Quota
+from kubeserve_deployer.domain.deployments import DeploymentStatus, Quota
 from kubeserve_deployer.repositories.deployments import DeploymentRepository, EventRepository
 from kubeserve_deployer.repositories.orm import DeploymentRecord
 from kubeserve_deployer.services.deployments import event_for

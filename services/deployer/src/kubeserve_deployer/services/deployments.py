@@ -21,7 +21,7 @@ from kubeserve_common.events.catalog import (
 from kubeserve_common.events.envelope import CloudEvent
 
 from kubeserve_deployer.domain.autoscaling import initial_replicas, policy_from
-from kubeserve_deployer.domain.model import (
+from kubeserve_deployer.domain.deployments import (
     DeploymentStatus,
     Quota,
     QuotaExceeded,

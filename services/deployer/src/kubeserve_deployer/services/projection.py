@@ -18,7 +18,7 @@ from kubeserve_common.events.catalog import (
     VersionUploaded,
 )
 
-from kubeserve_deployer.domain.model import VersionStatus
+from kubeserve_deployer.domain.deployments import VersionStatus
 from kubeserve_deployer.repositories.orm import ModelProjection, VersionProjection
 from kubeserve_deployer.repositories.versions import ModelRepository, VersionRepository
 

@@ -24,7 +24,7 @@ from kubeserve_common.events.catalog import DeploymentDeleted, DeploymentFailed,
 
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
 from kubeserve_deployer.domain.autoscaling import policy_from
-from kubeserve_deployer.domain.model import (
+from kubeserve_deployer.domain.deployments import (
     DeploymentObservation,
     DeploymentSpec,
     DeploymentStatus,

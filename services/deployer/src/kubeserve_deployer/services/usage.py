@@ -5,7 +5,7 @@ from __future__ import annotations
 from kubeserve_common.db.uow import UnitOfWorkFactory
 from kubeserve_common.security.principal import Principal
 
-from kubeserve_deployer.domain.model import Quota
+from kubeserve_deployer.domain.deployments import Quota
 from kubeserve_deployer.domain.usage import DeploymentUse, UsageReport, usage_report
 from kubeserve_deployer.repositories.orm import DeploymentRecord
 from kubeserve_deployer.repositories.usage import UsageRepository

@@ -30,7 +30,7 @@ from kubeserve_common.storage import ArtifactStore
 
 from kubeserve_deployer.backends.kubernetes.release import artifacts_secret_name, manifest_key
 from kubeserve_deployer.backends.kubernetes.tenancy import MANAGED_BY, TENANT_LABEL
-from kubeserve_deployer.domain.model import DeploymentSpec, RevisionTarget
+from kubeserve_deployer.domain.deployments import DeploymentSpec, RevisionTarget
 
 MANIFEST_FORMAT = 1
 DEPLOYMENT_LABEL = "kubeserve.io/deployment-id"

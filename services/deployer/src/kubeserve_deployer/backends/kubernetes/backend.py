@@ -57,7 +57,7 @@ from kubeserve_deployer.backends.kubernetes.release import (
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.backends.kubernetes.tenancy import namespace_for
 from kubeserve_deployer.backends.kubernetes.tenants import KubernetesTenants
-from kubeserve_deployer.domain.model import (
+from kubeserve_deployer.domain.deployments import (
     DeploymentObservation,
     DeploymentSpec,
     ReplicaStatus,

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
-from kubeserve_deployer.domain.model import DeploymentSpec
+from kubeserve_deployer.domain.deployments import DeploymentSpec
 
 
 def pod_limits(

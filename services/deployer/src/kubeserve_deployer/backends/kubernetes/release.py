@@ -14,7 +14,7 @@ from kubeserve_deployer.backends.kubernetes.pods import pod_limits
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.backends.kubernetes.tenancy import MODEL_PORT, RUNTIME_SERVICE_ACCOUNT
 from kubeserve_deployer.domain.autoscaling import AutoscalingPolicy
-from kubeserve_deployer.domain.model import (
+from kubeserve_deployer.domain.deployments import (
     DeploymentSpec,
     RevisionTarget,
     runtime_name,

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from uuid import UUID
 
 from kubeserve_deployer.backends.local.state import Replica
-from kubeserve_deployer.domain.model import DeploymentObservation, ReplicaStatus
+from kubeserve_deployer.domain.deployments import DeploymentObservation, ReplicaStatus
 
 # A day: no honest start phase takes longer.
 _MAX_MS = 86_400_000.0

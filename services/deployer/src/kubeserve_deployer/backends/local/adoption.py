@@ -12,7 +12,7 @@ from pathlib import Path
 
 from kubeserve_deployer.backends.local.identity import is_alive, signal_replica
 from kubeserve_deployer.backends.local.state import Replica, read_json
-from kubeserve_deployer.domain.model import ReplicaStatus
+from kubeserve_deployer.domain.deployments import ReplicaStatus
 
 log = logging.getLogger(__name__)
 

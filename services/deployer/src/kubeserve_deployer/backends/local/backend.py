@@ -56,7 +56,7 @@ from kubeserve_deployer.backends.local.sandboxing import (
 )
 from kubeserve_deployer.backends.local.state import Replica, log_tail, read_json, write_json
 from kubeserve_deployer.backends.local.watching import ExitWatcher
-from kubeserve_deployer.domain.model import (
+from kubeserve_deployer.domain.deployments import (
     DeploymentObservation,
     DeploymentSpec,
     ReplicaStatus,

@@ -23,7 +23,7 @@ from kubeserve_deployer.backends.local.sandboxing import (
     tunables,
 )
 from kubeserve_deployer.backends.local.state import Replica
-from kubeserve_deployer.domain.model import DeploymentSpec, RevisionTarget
+from kubeserve_deployer.domain.deployments import DeploymentSpec, RevisionTarget
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from kubeserve_deployer.domain.model import ReplicaStatus, ReplicaView, storable
+from kubeserve_deployer.domain.deployments import ReplicaStatus, ReplicaView, storable
 
 
 @dataclass

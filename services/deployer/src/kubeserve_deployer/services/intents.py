@@ -13,11 +13,11 @@ from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWork
 from kubeserve_common.events.catalog import DeploymentScaled, DeployRequested, UndeployRequested
 
-from kubeserve_deployer.domain.model import DeploymentStatus
+from kubeserve_deployer.domain.deployments import DeploymentStatus
 from kubeserve_deployer.repositories.deployments import DeploymentRepository, EventRepository
 
 
-class WorkerService:
+class IntentService:
     async def deploy_requested(self, uow: UnitOfWork, event: DeployRequested) -> None:
         # Locked: the reconcile loop may mark the revision Running meanwhile (a fast backend
         # is ready before this event is consumed); reading it unlocked would overwrite that
