@@ -1,7 +1,9 @@
 """Scale to zero that holds (issue 12.5), through the gateway of the embedded platform: a
 `min_replicas: 0` deployment goes to 0 ready replicas when idle, and the next prediction is
-held while a replica starts and then answered with 200 - not a 503. (The hold's bounds - timeout,
-queue - answering 503 + Retry-After: services/gateway/tests/test_load.py.)"""
+held while a replica starts and then answered with 200 - not a 503; when the tenant's other
+deployments hold the whole quota, the request is refused at once (503 naming the quota), not
+held until the hold timeout. (The hold's bounds - timeout, queue - answering 503 + Retry-After:
+services/gateway/tests/test_load.py.)"""
 
 from __future__ import annotations
 
@@ -24,7 +26,11 @@ ROWS = [[5.1, 3.5, 1.4, 0.2], [7.7, 3.0, 6.1, 2.3]]
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
-    env = {"KUBESERVE_AUTOSCALE_INTERVAL": "0.5", "KUBESERVE_PREDICT_HOLD_TIMEOUT": "60"}
+    env = {
+        "KUBESERVE_AUTOSCALE_INTERVAL": "0.5",
+        "KUBESERVE_PREDICT_HOLD_TIMEOUT": "60",
+        "KUBESERVE_QUOTA_MAX_REPLICAS": "2",  # small, so another deployment can fill it
+    }
     with embedded(tmp_path / "home", env) as running:
         yield running
 
@@ -78,3 +84,24 @@ def test_an_idle_deployment_goes_to_zero_and_answers_the_next_request(
         assert held.status_code == 200, held.text  # held while a replica started, not a 503
         assert held.json()["predictions"] == [0, 2]
         assert api.get(f"/deployments/{dep}").json()["replicas"]["ready"] >= 1
+
+        # The tenant's other deployment takes the whole quota while this one is at zero: the
+        # next request cannot wake it and says so at once (the hold timeout is 60 s).
+        _wait(api, dep, {"desired": 0, "ready": 0}, 60)
+        filler = api.post("/deployments", json={"version_id": version["id"], "replicas": 2})
+        assert filler.status_code == 202, filler.text
+        _wait(api, filler.json()["id"], {"desired": 2, "ready": 2}, 180)
+        blocked = api.post(f"/predict/{dep}", json={"instances": ROWS})
+        assert blocked.status_code == 503, blocked.text
+        assert blocked.headers["retry-after"] == "10"
+        error = blocked.json()["error"]
+        assert error["code"] == "wake_blocked_by_quota"
+        assert "quota allows 2" in error["message"], error  # not the hold's timeout
+        # Room again: the same request is held and answered.
+        assert api.delete(f"/deployments/{filler.json()['id']}").status_code == 202
+        deadline = time.monotonic() + 60
+        while (again := api.post(f"/predict/{dep}", json={"instances": ROWS})).status_code != 200:
+            assert again.json()["error"]["code"] == "wake_blocked_by_quota", again.text
+            assert time.monotonic() < deadline, again.text
+            time.sleep(0.5)
+        assert again.json()["predictions"] == [0, 2]

@@ -144,3 +144,28 @@ async def test_the_hold_ends_in_a_503_with_retry_after(
             f"/api/v1/predict/{other}", json={"instances": [[1]]}, headers=stack.bearer()
         )
         assert response.status_code == 404
+
+
+async def test_a_wake_the_quota_cannot_hold_is_refused_at_once(
+    make_stack: Any, load_deployer: tuple[LoadDeployer, str]
+) -> None:
+    fake, url = load_deployer
+    # A long hold timeout: the answer must not wait for it.
+    async with make_stack(deployer_url=url, predict_hold_timeout=60) as stack:
+        deployment = add_route(fake, stack.user_id, [])
+        fake.routes[deployment]["scaled_to_zero"] = True
+        fake.routes[deployment]["wake_blocked"] = (
+            f"deployment {deployment} is scaled to zero and cannot wake: your other "
+            "deployments use 5 replicas and your quota allows 5"
+        )
+        response = await asyncio.wait_for(
+            stack.client.post(
+                f"/api/v1/predict/{deployment}", json={"instances": [[1]]}, headers=stack.bearer()
+            ),
+            timeout=30,
+        )
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "10"
+        error = response.json()["error"]
+        assert error["code"] == "wake_blocked_by_quota"
+        assert "your quota allows 5" in error["message"]

@@ -189,6 +189,7 @@ async def deployment_route(
         ready_replicas=route.ready_replicas,
         endpoints=route.endpoints,
         scaled_to_zero=route.scaled_to_zero,
+        wake_blocked=route.wake_blocked,
     )
 
 

@@ -175,6 +175,11 @@ class RouteRead(BaseModel):
         default=False,
         description="Autoscaled to 0 replicas while idle: hold the request, a replica starts.",
     )
+    wake_blocked: str | None = Field(
+        default=None,
+        description="Scaled to zero and the tenant's quota has no room for a replica: why a "
+        "request cannot wake it (answered 503 at once, not held).",
+    )
 
 
 class LoadReport(_Body):

@@ -66,6 +66,9 @@ class Route:
     ready_replicas: int
     endpoints: list[str]
     scaled_to_zero: bool = False
+    # Scaled to zero and the tenant's other deployments hold the whole quota: a request cannot
+    # wake it, so the gateway answers 503 at once instead of holding it (the reason says why).
+    wake_blocked: str | None = None
 
 
 def describe(autoscaling: dict[str, Any]) -> str:
@@ -123,9 +126,21 @@ class DeploymentService:
         """For the gateway (internal): endpoints of the ready replicas, by deployment id alone -
         the gateway checks the caller's right to the deployment against `owner_id`."""
         async with self.uow() as uow:
-            d = await DeploymentRepository(uow.session).get_live(deployment_id)
+            deployments = DeploymentRepository(uow.session)
+            d = await deployments.get_live(deployment_id)
             if d is None or d.deleting:
                 raise NotFound(f"deployment {deployment_id} not found")
+            scaled_to_zero = bool(d.autoscaling) and d.desired_replicas == 0
+            blocked = None
+            if scaled_to_zero:
+                others = await deployments.replicas_in_use(d.owner_id, excluding=d.id)
+                if self.quota.headroom(others) < 1:
+                    blocked = (
+                        f"deployment {d.id} is scaled to zero and cannot wake: your other "
+                        f"deployments use {others} replicas and your quota allows "
+                        f"{self.quota.max_replicas} ({self.quota.max_cpu:g} CPU, "
+                        f"{self.quota.max_memory_mib} MiB); scale one down or delete one"
+                    )
             return Route(
                 d.id,
                 d.owner_id,
@@ -133,7 +148,8 @@ class DeploymentService:
                 d.revision,
                 d.ready_replicas,
                 list(d.endpoints),
-                scaled_to_zero=bool(d.autoscaling) and d.desired_replicas == 0,
+                scaled_to_zero=scaled_to_zero,
+                wake_blocked=blocked,
             )
 
     # -- writes --------------------------------------------------------------------------------

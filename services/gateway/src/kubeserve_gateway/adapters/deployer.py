@@ -21,6 +21,7 @@ class DeploymentRoute:
     status: str
     endpoints: tuple[str, ...]
     scaled_to_zero: bool = False  # autoscaled to 0 replicas: a request is held, not refused
+    wake_blocked: str | None = None  # ...unless the tenant's quota leaves no room to wake it
 
 
 class DeployerPort(Protocol):
@@ -60,6 +61,7 @@ class HttpDeployerClient:
                 status=str(data["status"]),
                 endpoints=tuple(str(e).rstrip("/") for e in data.get("endpoints") or ()),
                 scaled_to_zero=bool(data.get("scaled_to_zero", False)),
+                wake_blocked=str(data["wake_blocked"]) if data.get("wake_blocked") else None,
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise DeployerUnavailable("route lookup answered an unexpected body") from exc

@@ -34,6 +34,13 @@ class NoReadyReplica(UpstreamUnavailable):
     checked before this is raised)."""
 
 
+class WakeBlocked(UpstreamUnavailable):
+    """The caller's deployment is scaled to zero and their quota has no room for the replica
+    a request would start: answered at once instead of holding the request until it times out."""
+
+    code = "wake_blocked_by_quota"
+
+
 class UpstreamTimeout(KubeServeError):
     code, http_status = "upstream_timeout", 504
 

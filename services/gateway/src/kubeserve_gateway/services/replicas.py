@@ -28,7 +28,7 @@ from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.security.principal import Principal
 
 from kubeserve_gateway.adapters.deployer import DeployerPort, DeployerUnavailable, DeploymentRoute
-from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable
+from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable, WakeBlocked
 from kubeserve_gateway.domain.routes import RouteMatch
 from kubeserve_gateway.metrics import STALE_ROUTES
 from kubeserve_gateway.services.load import ScaledToZero
@@ -81,6 +81,8 @@ class ReplicaResolver:
         # Another tenant's deployment is indistinguishable from a missing one.
         if route is None or route.owner_id != principal.user_id:
             raise NotFound(f"deployment {deployment_id} not found")
+        if not route.endpoints and route.wake_blocked:
+            raise WakeBlocked(route.wake_blocked, headers={"Retry-After": "10"})
         if not route.endpoints and route.scaled_to_zero:
             raise ScaledToZero(
                 f"deployment {deployment_id} is scaled to zero; a replica is starting",
