@@ -76,7 +76,8 @@ class GatewayContainer(ServiceContainer):
     settings: GatewaySettings
     gateway: GatewayComponents
 
-    async def start(self, *, consume: bool = True, relay: bool = True) -> None:
+    async def start(self, *, consume: bool = True, relay: bool = False) -> None:
+        # The gateway publishes no event: its outbox stays empty, so no relay polls it.
         await super().start(consume=consume, relay=relay)
         if self.gateway.reporter is not None:
             await self.gateway.reporter.start()
