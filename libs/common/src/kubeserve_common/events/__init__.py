@@ -21,8 +21,8 @@ from kubeserve_common.events.catalog import (
 from kubeserve_common.events.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEvent
 
 __all__ = [
-    "ApiKeyRevoked",
     "CLOUDEVENTS_CONTENT_TYPE",
+    "ApiKeyRevoked",
     "CloudEvent",
     "DeployRequested",
     "DeploymentDeleted",
