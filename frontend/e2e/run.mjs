@@ -323,7 +323,10 @@ async function scenario(browser, base, modelPath) {
   if ((await page.getByTestId("usage-row").count()) !== 1) fail("the usage page lists more than one deployment");
   await expectText(page.getByTestId("need-new-deployment"), /needs 1 replica/, "what a new deployment needs");
   await shot(page, "usage");
-  await page.goto(`/deployments/detail/?id=${deploymentId}`);
+  // Back through the row's link (a client-side navigation: the page's drag-and-drop handle
+  // above must survive for the uploads below).
+  await usageRow.getByRole("link").click();
+  await page.waitForURL(new RegExp(`/deployments/detail/\\?id=${deploymentId}`));
 
   log("a failing build shows its stage and reason");
   await page.getByRole("link", { name: "model", exact: true }).click();
