@@ -21,6 +21,7 @@ from uuid import UUID
 from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWork, UnitOfWorkFactory
 from kubeserve_common.events.catalog import DeploymentDeleted, DeploymentFailed, DeploymentReady
+from kubeserve_common.waiting import Backoff
 
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
 from kubeserve_deployer.domain.autoscaling import policy_from
@@ -48,6 +49,7 @@ _ROLLING_OUT = (DeploymentStatus.PENDING.value, DeploymentStatus.DEPLOYING.value
 @dataclass(frozen=True)
 class ReconcilerConfig:
     idle_interval: float = 2.0
+    idle_max: float = 30.0
     max_start_failures: int = 3
     recent_events: int = 20
 
@@ -63,6 +65,7 @@ class ReconcileService:
         self._task: asyncio.Task[None] | None = None
         self._fingerprints: dict[UUID, Any] = {}
         self.passes = 0
+        self._live = False  # the last pass saw deployments (see _run)
 
     # -- loop ----------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -83,24 +86,33 @@ class ReconcileService:
         await self.backend.close()
 
     async def _run(self) -> None:
+        # The periodic pass repairs a missed wake; with nothing to watch it backs off from
+        # `idle_interval` to `idle_max` (a wake, a change or a replica to watch resets it).
+        idle = Backoff(self.config.idle_interval, self.config.idle_max)
         while True:
             self._wake.clear()
             try:
                 await self.pass_once()
-                delay = self.backend.next_pass_in(self.config.idle_interval)
+                # Sooner than the idle poll while a replica starts, a restart is due or a
+                # health check comes up: that is a deadline, not idleness.
+                due = self.backend.next_pass_in(idle.delay)
+                if self._live:
+                    # Live deployments to keep converged (a backend without change hooks, as
+                    # Kubernetes, sees drift only by passing): the idle poll stays short.
+                    due = min(due, self.config.idle_interval)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # A database or backend hiccup: log it and try again on the next pass.
                 log.exception("reconcile pass failed")
-                delay = self.config.idle_interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                due = self.config.idle_interval
+            await idle.wait(self._wake, at_most=due)
 
     # -- one pass ------------------------------------------------------------------------------
     async def pass_once(self) -> None:
         self.passes += 1
         specs, deleting = await self._desired()
+        self._live = bool(specs or deleting)
         # Deployments being deleted are absent from `specs`: this pass already stops their
         # replicas; `undeploy` below waits for them and is a no-op when they are gone.
         observations = await self.backend.reconcile(list(specs.values()))
