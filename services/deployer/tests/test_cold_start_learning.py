@@ -80,9 +80,7 @@ async def test_each_start_is_learnt_once_and_calibrates_the_prediction(
         fresh = await api.get("/cold-start", params={"version_id": str(v.version_id)})
         assert fresh.status_code == 200, fresh.text
         assert set(fresh.json()["predicted_cold_start_ms"]) == BACKENDS
-        assert {p["label"] for p in fresh.json()["predictions"]} == {
-            "estimate, not yet calibrated"
-        }
+        assert {p["label"] for p in fresh.json()["predictions"]} == {"estimate, not yet calibrated"}
         created = await api.post("/deployments", json={"version_id": str(v.version_id)})
         assert created.status_code == 202, created.text
         dep = created.json()["id"]

@@ -13,6 +13,7 @@ uses their median (one slow start moves nothing):
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections import deque
 from collections.abc import Mapping
@@ -208,3 +209,11 @@ def expected_backend(runtime_backend: str, warm_pool: bool, has_wheelhouse: bool
     if runtime_backend == "kubernetes":
         return "kubernetes-pod"
     return "local-warm-pool" if warm_pool and not has_wheelhouse else "local-process"
+
+
+def start_key(start_id: str | None) -> str | None:
+    """A replica start's id as stored (at most 64 characters: a longer one is hashed), so an
+    odd id a backend reports can never make the reconcile pass's write fail."""
+    if start_id is None or len(start_id) <= 64:
+        return start_id
+    return hashlib.sha256(start_id.encode()).hexdigest()

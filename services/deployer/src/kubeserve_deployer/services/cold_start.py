@@ -22,6 +22,7 @@ from kubeserve_deployer.domain.cold_start import (
     expected_backend,
     measured_phases,
     measured_total,
+    start_key,
 )
 from kubeserve_deployer.domain.deployments import ReplicaView
 from kubeserve_deployer.repositories.cold_start import ColdStartRepository
@@ -64,10 +65,11 @@ async def learn_start(
     """The measured cold start of the replica start `view` shows, learnt by the estimator the
     first time any process sees it (a start id is claimed once); None while it has no
     measurement. Returns {"backend", "phases_ms", "total_ms"}."""
-    if not view.start_id or not view.timings:
+    key = start_key(view.start_id)
+    if not key or not view.timings:
         return None
     repo = ColdStartRepository(session)
-    seen = await repo.learnt(view.start_id)
+    seen = await repo.learnt(key)
     if seen is not None:
         return dict(seen.cold_start)
     backend = backend_for(view.launcher)
@@ -80,14 +82,14 @@ async def learn_start(
         "total_ms": round(measured_total(backend, view.timings), 1),
     }
     claimed = await repo.claim_start(
-        view.start_id,
+        key,
         backend=backend,
         deployment_id=deployment_id,
         version_id=version.id if version is not None else None,
         cold_start=cold,
     )
     if not claimed:  # another process learnt it meanwhile
-        seen = await repo.learnt(view.start_id)
+        seen = await repo.learnt(key)
         return dict(seen.cold_start) if seen is not None else cold
     await repo.save(model, backend, model.observe(backend, inputs, phases))
     return cold

@@ -24,6 +24,7 @@ from kubeserve_common.events.catalog import DeploymentDeleted, DeploymentFailed,
 
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
 from kubeserve_deployer.domain.autoscaling import policy_from
+from kubeserve_deployer.domain.cold_start import start_key
 from kubeserve_deployer.domain.deployments import (
     DeploymentObservation,
     DeploymentSpec,
@@ -357,8 +358,8 @@ class ReconcileService:
             row.launcher = view.launcher
             row.last_error = view.last_error
             row.updated_at = now
-            if row.start_id != view.start_id:
-                row.start_id, row.cold_start = view.start_id, None
+            if row.start_id != start_key(view.start_id):
+                row.start_id, row.cold_start = start_key(view.start_id), None
             if row.cold_start is None and view.timings and view.start_id:
                 # Learnt once per start, in this transaction: a failed write learns nothing.
                 version = await versions.of(view.revision)
