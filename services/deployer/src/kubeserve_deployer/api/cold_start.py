@@ -25,6 +25,7 @@ def get_cold_starts(request: Request) -> ColdStartService:
     "/cold-start",
     response_model=ColdStartRead,
     summary="Predicted cold start of a version, per backend",
+    responses={404: {"description": "No such version of yours (also another tenant's)."}},
 )
 async def predicted_cold_start(
     caller: Caller,
