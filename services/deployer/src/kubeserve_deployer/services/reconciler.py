@@ -25,6 +25,7 @@ from kubeserve_common.waiting import Backoff
 
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
 from kubeserve_deployer.domain.autoscaling import policy_from
+from kubeserve_deployer.domain.cold_start import start_key
 from kubeserve_deployer.domain.deployments import (
     DeploymentObservation,
     DeploymentSpec,
@@ -37,8 +38,9 @@ from kubeserve_deployer.repositories.deployments import (
     ReplicaRepository,
     RevisionRepository,
 )
-from kubeserve_deployer.repositories.orm import DeploymentRecord, ReplicaRecord
+from kubeserve_deployer.repositories.orm import DeploymentRecord, ReplicaRecord, VersionProjection
 from kubeserve_deployer.repositories.versions import VersionRepository
+from kubeserve_deployer.services.cold_start import learn_start
 from kubeserve_deployer.services.deployments import event_for
 
 log = logging.getLogger(__name__)
@@ -208,7 +210,18 @@ class ReconcileService:
         fingerprint = (
             spec,
             tuple(
-                (r.revision, r.index, r.status, r.pid, r.port, r.restarts, r.last_error)
+                # start_id and timings: a start measured since the last write is learnt
+                (
+                    r.revision,
+                    r.index,
+                    r.status,
+                    r.pid,
+                    r.port,
+                    r.restarts,
+                    r.last_error,
+                    r.start_id,
+                    r.timings is not None,
+                )
                 for r in obs.replicas
             ),
             tuple(sorted(obs.fatal.items())),
@@ -228,7 +241,7 @@ class ReconcileService:
             for kind, message in obs.events:
                 await events.record(d.id, kind, message)
             await self._transition(uow, d, spec, obs)
-            await self._mirror_replicas(uow, d.id, obs)
+            await self._mirror_replicas(uow, d, spec, obs)
             if obs.events:
                 await events.prune(d.id, self.config.recent_events * 5)
             await uow.commit()
@@ -326,8 +339,10 @@ class ReconcileService:
         )
 
     async def _mirror_replicas(
-        self, uow: UnitOfWork, deployment_id: UUID, obs: DeploymentObservation
+        self, uow: UnitOfWork, d: DeploymentRecord, spec: DeploymentSpec, obs: DeploymentObservation
     ) -> None:
+        deployment_id = d.id
+        versions = _RevisionVersions(uow, d, spec)
         repo = ReplicaRepository(uow.session)
         rows = {(r.revision, r.index): r for r in await repo.for_deployment(deployment_id)}
         now = utcnow()
@@ -355,5 +370,33 @@ class ReconcileService:
             row.launcher = view.launcher
             row.last_error = view.last_error
             row.updated_at = now
+            if row.start_id != start_key(view.start_id):
+                row.start_id, row.cold_start = start_key(view.start_id), None
+            if row.cold_start is None and view.timings and view.start_id:
+                # Learnt once per start, in this transaction: a failed write learns nothing.
+                version = await versions.of(view.revision)
+                row.cold_start = await learn_start(uow.session, view, deployment_id, version)
         for row in rows.values():
             await repo.remove(row)
+
+
+class _RevisionVersions:
+    """The version each revision of a deployment runs, looked up once per record."""
+
+    def __init__(self, uow: UnitOfWork, d: DeploymentRecord, spec: DeploymentSpec) -> None:
+        self.uow, self.d = uow, d
+        self.ids = {t.revision: t.version_id for t in (spec.target, spec.fallback) if t}
+        self.found: dict[int, VersionProjection | None] = {}
+
+    async def of(self, revision: int) -> VersionProjection | None:
+        if revision not in self.found:
+            version_id = self.ids.get(revision)
+            if version_id is None:
+                rev = await RevisionRepository(self.uow.session).get(self.d.id, revision)
+                version_id = rev.version_id if rev is not None else None
+            self.found[revision] = (
+                await VersionRepository(self.uow.session).get_owned(self.d.owner_id, version_id)
+                if version_id is not None
+                else None
+            )
+        return self.found[revision]
