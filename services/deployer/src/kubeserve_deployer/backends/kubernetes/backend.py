@@ -25,25 +25,23 @@ deleted deployments.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from uuid import UUID
 
-from kubeserve_common.errors import KubeServeError, PermanentError, TransientError
-from kubeserve_common.storage import ArtifactNotFound, StorageError
+from kubeserve_common.errors import TransientError
 
 from kubeserve_deployer.backends.kubernetes.artifacts import ArtifactAccess, revisions_of
-from kubeserve_deployer.backends.kubernetes.cluster import ClusterError, KubernetesPort
-from kubeserve_deployer.backends.kubernetes.helm import HelmError, HelmPort
+from kubeserve_deployer.backends.kubernetes.cluster import KubernetesPort
+from kubeserve_deployer.backends.kubernetes.errors import BACKEND_ERRORS, is_transient
+from kubeserve_deployer.backends.kubernetes.helm import HelmPort
 from kubeserve_deployer.backends.kubernetes.leader import LeaderElector
 from kubeserve_deployer.backends.kubernetes.pods import OtherPods, other_pods
 from kubeserve_deployer.backends.kubernetes.release import (
-    PodState,
     artifacts_secret_name,
     autoscaling_note,
     chart_values,
@@ -54,6 +52,7 @@ from kubeserve_deployer.backends.kubernetes.release import (
     service_url,
     values_digest,
 )
+from kubeserve_deployer.backends.kubernetes.replicas import replica_views
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.backends.kubernetes.tenancy import namespace_for
 from kubeserve_deployer.backends.kubernetes.tenants import KubernetesTenants
@@ -61,33 +60,10 @@ from kubeserve_deployer.domain.deployments import (
     DeploymentObservation,
     DeploymentSpec,
     ReplicaStatus,
-    ReplicaView,
 )
 from kubeserve_deployer.metrics import REPLICAS
 
 log = logging.getLogger(__name__)
-
-BackendError = (HelmError, ClusterError, KubeServeError)
-
-
-def _transient(exc: Exception) -> bool:
-    """Worth retrying as is: a cluster or helm hiccup, an object store that is away."""
-    if isinstance(exc, HelmError | ClusterError):
-        return exc.transient
-    return isinstance(exc, StorageError | TransientError) and not isinstance(exc, ArtifactNotFound)
-
-
-@contextlib.contextmanager
-def _classified(what: str) -> Iterator[None]:
-    """Cluster errors as the consumer runner reads them: transient ones are retried, permanent
-    ones (a missing RBAC right, an invalid object) dead-lettered."""
-    try:
-        yield
-    except ClusterError as exc:
-        log.warning("%s failed", what, extra={"error": str(exc)[:500]})
-        if exc.transient:
-            raise TransientError(f"{what}: {exc}") from exc
-        raise PermanentError(f"{what}: {exc}") from exc
 
 
 @dataclass
@@ -245,8 +221,7 @@ class KubernetesBackend:
     # -- tenants -------------------------------------------------------------------------------
     async def provision_tenant(self, user_id: UUID) -> None:
         """`UserRegistered`: the tenant's namespace with its quota and policies."""
-        with _classified(f"provisioning tenant {user_id}"):
-            await self.tenants.provision(user_id)
+        await self.tenants.provision(user_id)
         self._tenants.add(user_id)
 
     async def retire_tenant(self, user_id: UUID) -> None:
@@ -260,8 +235,7 @@ class KubernetesBackend:
                 f"tenant {user_id} still has {len(live)} live deployment(s); retire it once "
                 "they are stopped"
             )
-        with _classified(f"retiring tenant {user_id}"):
-            await self.tenants.retire(user_id)
+        await self.tenants.retire(user_id)
         self._tenants.discard(user_id)
         namespace = self.tenants.namespace(user_id)
         for deployment_id in [d for d, r in self.releases.items() if r.namespace == namespace]:
@@ -284,10 +258,10 @@ class KubernetesBackend:
             if revision not in rel.fatal:
                 await self._apply(spec, rel, owner_pods.get(spec.deployment_id, OtherPods()))
             obs = await self._observe(spec, rel)
-        except BackendError as exc:
+        except BACKEND_ERRORS as exc:
             obs = DeploymentObservation(deployment_id=spec.deployment_id)
             message = str(exc)
-            transient = _transient(exc)
+            transient = is_transient(exc)
             if transient or revision in rel.ready:
                 # Retried by the next pass; reported once per distinct error, not every pass.
                 # A revision that already runs is never failed by a refused change (a scale
@@ -397,25 +371,17 @@ class KubernetesBackend:
         obs = DeploymentObservation(deployment_id=spec.deployment_id)
         workload = await self.kube.read_deployment(rel.namespace, name)
         pods = await self.kube.list_pods(rel.namespace, f"app.kubernetes.io/instance={name}")
-        obs.replicas = self._replica_views(spec, rel, pods)
+        endpoint = service_url(spec.deployment_id, rel.namespace)
+        obs.replicas = replica_views(spec.deployment_id, endpoint, pods)
         reading = read_rollout(target.revision, workload, pods, [])
         if reading.ready < target.replicas and target.revision not in rel.fatal:
             events = await self.kube.list_warning_events(rel.namespace, name)
             reading = read_rollout(target.revision, workload, pods, events)
             elapsed = self.clock() - rel.rollout_started
-            fatal = reading.fatal
-            if (
-                fatal is None
-                and target.revision not in rel.ready
-                and rel.revision == target.revision
-                and elapsed > self.config.rollout_timeout_seconds
-            ):
-                why = reading.blocked or reading.crash_reason or "; ".join(reading.details)
-                fatal = (
-                    f"revision {target.revision} not ready within "
-                    f"{self.config.rollout_timeout_seconds:g}s ({reading.ready}/{target.replicas} "
-                    f"ready): {why or 'no reason reported by the cluster'}"
-                )
+            fatal, timeout = reading.fatal, self.config.rollout_timeout_seconds
+            watched = target.revision not in rel.ready and rel.revision == target.revision
+            if fatal is None and watched and elapsed > timeout:
+                fatal = reading.timed_out(target.revision, target.replicas, timeout)
             if fatal is not None:
                 rel.fatal[target.revision] = fatal
                 self._event(spec.deployment_id, "rollout_failed", fatal)
@@ -440,50 +406,6 @@ class KubernetesBackend:
             obs.fatal[revision] = message
         obs.events = self._events.pop(spec.deployment_id, [])
         return obs
-
-    def _replica_views(
-        self, spec: DeploymentSpec, rel: _Release, pods: list[PodState]
-    ) -> list[ReplicaView]:
-        """One view per pod. Every ready pod's endpoint is the Service URL: the Service balances
-        across pods, and NetworkPolicies let no one reach pod IPs directly."""
-        endpoint = service_url(spec.deployment_id, rel.namespace)
-        by_revision: dict[int, list[PodState]] = defaultdict(list)
-        for pod in pods:
-            if pod.revision is not None:
-                by_revision[pod.revision].append(pod)
-        views = []
-        for revision, group in sorted(by_revision.items()):
-            for index, pod in enumerate(sorted(group, key=lambda p: (not p.ready, p.name))):
-                if pod.ready:
-                    status = ReplicaStatus.READY
-                elif pod.problem is not None and (
-                    pod.problem.reason == "CrashLoopBackOff" or pod.problem.state == "terminated"
-                ):
-                    status = ReplicaStatus.CRASHED
-                else:
-                    status = ReplicaStatus.STARTING
-                problem = pod.problem or pod.last_termination
-                took = pod.cold_start_ms()
-                views.append(
-                    ReplicaView(
-                        deployment_id=spec.deployment_id,
-                        revision=revision,
-                        index=index,
-                        status=status,
-                        endpoint=endpoint if pod.ready else None,
-                        restarts=pod.restarts,
-                        launcher="kubernetes",  # the replicas table holds 16 characters
-                        last_error=(
-                            f"{problem.reason}: {problem.message}".rstrip(": ")[:500]
-                            if problem is not None
-                            else None
-                        ),
-                        ever_ready=pod.ready,
-                        start_id=pod.uid,
-                        timings={"pod_ready_ms": took} if took is not None else None,
-                    )
-                )
-        return views
 
     # -- scanning ------------------------------------------------------------------------------
     async def _scan(self) -> None:

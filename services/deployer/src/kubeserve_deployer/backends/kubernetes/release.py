@@ -318,6 +318,14 @@ class RolloutReading:
     blocked: str | None = None  # why pods are missing (quota, scheduling): fatal at the timeout
     details: list[str] = field(default_factory=list)
 
+    def timed_out(self, revision: int, replicas: int, timeout: float) -> str:
+        """The failure of a rollout not ready within `timeout` seconds, with its best reason."""
+        why = self.blocked or self.crash_reason or "; ".join(self.details)
+        return (
+            f"revision {revision} not ready within {timeout:g}s ({self.ready}/{replicas} "
+            f"ready): {why or 'no reason reported by the cluster'}"
+        )
+
 
 def _problem_text(p: ContainerProblem) -> str:
     text = p.reason

@@ -10,6 +10,7 @@ import logging
 from uuid import UUID
 
 from kubeserve_deployer.backends.kubernetes.cluster import KubernetesPort
+from kubeserve_deployer.backends.kubernetes.errors import classified
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
 from kubeserve_deployer.backends.kubernetes.tenancy import namespace_for, tenant_objects
 
@@ -27,7 +28,8 @@ class KubernetesTenants:
     async def provision(self, user_id: UUID) -> str:
         """Create or update the tenant's namespace and its isolation; returns the namespace."""
         objects = tenant_objects(user_id, self.config)
-        await self.kube.apply(objects)
+        with classified(f"provisioning tenant {user_id}"):
+            await self.kube.apply(objects)
         namespace = self.namespace(user_id)
         log.info("tenant provisioned", extra={"namespace": namespace, "objects": len(objects)})
         return namespace
@@ -37,5 +39,6 @@ class KubernetesTenants:
         terminating answers 409, a transient error: the retirement is retried until the
         namespace is really gone (then 404, success)."""
         namespace = self.namespace(user_id)
-        await self.kube.delete_namespace(namespace)
+        with classified(f"retiring tenant {user_id}"):
+            await self.kube.delete_namespace(namespace)
         log.info("tenant retired", extra={"namespace": namespace})
