@@ -118,3 +118,20 @@ def test_long_start_ids_are_stored_hashed() -> None:
     assert start_key("abc") == "abc" and start_key(None) is None
     long = start_key("x" * 200)
     assert long is not None and len(long) == 64 and long != start_key("x" * 201)
+
+
+def test_a_version_with_starts_of_its_own_is_predicted_from_them() -> None:
+    # Two versions whose trial loads say nothing about their pool loads (a fresh interpreter
+    # pays imports the pool already has): the backend-wide ratio fits neither of them.
+    model = ColdStartModel()
+    light, heavy = VersionInputs(trial_load_ms=3000.0), VersionInputs(trial_load_ms=80.0)
+    for inputs, load in ((light, 2.0), (heavy, 300.0)) * 2:
+        model.observe(
+            "local-warm-pool", inputs, {"start": 20, "model_load": load, "first_ready": 90}
+        )
+    own = {"model_load": [2.0, 2.5, 40.0], "start": [999.0]}
+    mine = model.predict("local-warm-pool", light, own)
+    assert mine.phases_ms["model_load"] == 2.5  # its own median: one slow load moves nothing
+    assert mine.phases_ms["start"] == 20  # the fork is the pool's, not the version's
+    assert mine.calibrated and mine.total_ms == 20 + 2.5 + 90
+    assert model.predict("local-warm-pool", light).phases_ms["model_load"] > 100

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import statistics
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,15 @@ MIN_OBSERVATIONS = 3  # per phase, before a backend's prediction counts as calib
 # take lands in `start`): calibration waits only for these.
 MEASURED: dict[str, tuple[str, ...]] = {
     "local-warm-pool": PHASES,
+    "local-process": ("start", "dependencies"),
+    "kubernetes-pod": ("start",),
+}
+
+
+# Phases that depend on the version more than its inputs tell: predicted from the version's own
+# starts once it has some (a plain process and a pod lump its load and imports into `start`).
+OWN_PHASES: dict[str, tuple[str, ...]] = {
+    "local-warm-pool": ("dependencies", "model_load"),
     "local-process": ("start", "dependencies"),
     "kubernetes-pod": ("start",),
 }
@@ -90,14 +99,29 @@ class ColdStartModel:
                 learnt.append(phase)
         return learnt
 
-    def predict(self, backend: str, inputs: VersionInputs) -> Prediction:
+    def predict(
+        self,
+        backend: str,
+        inputs: VersionInputs,
+        own: Mapping[str, Sequence[float]] | None = None,
+    ) -> Prediction:
+        """`own`: the version's own measured phases (ms) on this backend, newest last. Its
+        version-specific phases (`OWN_PHASES`) come from them once it has any: how long a
+        version loads is learnt best from the version itself (a build's trial load runs in a
+        fresh interpreter and pays imports a warm-pool child already has)."""
         _check_backend(backend)
         phases: dict[str, float] = {}
         counts = []
         for phase in PHASES:
             window = self.samples.get(backend, {}).get(phase) or deque()
+            mine = list((own or {}).get(phase, ()))[-WINDOW:]
+            if phase not in OWN_PHASES[backend]:
+                mine = []
             if _needed(phase, inputs) and phase in MEASURED[backend]:
-                counts.append(len(window))
+                counts.append(max(len(window), len(mine)))
+            if mine:
+                phases[phase] = round(statistics.median(mine), 1)
+                continue
             estimate = statistics.median(window) if window else PRIORS[backend][phase]
             phases[phase] = round(_denormalise(phase, estimate, inputs), 1)
         fewest = min(counts) if counts else MIN_OBSERVATIONS

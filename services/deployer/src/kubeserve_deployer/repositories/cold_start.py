@@ -13,7 +13,7 @@ from kubeserve_common.db.repository import Repository
 from kubeserve_common.db.upsert import conflict_insert
 from sqlalchemy import delete, select
 
-from kubeserve_deployer.domain.cold_start import PHASES, ColdStartModel
+from kubeserve_deployer.domain.cold_start import BACKENDS, PHASES, WINDOW, ColdStartModel
 from kubeserve_deployer.repositories.orm import ColdStartEstimateRecord, ColdStartStartRecord
 
 # Learnt starts kept (newest): enough that a start still running is never learnt twice.
@@ -87,6 +87,23 @@ class ColdStartRepository(Repository[ColdStartEstimateRecord]):
 
     async def learnt(self, start_id: str) -> ColdStartStartRecord | None:
         return await self.session.get(ColdStartStartRecord, start_id)
+
+    async def own_phases(self, version_id: UUID) -> dict[str, dict[str, list[float]]]:
+        """The version's measured phases per backend (ms, oldest first, the latest `WINDOW`
+        starts of each backend at most)."""
+        stmt = (
+            select(ColdStartStartRecord)
+            .where(ColdStartStartRecord.version_id == version_id)
+            .order_by(ColdStartStartRecord.learnt_at.desc())
+            .limit(WINDOW * len(BACKENDS))
+        )
+        found: dict[str, dict[str, list[float]]] = {}
+        for row in reversed((await self.session.execute(stmt)).scalars().all()):
+            phases = row.cold_start.get("phases_ms") if isinstance(row.cold_start, dict) else None
+            for phase, ms in (phases or {}).items():
+                if isinstance(ms, int | float):
+                    found.setdefault(row.backend, {}).setdefault(phase, []).append(float(ms))
+        return found
 
     async def prune_starts(self, keep: int = KEEP_STARTS) -> None:
         newest = (

@@ -107,9 +107,13 @@ class ColdStartService:
             version = await VersionRepository(uow.session).get_owned(owner_id, version_id)
             if version is None:
                 raise NotFound(f"version {version_id} not found")
-            model = await ColdStartRepository(uow.session).load()
+            repo = ColdStartRepository(uow.session)
+            model = await repo.load()
+            own = await repo.own_phases(version_id)
         inputs = inputs_of(version)
-        return VersionPredictions(version_id, [model.predict(b, inputs) for b in BACKENDS])
+        return VersionPredictions(
+            version_id, [model.predict(b, inputs, own.get(b)) for b in BACKENDS]
+        )
 
     async def estimates(self, uow: UnitOfWork) -> ColdStartModel:
         return await ColdStartRepository(uow.session).load()
@@ -132,4 +136,5 @@ class ColdStartService:
             backend = expected_backend(
                 self.config.runtime_backend, self.config.warm_pool, has_wheels
             )
-        return model.predict(backend, inputs_of(version))
+        own = await ColdStartRepository(uow.session).own_phases(d.version_id)
+        return model.predict(backend, inputs_of(version), own.get(backend))
