@@ -176,6 +176,18 @@ async function newContext(browser, base) {
   return context;
 }
 
+/** Keeps the last `GET /api/v1/deployments/{id}` body the dashboard received (no extra request
+ * and no reload: the page's own session and state stay as they are). */
+function watchDeployments(page) {
+  const last = new Map();
+  page.on("response", (r) => {
+    const m = /^\/api\/v1\/deployments\/([0-9a-f-]{36})$/.exec(new URL(r.url()).pathname);
+    if (!m || r.request().method() !== "GET" || !r.ok()) return;
+    r.json().then((body) => last.set(m[1], body), () => {});
+  });
+  return last;
+}
+
 async function expectText(locator, re, what) {
   const deadline = Date.now() + STEP_TIMEOUT;
   let last = "";
@@ -196,6 +208,7 @@ async function scenario(browser, base, modelPath) {
   const page = await context.newPage();
   const consoleErrors = [];
   page.on("pageerror", (err) => consoleErrors.push(String(err)));
+  const seenDeployments = watchDeployments(page);
 
   // -- register (which signs in), then log out and log in again ----------------------------
   log("register");
@@ -265,6 +278,9 @@ async function scenario(browser, base, modelPath) {
   await page.locator('[data-testid="build-progress"][data-status="Ready"]').waitFor({ timeout: 120_000 });
   if (navigations !== 0) fail(`the page navigated ${navigations} time(s) while waiting for Ready`);
   await page.getByTestId("build-result").waitFor();
+  // Before any cold start was observed, the prediction (the deployer's per backend, or the
+  // builder's while the platform has no /cold-start route) says it is not calibrated.
+  await expectText(page.getByTestId("predicted-cold-start"), /\d+(\.\d+)? m?s.*estimate, not yet calibrated/, "an uncalibrated cold start prediction");
   await shot(page, "build-ready");
 
   log("model hub");
@@ -301,6 +317,16 @@ async function scenario(browser, base, modelPath) {
   await expectText(page.getByTestId("prediction-result"), /^0$/, "class 0 again");
   await page.getByRole("button", { name: "Python · OIP V2" }).click();
   await shot(page, "deployment-playground");
+
+  // Measured cold start beside the prediction: shown exactly when the API reports one.
+  const measuredNow = seenDeployments.get(deploymentId);
+  if (measuredNow?.replica_details?.some((r) => r.cold_start)) {
+    await page.getByTestId("replica-cold-start").first().waitFor();
+    if (measuredNow.predicted_cold_start) await page.getByTestId("deployment-prediction").waitFor();
+    await shot(page, "deployment-cold-start");
+  } else if (await page.getByRole("heading", { name: "Cold start" }).count()) {
+    fail("a Cold start card without any measured or predicted cold start in the API");
+  }
 
   log("logs panel: lines written by the replica, streamed with the bearer token");
   const logs = page.getByTestId("logs");
@@ -358,6 +384,8 @@ async function scenario(browser, base, modelPath) {
   await page.getByLabel("Serve version").selectOption({ label: "v3" });
   await page.getByRole("button", { name: "Roll out" }).click();
   await expectText(summary, /version v3 · revision 2 · 1\/1 replicas ready/, "v3 rolled out");
+  // The logs panel, open through the rollout, follows the new revision's replica too.
+  await expectText(page.getByTestId("logs"), /iris:v3 loaded from/, "the new revision's replica in the logs panel");
   await page.getByLabel("Replicas", { exact: true }).fill("2");
   await page.getByRole("button", { name: "Save scaling" }).click();
   await expectText(summary, /revision 2 · 2\/2 replicas ready/, "scaled to 2");

@@ -2,6 +2,8 @@
 
 // The deployment page's cold start: each replica's measured start, phase by phase, beside the
 // deployer's prediction for the same backend. Renders nothing while the API reports neither.
+// The prediction is the one for the next replica: it has already learnt from the starts shown,
+// so it is not what was predicted before them.
 
 import { formatMs, predictedPhase, prediction, replicaColdStarts, versus } from "@/lib/cold-start";
 import type { Deployment } from "@/lib/types";
@@ -18,7 +20,7 @@ export function ColdStartPanel({ deployment }: { deployment: Deployment }) {
     <div className="space-y-3 text-sm">
       {predicted && (
         <p data-testid="deployment-prediction" data-calibrated={String(predicted.calibrated)}>
-          Predicted: <strong>{formatMs(predicted.totalMs)}</strong>
+          Predicted for the next replica: <strong>{formatMs(predicted.totalMs)}</strong>
           <span className="text-slate-500"> · {predicted.backendLabel} · {predicted.label}
             {predicted.observations ? ` (${predicted.observations} observed)` : ""}</span>
         </p>
@@ -32,7 +34,7 @@ export function ColdStartPanel({ deployment }: { deployment: Deployment }) {
                 <th className="py-1 pr-3 font-medium">Backend</th>
                 <th className="py-1 pr-3 font-medium">Measured</th>
                 <th className="py-1 pr-3 font-medium">Phases (measured / predicted)</th>
-                <th className="py-1 font-medium">Against the prediction</th>
+                <th className="py-1 font-medium">Against the current prediction</th>
               </tr>
             </thead>
             <tbody>

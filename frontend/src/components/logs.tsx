@@ -2,8 +2,8 @@
 
 // The deployment page's logs panel: `GET /deployments/{id}/logs` as server-sent events read with
 // fetch (EventSource cannot send the Authorization header; the token stays in memory and out of
-// URLs). Replica selection and a follow toggle; the stream is aborted when either changes and
-// when the page is left (the component unmounts).
+// URLs). Replica selection and a follow toggle; the stream is aborted when either changes, when
+// the served replicas change (then opened again) and when the page is left (unmount).
 
 import { useEffect, useId, useRef, useState } from "react";
 import { api } from "@/lib/client";
@@ -31,6 +31,9 @@ export function LogsPanel({ deployment }: { deployment: Deployment }) {
   const shown = deployment.serving_revision ?? deployment.revision;
   const indices = [...new Set((deployment.replica_details ?? []).filter((r) => r.revision === shown).map((r) => r.index))].sort((a, b) => a - b);
   const choices = indices.length ? indices : Array.from({ length: deployment.replicas.desired }, (_, i) => i);
+  // The route follows the replicas that run when it is opened: when a rollout or a scale
+  // changes them, open it again so the new replicas' lines come in too.
+  const replicaSet = `${shown}:${choices.join(",")}`;
 
   useEffect(() => {
     const controller = new AbortController();
@@ -77,7 +80,7 @@ export function LogsPanel({ deployment }: { deployment: Deployment }) {
       }
     })();
     return () => controller.abort();
-  }, [deployment.id, replica, follow, attempt]);
+  }, [deployment.id, replica, follow, attempt, replicaSet]);
 
   // Keep the newest line in view unless the reader scrolled up.
   useEffect(() => {
