@@ -1,18 +1,25 @@
 """Issue 15 item 7, the deployer's side: `UserDeleted` stops every deployment of that tenant as
 a delete would (replicas gone, predictions stop answering, `DeploymentDeleted` once each), leaves
 other tenants alone, and a redelivered or repeated event has no second effect. On real
-PostgreSQL, RabbitMQ, S3 and runtime processes (the local backend)."""
+PostgreSQL, RabbitMQ, S3 and runtime processes (the local backend); on the kubernetes backend
+(its Kubernetes and Helm ports faked) the tenant's namespace goes after the grace period."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 from deployer_helpers import Deployer, Events, Seeder, pid_alive, predict, runtime_processes
+from k8s_fakes import FakeCluster
 from kubeserve_common.events.catalog import UserDeleted
 from kubeserve_common.events.envelope import CloudEvent
+from kubeserve_common.storage.s3 import S3ArtifactStore
 from kubeserve_common.testing.waiting import wait_until
+from test_kubernetes_lifecycle import make_backend
 
 
 async def _running(deployer: Deployer, seeder: Seeder, owner: uuid.UUID) -> tuple[str, str]:
@@ -80,3 +87,46 @@ async def test_a_deleted_users_deployments_stop_once_and_others_keep_serving(
         assert len(events.of("deleted", dep)) == 1
         assert len(events.of("undeploy_requested", dep)) == 1
     assert events.of("deleted", kept) == [] and events.of("undeploy_requested", kept) == []
+
+
+async def test_on_kubernetes_the_namespace_goes_after_the_grace_period_once(
+    start_deployer: Callable[..., Any], seeder: Seeder, events: Events, s3: S3ArtifactStore
+) -> None:
+    cluster = FakeCluster()
+    backend = make_backend(cluster, s3)
+    grace = 2.0
+    deployer = await start_deployer(
+        backend=backend,
+        runtime_backend="kubernetes",
+        reconcile_interval=0.2,
+        tenant_retire_grace_seconds=grace,
+        tenant_retire_check_seconds=0.3,
+    )
+    victim, bystander = uuid.uuid4(), uuid.uuid4()
+    deployments = {}
+    for owner in (victim, bystander):
+        model_id = await seeder.model(owner)
+        version = await seeder.version(owner, model_id, "v1")
+        await deployer.wait_version(owner, version.version_id)
+        async with deployer.client(owner) as api:
+            created = await api.post("/deployments", json={"version_id": str(version.version_id)})
+        deployments[owner] = created.json()["id"]
+        await deployer.wait_status(owner, deployments[owner], "Running")
+    assert {f"user-{victim}", f"user-{bystander}"} <= set(cluster.namespaces())
+
+    event = CloudEvent.create(UserDeleted(user_id=victim), service="auth")
+    await seeder.bus.publish(event)
+    await seeder.bus.publish(event)  # redelivered: one retirement all the same
+    dep = deployments[victim]
+    await wait_until(lambda: bool(events.of("deleted", dep)), message="DeploymentDeleted")
+    await wait_until(
+        lambda: f"user-{victim}" not in cluster.namespaces(), timeout=60, message="retired"
+    )
+    # Never before the grace period (a lower bound, whatever the machine's speed).
+    assert datetime.now(UTC) >= event.time + timedelta(seconds=grace)
+    assert cluster.deleted_namespaces.count(f"user-{victim}") == 1
+    assert f"user-{bystander}" in cluster.namespaces()
+    await deployer.wait_status(bystander, deployments[bystander], "Running")
+    await asyncio.sleep(1.0)  # a duplicate retirement, had there been one, shows up here
+    assert cluster.deleted_namespaces.count(f"user-{victim}") == 1
+    assert len(events.of("deleted", dep)) == 1
