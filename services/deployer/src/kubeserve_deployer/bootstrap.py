@@ -27,9 +27,11 @@ from kubeserve_deployer.backends.local.backend import LocalBackend, LocalBackend
 from kubeserve_deployer.backends.local.logs import LocalLogSource
 from kubeserve_deployer.consumers.handlers import (
     DEPLOYMENTS,
+    RETIREMENTS,
     USERS,
     VERSIONS,
     deployments_handler,
+    retirements_handler,
     users_handler,
     versions_handler,
 )
@@ -42,7 +44,7 @@ from kubeserve_deployer.services.intents import IntentService
 from kubeserve_deployer.services.logs import LogService
 from kubeserve_deployer.services.projection import VersionProjectionService
 from kubeserve_deployer.services.reconciler import ReconcilerConfig, ReconcileService
-from kubeserve_deployer.services.tenants import TenantService
+from kubeserve_deployer.services.tenants import RETIRE_MAX_ATTEMPTS, TenantService
 from kubeserve_deployer.services.usage import UsageService
 from kubeserve_deployer.settings import DeployerSettings
 
@@ -192,7 +194,12 @@ def bootstrap(
         backend=backend,
         deployments=deployments,
         reconciler=reconciler,
-        tenants=TenantService(kubernetes),
+        tenants=TenantService(
+            kubernetes,
+            kubernetes,
+            retire_grace=settings.tenant_retire_grace_seconds,
+            retire_check_interval=settings.tenant_retire_check_seconds,
+        ),
         load=load,
         autoscaler=autoscaler,
         logs=LogService(deployments, create_log_source(settings, backend)),
@@ -221,11 +228,22 @@ def bootstrap(
             idempotent(SERVICE, "deployments", container.uow, deployments_handler(IntentService()))
         ),
     )
+    # Every backend stops a deleted user's deployments; only the kubernetes one has a
+    # tenant space to provision and, after the grace period, to retire.
+    container.subscribe(
+        "users",
+        USERS,
+        then_wake(idempotent(SERVICE, "users", container.uow, users_handler(container.tenants))),
+    )
     if kubernetes is not None:
         container.subscribe(
-            "users",
-            USERS,
-            idempotent(SERVICE, "users", container.uow, users_handler(container.tenants)),
+            "tenant-retire",
+            RETIREMENTS,
+            idempotent(
+                SERVICE, "tenant-retire", container.uow, retirements_handler(container.tenants)
+            ),
+            retry_delay=settings.tenant_retire_check_seconds,
+            max_attempts=RETIRE_MAX_ATTEMPTS,
         )
     container.extra_checks["artifact_store"] = the_store.check
     if store is None:  # a store passed in belongs to the caller

@@ -108,6 +108,21 @@ class DeployerSettings(ArtifactStoreSettings):
         "without scale_to_zero_after_s.",
     )
 
+    # -- deleted users (issue 15.7) -------------------------------------------------------------
+    tenant_retire_grace_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Seconds after `UserDeleted` before the tenant's namespace is removed (its "
+        "deployments stop at once).",
+    )
+    tenant_retire_check_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between checks of a pending retirement (the retry delay of the "
+        "`tenant-retire` queue: RabbitMQ keeps it per queue, so a change needs the queue "
+        "`q.deployer.tenant-retire.retry` deleted first).",
+    )
+
     # -- kubernetes backend: KUBESERVE_K8S_<FIELD> (see backends/kubernetes/settings.py) -------
     k8s: KubernetesSettings = Field(default_factory=KubernetesSettings)
 

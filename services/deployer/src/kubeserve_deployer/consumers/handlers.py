@@ -1,7 +1,8 @@
 """The deployer's consumers: the version projection (registry and builder events), the
-worker's deployment intents and, on the kubernetes backend, tenant provisioning. Each runs
-inside `idempotent()` (inbox claim + effect in one transaction); the services add state
-checks."""
+worker's deployment intents, the tenants (provisioning on the kubernetes backend; a deleted
+user's deployments stopped everywhere) and, on the kubernetes backend, the retirement of a
+deleted user's namespace after the grace period. Each runs inside `idempotent()` (inbox claim +
+effect in one transaction); the services add state checks."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from kubeserve_common.events.catalog import (
     DeployRequested,
     ModelCreated,
     UndeployRequested,
+    UserDeleted,
     UserRegistered,
     VersionBuildFailed,
     VersionBuilt,
@@ -39,7 +41,8 @@ DEPLOYMENTS = (
     UndeployRequested.event_type(),
 )
 
-USERS = (UserRegistered.event_type(),)
+USERS = (UserRegistered.event_type(), UserDeleted.event_type())
+RETIREMENTS = (UserDeleted.event_type(),)
 
 
 def versions_handler(projection: VersionProjectionService) -> EffectHandler:
@@ -64,4 +67,8 @@ def deployments_handler(worker: IntentService) -> EffectHandler:
 
 
 def users_handler(tenants: TenantService) -> EffectHandler:
-    return dispatch({UserRegistered: tenants.user_registered})
+    return dispatch({UserRegistered: tenants.user_registered, UserDeleted: tenants.user_deleted})
+
+
+def retirements_handler(tenants: TenantService) -> EffectHandler:
+    return tenants.retire_when_due
