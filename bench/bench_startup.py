@@ -5,6 +5,7 @@ run: a bare `python -c "import sklearn"` (what any Python ML process pays before
 
     uv run python bench/bench_startup.py            # 3 runs of each
     uv run python bench/bench_startup.py --runs 5
+    uv run python bench/bench_startup.py --compare ../main/.venv/bin/python   # another checkout
 
 Prints the median of each and its ratio to the bare import. Asserts nothing about time.
 """
@@ -41,14 +42,14 @@ def bare_import() -> float:
     return time.perf_counter() - started
 
 
-def start_up(home: Path, timeout: float = 120.0) -> tuple[float, float]:
+def start_up(home: Path, python: str, timeout: float = 120.0) -> tuple[float, float]:
     """Seconds from spawning `kubeserve up` to healthy, and to its warm pool being ready."""
     port = free_port()
     log = home / "up.log"
     home.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     proc = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-        [sys.executable, "-m", "kubeserve_cli", "up", "--port", str(port), "--home", str(home)],
+        [python, "-m", "kubeserve_cli", "up", "--port", str(port), "--home", str(home)],
         env=clean_env(),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
@@ -82,30 +83,39 @@ def start_up(home: Path, timeout: float = 120.0) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--compare", metavar="PYTHON", help="also start the checkout this interpreter runs"
+    )
     args = parser.parse_args()
+    pythons = {"this checkout": sys.executable}
+    if args.compare:
+        pythons["compared"] = args.compare
     bare: list[float] = []
-    first: list[tuple[float, float]] = []
-    again: list[tuple[float, float]] = []
+    first: dict[str, list[tuple[float, float]]] = {name: [] for name in pythons}
+    again: dict[str, list[tuple[float, float]]] = {name: [] for name in pythons}
     with tempfile.TemporaryDirectory(prefix="ks-bench-startup-") as tmp:
         for n in range(args.runs):
             bare.append(bare_import())
-            home = Path(tmp) / f"home{n}"
-            first.append(start_up(home))
-            again.append(start_up(home))
-            print(
-                f"run {n + 1}: import sklearn {bare[-1]:.2f} s; fresh home healthy "
-                f"{first[-1][0]:.2f} s, pool {first[-1][1]:.2f} s; restart healthy "
-                f"{again[-1][0]:.2f} s, pool {again[-1][1]:.2f} s",
-                flush=True,
-            )
+            print(f"run {n + 1}: import sklearn {bare[-1]:.2f} s", flush=True)
+            for name, python in pythons.items():
+                home = Path(tmp) / f"{name.replace(' ', '-')}-{n}"
+                first[name].append(start_up(home, python))
+                again[name].append(start_up(home, python))
+                print(
+                    f"  {name}: fresh home healthy {first[name][-1][0]:.2f} s, pool "
+                    f"{first[name][-1][1]:.2f} s; restart healthy {again[name][-1][0]:.2f} s, "
+                    f"pool {again[name][-1][1]:.2f} s",
+                    flush=True,
+                )
     base = statistics.median(bare)
     print(f"\nmedians over {args.runs} runs (ratio to a bare `python -c 'import sklearn'`)")
-    print(f"{'':34} {'seconds':>8} {'ratio':>7}")
-    print(f"{'import sklearn (baseline)':34} {base:8.2f} {1.0:7.2f}")
-    for label, values in (("fresh home", first), ("restart", again)):
-        for what, index in (("healthy", 0), ("warm pool ready", 1)):
-            value = statistics.median(v[index] for v in values)
-            print(f"{f'{label}: {what}':34} {value:8.2f} {value / base:7.2f}")
+    print(f"{'':46} {'seconds':>8} {'ratio':>7}")
+    print(f"{'import sklearn (baseline)':46} {base:8.2f} {1.0:7.2f}")
+    for name in pythons:
+        for label, values in (("fresh home", first[name]), ("restart", again[name])):
+            for what, index in (("healthy", 0), ("warm pool ready", 1)):
+                value = statistics.median(v[index] for v in values)
+                print(f"{f'{name}, {label}: {what}':46} {value:8.2f} {value / base:7.2f}")
 
 
 if __name__ == "__main__":
