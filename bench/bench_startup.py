@@ -48,8 +48,10 @@ def start_up(home: Path, python: str, timeout: float = 120.0) -> tuple[float, fl
     log = home / "up.log"
     home.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    proc = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
-        [python, "-m", "kubeserve_cli", "up", "--port", str(port), "--home", str(home)],
+    # INFO: the deployer logs "warm pool ready" at that level.
+    argv = ["-m", "kubeserve_cli", "up", "--port", str(port), "--home", str(home)]
+    proc = subprocess.Popen(  # noqa: S603 - a Python of ours, fixed arguments
+        [python, *argv, "--log-level", "INFO"],
         env=clean_env(),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
