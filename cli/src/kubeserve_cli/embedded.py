@@ -22,6 +22,7 @@ from kubeserve_common.messaging.durable import DurableQueueStore
 from kubeserve_common.messaging.memory import InMemoryBus
 from kubeserve_common.net import free_port
 from kubeserve_common.service import ServiceContainer
+from kubeserve_common.web.server import Server
 
 log = logging.getLogger("kubeserve.embedded")
 
@@ -37,7 +38,7 @@ class EmbeddedService:
     app: Any
 
 
-class _QuietServer(uvicorn.Server):
+class _QuietServer(Server):
     """Several servers share one process: signals are handled once, by the runner."""
 
     @contextlib.contextmanager

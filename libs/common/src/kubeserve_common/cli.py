@@ -21,6 +21,7 @@ from kubeserve_common.db.migrations import upgrade
 from kubeserve_common.logging import configure_logging
 from kubeserve_common.service import ServiceContainer
 from kubeserve_common.web.app import create_service_app
+from kubeserve_common.web.server import Server
 
 Bootstrap = Callable[[], ServiceContainer]
 AppFactory = Callable[..., FastAPI]  # (container, *, consume: bool) -> FastAPI
@@ -59,7 +60,7 @@ def service_main(
         app = create_app(container, consume=not args.no_consume)
     else:
         app = create_service_app(container, title=f"KubeServe {name} worker")
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -68,6 +69,7 @@ def service_main(
         # Long-lived responses (event streams) must not hold a SIGTERM forever.
         timeout_graceful_shutdown=10,
     )
+    Server(config).run()
 
 
 async def dead_letters(container: ServiceContainer, action: str, only: str | None) -> int:

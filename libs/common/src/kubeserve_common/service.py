@@ -19,7 +19,6 @@ from kubeserve_common.events.topology import Topology
 from kubeserve_common.messaging.bus import EventBus, Handler, Subscription
 from kubeserve_common.messaging.memory import InMemoryBus
 from kubeserve_common.messaging.outbox import OutboxRelay, notify_channel
-from kubeserve_common.messaging.rabbitmq import RabbitMQBus
 from kubeserve_common.settings import CommonSettings
 
 log = logging.getLogger(__name__)
@@ -29,6 +28,9 @@ def create_bus(settings: CommonSettings, service: str) -> EventBus:
     topology = Topology(settings.bus_prefix)
     if settings.broker_url.startswith("memory://"):
         return InMemoryBus(service, topology)
+    # aio-pika only where there is a broker (the embedded mode never loads it).
+    from kubeserve_common.messaging.rabbitmq import RabbitMQBus
+
     return RabbitMQBus(
         settings.broker_url,
         service=service,
