@@ -302,6 +302,32 @@ async function scenario(browser, base, modelPath) {
   await page.getByRole("button", { name: "Python · OIP V2" }).click();
   await shot(page, "deployment-playground");
 
+  log("logs panel: lines written by the replica, streamed with the bearer token");
+  const logs = page.getByTestId("logs");
+  await expectText(logs, /Application startup complete|loaded from/, "the replica's startup line in the logs panel");
+  await page.getByLabel("Replica", { exact: true }).selectOption({ label: "replica 0" });
+  await expectText(logs, /Application startup complete|loaded from/, "replica 0's own lines");
+  await page.locator('[data-testid="logs-state"][data-state="streaming"]').waitFor();
+  await page.getByLabel("Follow").uncheck();
+  await page.locator('[data-testid="logs-state"][data-state="ended"]').waitFor();
+  await expectText(logs, /Application startup complete|loaded from/, "the tail without follow");
+  await page.getByLabel("Follow").check();
+  await shot(page, "deployment-logs");
+
+  log("usage page: one deployment, one replica in use");
+  await page.getByRole("link", { name: "Usage" }).first().click();
+  await page.waitForURL(/\/usage\/$/);
+  await expectText(page.getByTestId("usage-replicas"), /^1 of \d+$/, "1 replica in use");
+  const usageRow = page.locator(`[data-testid="usage-row"][data-deployment="${deploymentId}"]`);
+  await expectText(usageRow, /1\/1/, "the deployment's 1/1 replicas");
+  if ((await page.getByTestId("usage-row").count()) !== 1) fail("the usage page lists more than one deployment");
+  await expectText(page.getByTestId("need-new-deployment"), /needs 1 replica/, "what a new deployment needs");
+  await shot(page, "usage");
+  // Back through the row's link (a client-side navigation: the page's drag-and-drop handle
+  // above must survive for the uploads below).
+  await usageRow.getByRole("link").click();
+  await page.waitForURL(new RegExp(`/deployments/detail/\\?id=${deploymentId}`));
+
   log("a failing build shows its stage and reason");
   await page.getByRole("link", { name: "model", exact: true }).click();
   await page.waitForURL(/\/models\/detail\/\?id=/);
@@ -332,8 +358,8 @@ async function scenario(browser, base, modelPath) {
   await page.getByLabel("Serve version").selectOption({ label: "v3" });
   await page.getByRole("button", { name: "Roll out" }).click();
   await expectText(summary, /version v3 · revision 2 · 1\/1 replicas ready/, "v3 rolled out");
-  await page.getByLabel("Replicas").fill("2");
-  await page.getByRole("button", { name: "Scale" }).click();
+  await page.getByLabel("Replicas", { exact: true }).fill("2");
+  await page.getByRole("button", { name: "Save scaling" }).click();
   await expectText(summary, /revision 2 · 2\/2 replicas ready/, "scaled to 2");
   await page.getByRole("button", { name: "Roll back" }).click();
   await expectText(summary, /version v1 · revision 3 · \d\/\d replicas ready/, "rolled back to v1");
@@ -341,6 +367,27 @@ async function scenario(browser, base, modelPath) {
   await page.getByRole("button", { name: "Send prediction" }).click();
   await expectText(page.getByTestId("prediction-result"), /^0$/, "class 0 after the rollback");
   await shot(page, "deployment-rolled-back");
+
+  log("autoscaling card: save a change, a bad one is the API's 422 inline");
+  const scaling = page.getByTestId("scaling-summary");
+  await page.getByRole("radio", { name: /Autoscale/ }).check();
+  await page.getByLabel("Min replicas", { exact: true }).fill("1");
+  await page.getByLabel("Max replicas", { exact: true }).fill("2");
+  await page.getByLabel("Target concurrency", { exact: true }).fill("4");
+  await page.getByRole("button", { name: "Save scaling" }).click();
+  await expectText(scaling, /^autoscaling 1–2 replicas, target 4 in flight/, "autoscaling saved");
+  await page.getByTestId("replica-chart").waitFor();
+  await page.getByLabel("Min replicas", { exact: true }).fill("3");
+  await page.getByLabel("Max replicas", { exact: true }).fill("1");
+  await page.getByRole("button", { name: "Save scaling" }).click();
+  await expectText(page.getByRole("alert").filter({ hasText: "scaling change was refused" }), /min_replicas \(3\) must not exceed max_replicas \(1\)/, "the API's 422 for min > max");
+  await expectText(scaling, /^autoscaling 1–2 replicas/, "the refused change changed nothing");
+  await shot(page, "deployment-autoscaling-422");
+  await page.getByRole("button", { name: "Discard" }).click();
+  await page.getByRole("radio", { name: "Fixed count" }).check();
+  await page.getByLabel("Replicas", { exact: true }).fill("1");
+  await page.getByRole("button", { name: "Save scaling" }).click();
+  await expectText(scaling, /^fixed 1 replica$/, "back to a fixed count");
 
   log("deployments list");
   await page.getByRole("link", { name: "Deployments" }).first().click();

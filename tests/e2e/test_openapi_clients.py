@@ -81,8 +81,11 @@ def test_the_document_is_valid_and_documents_predictions_and_errors(
         "/api/v1/predict/{deployment_id}/v2/models/{model_name}/infer",
         "/api/v1/predict/{deployment_id}/v2/models/{model_name}",
         "/api/v1/deployments/{deployment_id}/logs",
+        "/api/v1/cold-start",
     ):
         assert path in paths, path
+    # Named by a query parameter: an unknown or another tenant's version is a documented 404.
+    assert "404" in paths["/api/v1/cold-start"]["get"]["responses"]
     infer = paths["/api/v1/predict/{deployment_id}/v2/models/{model_name}/infer"]["post"]
     assert infer["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/InferRequest"

@@ -5,13 +5,14 @@ import { usePathname, useRouter } from "next/navigation";
 import { useEffect, type ReactNode } from "react";
 import { useLive } from "@/lib/live";
 import { useSession } from "@/lib/session";
-import { CubeIcon, KeyIcon, LogoutIcon, RocketIcon, UploadIcon } from "./icons";
+import { CubeIcon, GaugeIcon, KeyIcon, LogoutIcon, RocketIcon, UploadIcon } from "./icons";
 import { Spinner } from "./ui";
 
 const NAV = [
   { href: "/models/", label: "Models", icon: CubeIcon },
   { href: "/upload/", label: "Upload", icon: UploadIcon },
   { href: "/deployments/", label: "Deployments", icon: RocketIcon },
+  { href: "/usage/", label: "Usage", icon: GaugeIcon },
   { href: "/api-keys/", label: "API keys", icon: KeyIcon },
 ];
 

@@ -24,6 +24,9 @@ export const RocketIcon = (p: IconProps) => (
 export const KeyIcon = (p: IconProps) => (
   <Icon {...p}><circle cx="7.5" cy="15.5" r="5.5" /><path d="m21 2-9.6 9.6M15.5 7.5l3 3L22 7l-3-3" /></Icon>
 );
+export const GaugeIcon = (p: IconProps) => (
+  <Icon {...p}><path d="M12 14l4-4" /><path d="M3.3 19a10 10 0 1 1 17.4 0" /></Icon>
+);
 export const CopyIcon = (p: IconProps) => (
   <Icon {...p}><rect x="9" y="9" width="13" height="13" rx="2" /><path d="M5 15H4a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2h9a2 2 0 0 1 2 2v1" /></Icon>
 );

@@ -1,6 +1,7 @@
 "use client";
 
-import { formatMs, predictions } from "@/lib/cold-start";
+import { formatMs, versionPredictions } from "@/lib/cold-start";
+import { useColdStart, useDeployments } from "@/lib/queries";
 import type { Version } from "@/lib/types";
 import { CheckIcon, SpinnerIcon, XIcon } from "./icons";
 import { StatusBadge, formatBytes } from "./ui";
@@ -72,15 +73,7 @@ export function VersionDetails({ version }: { version: Version }) {
           <div>
             <dt className="text-slate-500">Predicted cold start</dt>
             <dd className="font-medium" data-testid="predicted-cold-start">
-              {predictions(version).length ? predictions(version).map((p) => (
-                <span key={p.backend ?? "any"} className="block">
-                  {formatMs(p.totalMs)}
-                  <span className="font-normal text-slate-500">
-                    {p.backend ? ` · ${p.backendLabel}` : ""}
-                    {p.calibrated === true ? " · calibrated" : p.calibrated === false ? " · estimate, not yet calibrated" : ""}
-                  </span>
-                </span>
-              )) : "—"}
+              <PredictedColdStart version={version} />
             </dd>
           </div>
           <div>
@@ -117,6 +110,36 @@ export function VersionDetails({ version }: { version: Version }) {
         </p>
       )}
     </div>
+  );
+}
+
+/** The deployer's prediction for the backend in use (read from any of the caller's deployments:
+ * one platform runs one backend), every backend's when none is deployed; the builder's number
+ * as "estimate, not yet calibrated" while the platform has no prediction route. */
+function PredictedColdStart({ version }: { version: Version }) {
+  const read = useColdStart(version.id, version.status === "Ready");
+  const deployments = useDeployments(0);
+  const inUse = deployments.data?.items.find((d) => d.predicted_cold_start?.backend)?.predicted_cold_start?.backend ?? null;
+  const list = versionPredictions(version, read.data, inUse);
+  if (!list.length) return <>—</>;
+  return (
+    <>
+      {list.map((p) => (
+        <span key={p.backend ?? "any"} className="block" data-testid="prediction" data-backend={p.backend ?? ""} data-calibrated={String(p.calibrated)}>
+          {formatMs(p.totalMs)}
+          <span className="font-normal text-slate-500">
+            {p.backend ? ` · ${p.backendLabel}${p.backend === inUse ? " (in use)" : ""}` : ""} · {p.label}
+            {p.observations ? ` (${p.observations} observed)` : ""}
+          </span>
+          {p.phases.length > 0 && (
+            <span className="block text-xs font-normal text-slate-500">
+              {p.phases.map((x) => `${x.label} ${formatMs(x.ms)}`).join(" · ")}
+            </span>
+          )}
+        </span>
+      ))}
+      {inUse === null && list.length > 1 && <span className="block text-xs font-normal text-slate-500">One line per backend: a deployment shows the one in use.</span>}
+    </>
   );
 }
 

@@ -109,6 +109,29 @@ describe("401 handling", () => {
     expect(onSignedOut).not.toHaveBeenCalled();
   });
 
+  it("opens a stream with the token in the Authorization header, refreshing once on 401", async () => {
+    let tokenInUse = "access-1";
+    const { api, calls } = client({
+      ...login,
+      "POST /auth/refresh": () => {
+        tokenInUse = "access-2";
+        return json(200, { access_token: "access-2", expires_in: 900 });
+      },
+      "GET /deployments/d1/logs?follow=true": (call) =>
+        call.headers.authorization === "Bearer access-2" && tokenInUse === "access-2"
+          ? new Response("event: log\ndata: {}\n\n", { status: 200, headers: { "content-type": "text/event-stream" } })
+          : json(401, { error: { code: "unauthorized", message: "expired" } }),
+      "GET /deployments/other/logs": () => json(404, { error: { code: "not_found", message: "deployment not found" } }),
+    });
+    await api.login("a@example.com", "pw");
+    const response = await api.stream("/deployments/d1/logs?follow=true");
+    expect(await response.text()).toContain("event: log");
+    const streamCalls = calls.filter((c) => c.url.includes("/logs"));
+    expect(streamCalls.map((c) => c.headers.accept)).toEqual(["text/event-stream", "text/event-stream"]);
+    expect(streamCalls[1]?.url).not.toContain("access");
+    await expect(api.stream("/deployments/other/logs")).rejects.toMatchObject({ status: 404, message: "deployment not found" });
+  });
+
   it("shares one refresh between concurrent requests", async () => {
     let refreshes = 0;
     let current = "access-1";

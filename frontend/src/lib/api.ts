@@ -152,6 +152,22 @@ export class ApiClient {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
+  /** The raw response of a streamed GET (e.g. the logs route's SSE): authenticated like
+   * `request` (one refresh and retry on 401), an ApiError when it is not 2xx. The caller reads
+   * `body` and aborts with `signal` to stop. */
+  async stream(path: string, options: { accept?: string; signal?: AbortSignal } = {}): Promise<Response> {
+    const opts: RequestOptions = { headers: { accept: options.accept ?? "text/event-stream" }, signal: options.signal };
+    let response = await this.send("GET", path, opts, true);
+    if (response.status === 401) {
+      if (!(await this.refresh(this.accessToken))) {
+        throw new ApiError(401, "session_expired", "Your session has ended. Please log in again.");
+      }
+      response = await this.send("GET", path, opts, true);
+    }
+    if (!response.ok) throw await errorFromResponse(response);
+    return response;
+  }
+
   private async send(method: string, path: string, options: RequestOptions, auth: boolean): Promise<Response> {
     const headers: Record<string, string> = { accept: "application/json", ...options.headers };
     let body = options.body;

@@ -32,6 +32,7 @@ export function invalidateFor(queryClient: QueryClient, event: LiveEvent): void 
   }
   if (event.type.startsWith("io.kubeserve.deployment.")) {
     void queryClient.invalidateQueries({ queryKey: ["deployments"] });
+    void queryClient.invalidateQueries({ queryKey: ["usage"] });
     if (deploymentId) void queryClient.invalidateQueries({ queryKey: ["deployment", deploymentId] });
   }
 }

@@ -2,9 +2,10 @@
 
 import { useQuery } from "@tanstack/react-query";
 import { isTransitional } from "@/components/ui";
+import { ApiError } from "./api";
 import { api } from "./client";
 import { usePollInterval } from "./live";
-import type { ApiKey, ClientConfig, Deployment, DeploymentMetrics, Model, Page, Version } from "./types";
+import type { ApiKey, ClientConfig, ColdStartRead, Deployment, DeploymentMetrics, Model, Page, Usage, Version } from "./types";
 
 export const PAGE_SIZE = 10;
 
@@ -85,5 +86,34 @@ export function useDeploymentMetrics(id: string | null, enabled: boolean) {
     queryFn: ({ signal }) => api.get<DeploymentMetrics>(`/metrics/deployments/${id}?minutes=15`, signal),
     enabled: !!id && enabled,
     refetchInterval: 10000,
+  });
+}
+
+/** `GET /usage`: the caller's replicas, CPU and memory against the quota. Refreshed whenever a
+ * deployment event arrives (see live.tsx) and polled while the stream is down. */
+export function useUsage() {
+  const poll = usePollInterval(false);
+  return useQuery({
+    queryKey: ["usage"],
+    queryFn: ({ signal }) => api.get<Usage>("/usage", signal),
+    refetchInterval: poll || 15000,
+  });
+}
+
+/** The deployer's predicted cold start of a version per backend; null when the platform has
+ * no such route yet (404), so the page falls back to the builder's estimate. */
+export function useColdStart(versionId: string | null, enabled = true) {
+  return useQuery({
+    queryKey: ["cold-start", versionId],
+    queryFn: async ({ signal }) => {
+      try {
+        return await api.get<ColdStartRead>(`/cold-start?version_id=${encodeURIComponent(versionId ?? "")}`, signal);
+      } catch (err) {
+        if (err instanceof ApiError && err.status === 404) return null;
+        throw err;
+      }
+    },
+    enabled: !!versionId && enabled,
+    staleTime: 30000,
   });
 }

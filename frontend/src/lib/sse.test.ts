@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SseParser, logsQuery, parseLogEvent } from "./sse";
+import { SseParser, logsQuery, parseLogEvent, readSse, type SseEvent } from "./sse";
 
 describe("server-sent events over fetch", () => {
   it("parses events split anywhere across chunks, skipping comments", () => {
@@ -42,5 +42,32 @@ describe("server-sent events over fetch", () => {
   it("builds the logs query", () => {
     expect(logsQuery({ replica: null, follow: true, tail: 200 })).toBe("tail=200&follow=true");
     expect(logsQuery({ replica: 1, follow: false, tail: 50, since: "10m" })).toBe("replica=1&tail=50&since=10m");
+  });
+});
+
+describe("readSse", () => {
+  function body(chunks: string[]): ReadableStream<Uint8Array> {
+    const enc = new TextEncoder();
+    return new ReadableStream({
+      start(controller) {
+        for (const c of chunks) controller.enqueue(enc.encode(c));
+        controller.close();
+      },
+    });
+  }
+
+  it("hands every complete event over, across byte chunks, and drops an unfinished one at the end", async () => {
+    const seen: SseEvent[] = [];
+    await readSse(body([": logs\n\nevent: log\ndata: {\"replica\": 0, \"li", "ne\": \"ready\"}\n\n", "event: end\ndata: {}\n\n", "event: log\ndata: cut"]), (e) => seen.push(e));
+    expect(seen.map((e) => e.event)).toEqual(["log", "end"]);
+    expect(parseLogEvent(seen[0]!)).toEqual({ replica: 0, line: "ready", pod: null });
+  });
+
+  it("stops quietly when aborted", async () => {
+    const controller = new AbortController();
+    const never = new ReadableStream<Uint8Array>({ start() {} });
+    const done = readSse(never, () => {}, controller.signal);
+    controller.abort();
+    await expect(done).resolves.toBeUndefined();
   });
 });

@@ -83,3 +83,27 @@ export function logsQuery(opts: { replica: number | null; follow: boolean; tail:
   if (opts.since) q.set("since", opts.since);
   return q.toString();
 }
+
+/** Read a text/event-stream body to its end (or until `signal` aborts), handing each event to
+ * `onEvent`. Resolves when the stream ends; an abort resolves quietly. */
+export async function readSse(body: ReadableStream<Uint8Array>, onEvent: (ev: SseEvent) => void, signal?: AbortSignal): Promise<void> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  const parser = new SseParser();
+  const cancel = () => void reader.cancel().catch(() => {});
+  signal?.addEventListener("abort", cancel, { once: true });
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      for (const ev of parser.feed(decoder.decode(value, { stream: true }))) onEvent(ev);
+    }
+    // An event the stream did not finish with a blank line is dropped, as EventSource does.
+    for (const ev of parser.feed(decoder.decode())) onEvent(ev);
+  } catch (err) {
+    if (signal?.aborted) return;
+    throw err;
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+  }
+}

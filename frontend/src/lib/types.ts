@@ -69,30 +69,42 @@ export interface Version {
   failure_reason: string | null;
   signature: Signature | null;
   dependency_plan: DependencyPlan | null;
-  /** The builder's estimate (ms); the deployer's calibrated per-backend prediction (issue
-   * 18.1) may arrive here or in `predicted_cold_start` as a map - see lib/cold-start.ts. */
-  predicted_cold_start_ms: number | ColdStartPredictionMap | null;
-  predicted_cold_start?: ColdStartPredictionMap | null;
+  /** The builder's estimate (ms): backend-blind, never calibrated. The deployer's calibrated
+   * per-backend prediction is `GET /cold-start?version_id=` (a `ColdStartRead`). */
+  predicted_cold_start_ms: number | null;
   created_at: string;
   updated_at: string;
   built_at: string | null;
 }
 
-/** One backend's predicted cold start, as the deployer's estimator reports it (optional
- * fields: the API is gaining them; absent ones degrade to the builder's single number). */
+/** `local-warm-pool`, `local-process` or `kubernetes-pod`. */
+export type BackendName = string;
+
+/** One backend's predicted cold start, from the phases the deployer measured before. */
 export interface ColdStartPrediction {
-  total_ms?: number;
-  ms?: number;
-  predicted_ms?: number;
-  phases_ms?: Record<string, number>;
-  phases?: Record<string, number>;
-  calibrated?: boolean;
-  observations?: number;
-  label?: string;
+  backend: BackendName;
+  total_ms: number;
+  phases_ms: Record<string, number>;
+  calibrated: boolean;
+  observations: number;
+  /** "calibrated" or "estimate, not yet calibrated". */
+  label: string;
 }
 
-/** backend (`local-warm-pool`, `local-process`, `kubernetes-pod`) -> prediction or ms. */
-export type ColdStartPredictionMap = Record<string, ColdStartPrediction | number>;
+/** A replica's measured cold start: `total_ms` from the start request to the first good
+ * health check, with the phases its backend measures apart. */
+export interface ReplicaColdStart {
+  backend: BackendName;
+  phases_ms: Record<string, number>;
+  total_ms: number;
+}
+
+/** `GET /api/v1/cold-start?version_id=`. */
+export interface ColdStartRead {
+  version_id: string;
+  predicted_cold_start_ms: Record<BackendName, number>;
+  predictions: ColdStartPrediction[];
+}
 
 export interface AutoscalingSettings {
   min_replicas: number;
@@ -109,10 +121,10 @@ export interface ReplicaDetail {
   last_error: string | null;
   started_at: string | null;
   ready_at: string | null;
-  /** Measured phases of this replica's cold start (ms), when the deployer reports them. */
-  cold_start?: Record<string, number> | { phases_ms?: Record<string, number>; total_ms?: number; backend?: string } | null;
-  backend?: string | null;
-  launcher?: string | null;
+  /** Absent until the deployer reports it (older API). */
+  backend?: BackendName | null;
+  /** Its measured cold start, once it was ready. */
+  cold_start?: ReplicaColdStart | null;
 }
 
 export interface DeploymentEvent {
@@ -147,9 +159,8 @@ export interface Deployment {
   failure_reason: string | null;
   cold_start: Record<string, number> | null;
   replica_details?: ReplicaDetail[];
-  backend?: string | null;
-  predicted_cold_start_ms?: number | ColdStartPredictionMap | null;
-  predicted_cold_start?: ColdStartPredictionMap | null;
+  /** The next replica's predicted cold start on its backend (absent on an older API). */
+  predicted_cold_start?: ColdStartPrediction | null;
   created_at: string;
   updated_at: string;
   events: DeploymentEvent[];

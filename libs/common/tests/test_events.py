@@ -24,8 +24,9 @@ DESIGN_TYPES = {
     "UndeployRequested",
     "DeploymentDeleted",
 }
-# Beyond DESIGN.md's core list: the autoscaler's decisions (issue 12).
-EXTRA_TYPES = {"DeploymentAutoscaled"}
+# Beyond DESIGN.md's core list: the autoscaler's decisions (issue 12) and the revocations that
+# reach every gateway (issue 15 item 7).
+EXTRA_TYPES = {"DeploymentAutoscaled", "UserDisabled", "UserDeleted", "ApiKeyRevoked"}
 
 
 def uploaded() -> VersionUploaded:

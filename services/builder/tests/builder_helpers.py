@@ -26,6 +26,7 @@ from kubeserve_builder.repositories.builds import BuildRepository
 from kubeserve_common.events.catalog import VersionUploaded
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.storage import ArtifactStore
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 PKG_NAME = "kubeserve-testpkg"
 PKG_VERSION = "0.1.0"
@@ -73,28 +74,46 @@ def _record_line(name: str, data: bytes) -> str:
     return f"{name},sha256={digest},{len(data)}"
 
 
+def make_wheel(
+    root: Path,
+    name: str,
+    version: str,
+    requires: tuple[str, ...] = (),
+    files: dict[str, bytes] | None = None,
+) -> Path:
+    """A pure-Python wheel `name-version-py3-none-any.whl` under root/files declaring
+    `requires` (Requires-Dist) and holding `files` (path -> bytes)."""
+    stem = f"{name.replace('-', '_')}-{version}"
+    dist_info = f"{stem}.dist-info"
+    contents = dict(files or {})
+    contents[f"{dist_info}/METADATA"] = (
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+        + "".join(f"Requires-Dist: {r}\n" for r in requires)
+    ).encode()
+    contents[f"{dist_info}/WHEEL"] = (
+        b"Wheel-Version: 1.0\nGenerator: kubeserve-tests\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n"
+    )
+    record = [_record_line(n, d) for n, d in contents.items()] + [f"{dist_info}/RECORD,,"]
+    contents[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
+    (root / "files").mkdir(parents=True, exist_ok=True)
+    wheel = root / "files" / f"{stem}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as zf:
+        for member, data in contents.items():
+            zf.writestr(member, data)
+    return wheel
+
+
 def make_test_wheel(root: Path) -> tuple[Path, Path]:
     """Build `kubeserve_testpkg-0.1.0-py3-none-any.whl` under root/files; return it and a
     directory where it is unpacked (for pickling its classes in the test process)."""
-    dist_info = f"kubeserve_testpkg-{PKG_VERSION}.dist-info"
-    files = {
-        f"{PKG_MODULE}/__init__.py": PKG_SOURCE.encode(),
-        f"{dist_info}/METADATA": (
-            f"Metadata-Version: 2.1\nName: {PKG_NAME}\nVersion: {PKG_VERSION}\n"
-            "Requires-Dist: numpy>=1.20\n"
-        ).encode(),
-        f"{dist_info}/WHEEL": (
-            b"Wheel-Version: 1.0\nGenerator: kubeserve-tests\nRoot-Is-Purelib: true\n"
-            b"Tag: py3-none-any\n"
-        ),
-    }
-    record = [_record_line(n, d) for n, d in files.items()] + [f"{dist_info}/RECORD,,"]
-    files[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    (root / "files").mkdir(parents=True, exist_ok=True)
-    wheel = root / "files" / f"kubeserve_testpkg-{PKG_VERSION}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for name, data in files.items():
-            zf.writestr(name, data)
+    wheel = make_wheel(
+        root,
+        PKG_NAME,
+        PKG_VERSION,
+        requires=("numpy>=1.20",),
+        files={f"{PKG_MODULE}/__init__.py": PKG_SOURCE.encode()},
+    )
     unpacked = root / "unpacked"
     with zipfile.ZipFile(wheel) as zf:
         zf.extractall(unpacked)
@@ -104,17 +123,23 @@ def make_test_wheel(root: Path) -> tuple[Path, Path]:
 @contextlib.contextmanager
 def serve_index(root: Path, wheels: list[Path]) -> Iterator[str]:
     """A PEP 503 simple index of `wheels` (kept under root/files) over HTTP on 127.0.0.1."""
-    project = root / "simple" / PKG_NAME
-    project.mkdir(parents=True, exist_ok=True)
-    links = []
+    projects: dict[str, list[str]] = {}
     for wheel in wheels:
+        name = canonicalize_name(parse_wheel_filename(wheel.name)[0])
         digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-        links.append(f'<a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a>')
-    (project / "index.html").write_text(
-        "<!DOCTYPE html><html><body>" + "".join(links) + "</body></html>"
-    )
+        projects.setdefault(name, []).append(
+            f'<a href="../../files/{wheel.name}#sha256={digest}">{wheel.name}</a>'
+        )
+    for name, links in projects.items():
+        project = root / "simple" / name
+        project.mkdir(parents=True, exist_ok=True)
+        (project / "index.html").write_text(
+            "<!DOCTYPE html><html><body>" + "".join(links) + "</body></html>"
+        )
     (root / "simple" / "index.html").write_text(
-        f'<!DOCTYPE html><html><body><a href="{PKG_NAME}/">{PKG_NAME}</a></body></html>'
+        "<!DOCTYPE html><html><body>"
+        + "".join(f'<a href="{name}/">{name}</a>' for name in projects)
+        + "</body></html>"
     )
 
     class Quiet(SimpleHTTPRequestHandler):

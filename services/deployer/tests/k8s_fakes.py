@@ -17,6 +17,7 @@ import base64
 import copy
 import dataclasses
 import json
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -64,6 +65,22 @@ class FakeCluster:
         default_factory=lambda: defaultdict(list)
     )
     log_requests: list[dict[str, Any]] = field(default_factory=list)
+    # A ready pod's simulated cold start (created -> Ready) and when each pod was created.
+    pod_start: timedelta = timedelta(milliseconds=2500)
+    pod_created: dict[tuple[str, str], datetime] = field(default_factory=dict)
+
+    def ready_pod(self, namespace: str, name: str, labels: dict[str, str]) -> PodState:
+        """A pod that became Ready `pod_start` after it was created (first listed)."""
+        created = self.pod_created.setdefault((namespace, name), datetime.now(UTC))
+        return PodState(
+            name,
+            labels,
+            "Running",
+            True,
+            uid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{namespace}/{name}")),
+            created_at=created,
+            ready_at=created + self.pod_start,
+        )
 
     def write_log(self, namespace: str, pod: str, line: str, *, age: float = 0.0) -> None:
         self.pod_logs[(namespace, pod)].append((datetime.now(UTC) - timedelta(seconds=age), line))
@@ -318,7 +335,7 @@ class FakeKubernetes(_Failures):
             name = f"{release.name}-r{revision}-{i}"
             restarts_key = (release.namespace, release.name, revision)
             if mode == "ready":
-                pods.append(PodState(name, labels, "Running", True))
+                pods.append(self.cluster.ready_pod(release.namespace, name, labels))
             elif mode in ("crashloop", "oom"):
                 if tick and i == 0:
                     self.cluster.restarts[restarts_key] += 1

@@ -91,3 +91,30 @@ def test_measured_timings_map_onto_the_phases_per_launcher() -> None:
     lumped = estimate.total_ms - estimate.phases_ms["start"]
     assert measured_phases(pod, {"rollout_ms": 9000}, SMALL, estimate) == {"start": 9000 - lumped}
     assert backend_for(None) == "local-process"
+
+
+def test_a_backend_is_calibrated_by_the_phases_it_measures_apart() -> None:
+    from kubeserve_deployer.domain.cold_start import backend_for, measured_phases, measured_total
+
+    model = ColdStartModel()
+    process = backend_for("process")
+    for total in (900, 1000, 1100):
+        timings = {"fetch_ms": 0, "spawn_ms": 10, "first_health_ms": total - 10}
+        phases = measured_phases(process, timings, SMALL, model.predict(process, SMALL))
+        assert model.observe(process, SMALL, phases) == ["start"]
+        assert measured_total(process, timings) == total
+    # A plain process never tells its load apart: its start carries it, and calibrates alone.
+    now = model.predict(process, SMALL)
+    assert now.calibrated and now.observations == 3 and now.total_ms == 1000
+    pod = backend_for("kubernetes")
+    phases = measured_phases(pod, {"pod_ready_ms": 3000}, SMALL, model.predict(pod, SMALL))
+    model.observe(pod, SMALL, phases)
+    assert model.predict(pod, SMALL).total_ms == 3000 == measured_total(pod, {"pod_ready_ms": 3000})
+
+
+def test_long_start_ids_are_stored_hashed() -> None:
+    from kubeserve_deployer.domain.cold_start import start_key
+
+    assert start_key("abc") == "abc" and start_key(None) is None
+    long = start_key("x" * 200)
+    assert long is not None and len(long) == 64 and long != start_key("x" * 201)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from kubeserve_gateway.services.load import HoldRefused, LoadTracker, ScaledToZero
+from kubeserve_gateway.services.load import HoldRefused, LoadReporter, LoadTracker, ScaledToZero
 
 
 class Clock:
@@ -105,3 +105,27 @@ def test_a_request_too_short_to_measure_still_counts() -> None:
         pass  # answered (or refused) at once
     clock.now += 1.0
     assert load.averages() == {"d1": 0.001}  # the deployer must not think it idle
+
+
+async def test_an_idle_reporter_sends_nothing_until_load_appears_then_reports_at_once() -> None:
+    """Idle means idle: no periodic report while nothing is in flight, and the first request
+    is reported without waiting for the period (here far longer than the test)."""
+    load = LoadTracker()
+    sent: list[dict[str, float]] = []
+    arrived = asyncio.Event()
+
+    async def send(figures: dict[str, float]) -> None:
+        sent.append(figures)
+        arrived.set()
+
+    reporter = LoadReporter(load, send, interval=3600)
+    await reporter.start()
+    try:
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert sent == []  # idle: nothing to say, and it waits instead of polling
+        with load.track("d1"):
+            await asyncio.wait_for(arrived.wait(), 10)
+        assert sent == [{"d1": 1.0}]
+    finally:
+        await reporter.stop()

@@ -145,6 +145,16 @@ def test_claims_issued_in_the_future_are_refused() -> None:
         principal_from_claims({"sub": "service:x", "iat": 1000}, now=1000)
 
 
+def test_cold_start_predictions_are_routed_to_the_deployer_for_reading_only() -> None:
+    table = RouteTable(default_routes())
+    found = table.match("GET", "/api/v1/cold-start")
+    assert found and found.route.upstream == "deployer" and found.upstream_path == "/cold-start"
+    assert found.route.access is Access.AUTHENTICATED and found.deployment_id is None
+    assert table.match("POST", "/api/v1/cold-start") is None
+    published = table.public_path("deployer", "/cold-start", "get")
+    assert published is not None and published[1] == "/api/v1/cold-start"
+
+
 def test_usage_is_routed_to_the_deployer_for_reading_only() -> None:
     table = RouteTable(default_routes())
     usage = table.match("GET", "/api/v1/usage")

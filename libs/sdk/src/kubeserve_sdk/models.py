@@ -306,6 +306,39 @@ class PredictionError(RootModel[ErrorEnvelope | PredictionError1]):
     ]
 
 
+class PredictionRead(ApiModel):
+    """
+    A predicted cold start on one backend, from the phases the deployer measured before
+    (median of the recent starts per phase, scaled by the version's trial load time and
+    wheelhouse size). `calibrated`: each phase the backend measures has at least 3
+    observations; until then the figure leans on built-in priors.
+    """
+
+    backend: Annotated[
+        str,
+        Field(
+            description="local-warm-pool, local-process or kubernetes-pod.",
+            title="Backend",
+        ),
+    ]
+    total_ms: Annotated[float, Field(title="Total Ms")]
+    phases_ms: Annotated[dict[str, float], Field(title="Phases Ms")]
+    calibrated: Annotated[bool, Field(title="Calibrated")]
+    observations: Annotated[
+        int,
+        Field(
+            description="The fewest observations behind any measured phase.",
+            title="Observations",
+        ),
+    ]
+    label: Annotated[
+        str,
+        Field(
+            description='"calibrated" or "estimate, not yet calibrated".', title="Label"
+        ),
+    ]
+
+
 class RateLimitSpec(ApiModel):
     """
     A key's own rate limit: a token bucket refilled at `requests_per_second` up to `burst`
@@ -339,6 +372,24 @@ class RegisterRequest(ApiModel):
     password: Annotated[str, Field(max_length=4096, min_length=1, title="Password")]
 
 
+class ReplicaColdStartRead(ApiModel):
+    """
+    One replica's measured cold start. `phases_ms` holds the phases its backend measures
+    apart (start, dependencies, model_load, first_ready); `total_ms` is the whole start, from
+    the start request to the first successful health check (a pod: created to Ready).
+    """
+
+    backend: Annotated[
+        str,
+        Field(
+            description="local-warm-pool, local-process or kubernetes-pod.",
+            title="Backend",
+        ),
+    ]
+    phases_ms: Annotated[dict[str, float], Field(title="Phases Ms")]
+    total_ms: Annotated[float, Field(title="Total Ms")]
+
+
 class ReplicaCounts(ApiModel):
     desired: Annotated[int, Field(title="Desired")]
     ready: Annotated[int, Field(title="Ready")]
@@ -352,6 +403,17 @@ class ReplicaRead(ApiModel):
     last_error: Annotated[str | None, Field(title="Last Error")]
     started_at: Annotated[AwareDatetime | None, Field(title="Started At")]
     ready_at: Annotated[AwareDatetime | None, Field(title="Ready At")]
+    backend: Annotated[
+        str | None,
+        Field(
+            description="Where it runs: the local warm pool, a plain process, a pod.",
+            title="Backend",
+        ),
+    ] = None
+    cold_start: Annotated[
+        ReplicaColdStartRead | None,
+        Field(description="Its measured cold start, once it was ready."),
+    ] = None
 
 
 class RepositoryIndexRequest(ApiModel):
@@ -584,6 +646,19 @@ class ApiKeyResolved(ApiModel):
     rate_limit: RateLimitSpec | None = None
 
 
+class ColdStartRead(ApiModel):
+    """
+    `GET /cold-start?version_id=`: a version's predicted cold start on every backend.
+    """
+
+    version_id: Annotated[UUID, Field(title="Version Id")]
+    predicted_cold_start_ms: Annotated[
+        dict[str, float],
+        Field(description="Backend -> total (ms).", title="Predicted Cold Start Ms"),
+    ]
+    predictions: Annotated[list[PredictionRead], Field(title="Predictions")]
+
+
 class DeploymentRead(ApiModel):
     id: Annotated[UUID, Field(title="Id")]
     name: Annotated[str, Field(title="Name")]
@@ -606,6 +681,10 @@ class DeploymentRead(ApiModel):
             description="Phase timings (ms) of the last rollout's cold start.",
             title="Cold Start",
         ),
+    ] = None
+    predicted_cold_start: Annotated[
+        PredictionRead | None,
+        Field(description="The next replica's predicted cold start on its backend."),
     ] = None
     created_at: Annotated[AwareDatetime, Field(title="Created At")]
     updated_at: Annotated[AwareDatetime, Field(title="Updated At")]

@@ -95,7 +95,9 @@ def bootstrap(
         pipeline=pipeline,
         loop=loop,
         queries=BuildQueries(base.uow),
-        queue_age=QueueAgeWatcher(base.uow, settings.build_poll_interval),
+        queue_age=QueueAgeWatcher(
+            base.uow, settings.build_poll_interval, idle_max=settings.build_idle_max
+        ),
     )
 
     container.subscribe(

@@ -32,7 +32,16 @@ class BuilderSettings(ArtifactStoreSettings):
         description="Builds run at once, each trial in its own sandbox (default: the cores).",
     )
     build_poll_interval: float = Field(
-        default=1.0, gt=0, description="Seconds between looks for queued builds when idle."
+        default=1.0,
+        gt=0,
+        description="Seconds between looks for queued builds when idle, at first; an upload "
+        "wakes the builder at once, the look is a safety net.",
+    )
+    build_idle_max: float = Field(
+        default=30.0,
+        gt=0,
+        description="The look for queued builds backs off to this many seconds while the "
+        "queue stays empty.",
     )
     build_lease_seconds: float = Field(
         default=60.0,

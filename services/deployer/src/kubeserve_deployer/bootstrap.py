@@ -36,6 +36,7 @@ from kubeserve_deployer.consumers.handlers import (
 from kubeserve_deployer.domain.autoscaling import AutoscalerTuning
 from kubeserve_deployer.domain.deployments import Quota
 from kubeserve_deployer.services.autoscaler import AutoscalerConfig, AutoscalerService, LoadBoard
+from kubeserve_deployer.services.cold_start import ColdStartConfig, ColdStartService
 from kubeserve_deployer.services.deployments import DeploymentService
 from kubeserve_deployer.services.intents import IntentService
 from kubeserve_deployer.services.logs import LogService
@@ -61,6 +62,7 @@ class DeployerContainer(ServiceContainer):
     autoscaler: AutoscalerService | None  # None on Kubernetes: the HPA scales
     logs: LogService
     usage: UsageService
+    cold_starts: ColdStartService
 
     async def start(self, *, consume: bool = True, relay: bool = True) -> None:
         await super().start(consume=consume, relay=relay)
@@ -169,10 +171,18 @@ def bootstrap(
             ),
             on_change=reconciler.wake,
         )
+    cold_starts = ColdStartService(
+        base.uow,
+        ColdStartConfig(
+            runtime_backend="kubernetes" if kubernetes is not None else "local",
+            warm_pool=settings.use_warm_pool,
+        ),
+    )
     deployments = DeploymentService(
         base.uow,
         quota,
         public_url=settings.gateway_url,
+        cold_starts=cold_starts,
         recent_events=settings.recent_events,
         on_change=reconciler.wake,
     )
@@ -187,6 +197,7 @@ def bootstrap(
         autoscaler=autoscaler,
         logs=LogService(deployments, create_log_source(settings, backend)),
         usage=UsageService(base.uow, deployments.quota),
+        cold_starts=cold_starts,
     )
 
     def then_wake(handler: Handler) -> Handler:

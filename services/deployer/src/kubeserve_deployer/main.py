@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from kubeserve_common.web.app import create_service_app
 
+from kubeserve_deployer.api.cold_start import router as cold_start_router
 from kubeserve_deployer.api.logs import router as logs_router
 from kubeserve_deployer.api.routes import internal, router
 from kubeserve_deployer.api.usage import router as usage_router
@@ -20,7 +21,7 @@ def create_app(
     container = container or bootstrap()
     return create_service_app(
         container,
-        [router, logs_router, usage_router, internal],
+        [router, logs_router, usage_router, cold_start_router, internal],
         consume=consume,
         manage_container=manage_container,
     )

@@ -25,9 +25,11 @@ from kubeserve_gateway.domain.ratelimit import Limit
 from kubeserve_gateway.domain.routes import RouteTable, default_routes
 from kubeserve_gateway.domain.tickets import TicketIssuer
 from kubeserve_gateway.services.authenticator import (
+    REVOCATION_EVENTS,
     ApiKeyCache,
     Authenticator,
     JwksCache,
+    RevokedUsers,
     VerifiedTokens,
 )
 from kubeserve_gateway.services.browser import BrowserComponents
@@ -76,7 +78,8 @@ class GatewayContainer(ServiceContainer):
     settings: GatewaySettings
     gateway: GatewayComponents
 
-    async def start(self, *, consume: bool = True, relay: bool = True) -> None:
+    async def start(self, *, consume: bool = True, relay: bool = False) -> None:
+        # The gateway publishes no event: its outbox stays empty, so no relay polls it.
         await super().start(consume=consume, relay=relay)
         if self.gateway.reporter is not None:
             await self.gateway.reporter.start()
@@ -134,6 +137,10 @@ def build_components(
         audience=settings.jwt_audience,
         verified=VerifiedTokens(
             ttl=settings.token_cache_ttl, max_entries=settings.token_cache_size
+        ),
+        # Entries outlive the longest token by the verifier's clock-skew leeway.
+        revoked=RevokedUsers(
+            ttl=settings.access_token_ttl_seconds + 5, max_entries=settings.revoked_users_max
         ),
     )
     internal = {
@@ -234,6 +241,19 @@ def subscribe_routes(container: ServiceContainer, components: GatewayComponents)
     )
 
 
+def subscribe_revocations(container: ServiceContainer, components: GatewayComponents) -> None:
+    """Disabled and deleted users and revoked API keys, on a queue of this process alone
+    (transient, like the routes'): every gateway process refuses them within a delivery."""
+    purpose = f"revocations-{os.getpid()}-{secrets.token_hex(3)}"
+    container.subscribe(
+        purpose,
+        list(REVOCATION_EVENTS),
+        components.authenticator.handle_revocation,
+        transient=True,
+        max_attempts=1,
+    )
+
+
 def bootstrap(
     settings: GatewaySettings | None = None, *, bus: EventBus | None = None
 ) -> GatewayContainer:
@@ -247,4 +267,5 @@ def bootstrap(
     container.ready_requires = frozenset()
     subscribe_events(container, components.browser.hub)
     subscribe_routes(container, components)
+    subscribe_revocations(container, components)
     return container

@@ -38,6 +38,18 @@ class GatewaySettings(CommonSettings):
         "verifies every request.",
     )
     token_cache_size: int = Field(default=10_000, ge=1)
+    access_token_ttl_seconds: int = Field(
+        default=900,
+        ge=30,
+        le=86_400,
+        description="The longest access-token lifetime auth issues (the same variable as "
+        "auth's): how long a disabled or deleted user stays on this gateway's deny-list.",
+    )
+    revoked_users_max: int = Field(
+        default=100_000,
+        ge=1,
+        description="Users the deny-list holds at most (the oldest entry goes first).",
+    )
 
     # -- API keys (resolved through auth, cached by a hash of the key) -------------------------
     api_key_cache_ttl: float = Field(

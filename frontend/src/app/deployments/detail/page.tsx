@@ -6,6 +6,9 @@ import { Suspense, useEffect, useId, useState, type FormEvent } from "react";
 import { useQueryClient } from "@tanstack/react-query";
 import { AppShell, PageHeader } from "@/components/app-shell";
 import { SpinnerIcon } from "@/components/icons";
+import { ScalingCard } from "@/components/autoscaling";
+import { ColdStartPanel, hasColdStart } from "@/components/cold-start";
+import { LogsPanel } from "@/components/logs";
 import { BuiltInMetrics, GrafanaPanels } from "@/components/metrics";
 import { Card, CodeBlock, ConfirmButton, CopyButton, ErrorAlert, Spinner, StatusBadge, formatTime, useDocumentTitle } from "@/components/ui";
 import { api } from "@/lib/client";
@@ -64,6 +67,17 @@ function DeploymentView() {
         <Snippets deployment={d} signature={signature} />
         <Card title="Metrics">
           {grafana ? <GrafanaPanels grafana={grafana} deploymentId={d.id} /> : <BuiltInMetrics deploymentId={d.id} />}
+        </Card>
+        <Card title="Scaling">
+          <ScalingCard deployment={d} />
+        </Card>
+        {hasColdStart(d) && (
+          <Card title="Cold start">
+            <ColdStartPanel deployment={d} />
+          </Card>
+        )}
+        <Card title="Logs">
+          <LogsPanel deployment={d} />
         </Card>
         <Manage deployment={d} />
         <Card title="Activity">
@@ -196,7 +210,6 @@ function Manage({ deployment }: { deployment: Deployment }) {
   const id = useId();
   const router = useRouter();
   const queryClient = useQueryClient();
-  const [replicas, setReplicas] = useState(deployment.replicas.desired);
   const [revision, setRevision] = useState<string>("");
   const [target, setTarget] = useState<string>("");
   const versions = useVersions(deployment.model_id, 0);
@@ -222,17 +235,6 @@ function Manage({ deployment }: { deployment: Deployment }) {
   return (
     <Card title="Manage">
       <div className="flex flex-wrap items-end gap-6">
-        <form className="flex items-end gap-2" aria-label="Scale"
-          onSubmit={(e) => { e.preventDefault(); void run("scale", () => api.patch(`/deployments/${deployment.id}`, { replicas })); }}>
-          <div>
-            <label htmlFor={`${id}-replicas`} className="label">Replicas</label>
-            <input id={`${id}-replicas`} type="number" min={1} max={100} className="input w-24" value={replicas}
-              onChange={(e) => setReplicas(Math.max(1, Number(e.target.value) || 1))} />
-          </div>
-          <button type="submit" className="btn" disabled={busy !== null || replicas === deployment.replicas.desired}>
-            {busy === "scale" && <SpinnerIcon />} Scale
-          </button>
-        </form>
         <form className="flex items-end gap-2" aria-label="Change version"
           onSubmit={(e) => {
             e.preventDefault();

@@ -8,6 +8,7 @@ embedded mode's SQLite files alike.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     Column,
@@ -22,7 +23,6 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -58,14 +58,16 @@ def new_metadata() -> MetaData:
     return MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def declarative_base() -> type[DeclarativeBase]:
-    """A fresh declarative base with its own metadata, one per service."""
+class ServiceTables:
+    """Mixed into each service's declarative base: UTC-aware datetimes for `Mapped[datetime]`.
+    Each service gives its base a metadata of its own (the naming convention included), as a
+    class the type checker follows:
 
-    class Base(DeclarativeBase):
-        metadata = new_metadata()
-        type_annotation_map = {datetime: UTCDateTime}
+        class Base(ServiceTables, DeclarativeBase):
+            metadata = new_metadata()
+    """
 
-    return Base
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime}
 
 
 # The messaging tables live in a metadata of their own; each service's first migration

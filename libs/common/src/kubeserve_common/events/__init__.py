@@ -1,6 +1,7 @@
 """Event envelope (CloudEvents 1.0), the event catalog and the broker topology names."""
 
 from kubeserve_common.events.catalog import (
+    ApiKeyRevoked,
     DeploymentDeleted,
     DeploymentFailed,
     DeploymentReady,
@@ -9,6 +10,8 @@ from kubeserve_common.events.catalog import (
     EventPayload,
     ModelCreated,
     UndeployRequested,
+    UserDeleted,
+    UserDisabled,
     UserRegistered,
     VersionBuildFailed,
     VersionBuilt,
@@ -19,6 +22,7 @@ from kubeserve_common.events.envelope import CLOUDEVENTS_CONTENT_TYPE, CloudEven
 
 __all__ = [
     "CLOUDEVENTS_CONTENT_TYPE",
+    "ApiKeyRevoked",
     "CloudEvent",
     "DeployRequested",
     "DeploymentDeleted",
@@ -28,6 +32,8 @@ __all__ = [
     "EventPayload",
     "ModelCreated",
     "UndeployRequested",
+    "UserDeleted",
+    "UserDisabled",
     "UserRegistered",
     "VersionBuildFailed",
     "VersionBuilt",

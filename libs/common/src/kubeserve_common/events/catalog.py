@@ -53,6 +53,34 @@ class UserRegistered(EventPayload):
 
 
 @_register
+class UserDisabled(EventPayload):
+    """An administrator disabled the account: its refresh tokens are revoked and its API keys
+    stop resolving; gateways refuse its access tokens issued up to the event's `time`."""
+
+    __event_type__ = "io.kubeserve.user.disabled.v1"
+    user_id: UUID
+
+
+@_register
+class UserDeleted(EventPayload):
+    """An administrator deleted the account (with its API keys and refresh tokens): gateways
+    refuse its access tokens, the deployer stops its deployments and, after a grace period,
+    removes what the runtime backend keeps for the tenant (its Kubernetes namespace)."""
+
+    __event_type__ = "io.kubeserve.user.deleted.v1"
+    user_id: UUID
+
+
+@_register
+class ApiKeyRevoked(EventPayload):
+    """A user revoked one of their API keys: gateways drop it from their caches at once."""
+
+    __event_type__ = "io.kubeserve.api_key.revoked.v1"
+    api_key_id: UUID
+    user_id: UUID
+
+
+@_register
 class ModelCreated(EventPayload):
     __event_type__ = "io.kubeserve.model.created.v1"
     model_id: UUID

@@ -29,6 +29,7 @@ from kubeserve_common.metrics import (
     OUTBOX_PUBLISH_FAILURES,
     OUTBOX_PUBLISHED,
 )
+from kubeserve_common.waiting import Backoff, wait_for_wake
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,7 @@ class OutboxRelay:
         """Wake on NOTIFY from commits of this service's other processes; reconnect with
         backoff when the connection is lost (the poll covers the gap)."""
         channel = notify_channel(self.service)
-        delay = self.poll_interval
+        reconnect = Backoff(self.poll_interval, self.idle_interval)
         while True:
             try:
                 async with engine.connect() as conn:
@@ -97,42 +98,38 @@ class OutboxRelay:
                     await driver.add_listener(channel, lambda *_: self._wake.set())
                     driver.add_termination_listener(lambda *_, lost=lost: lost.set())
                     self._wake.set()  # rows may have been written while we were not listening
-                    delay = self.poll_interval
+                    reconnect.reset()
                     await lost.wait()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.info("outbox LISTEN connection failed, retrying: %r", exc)
-            await asyncio.sleep(delay)
-            delay = min(self.idle_interval, delay * 2)
+            await reconnect.wait()
 
     async def run(self) -> None:
-        failures = 0
-        idle_wait = self.poll_interval
+        idle = Backoff(self.poll_interval, self.idle_interval)
+        failing = Backoff(min(self.max_backoff, self.poll_interval * 2), self.max_backoff)
         while True:
             # Cleared before the pass reads the outbox: a commit (or NOTIFY) landing during the
             # pass leaves it set, and the wait below returns at once for another pass.
             self._wake.clear()
             try:
                 published = await self.publish_batch()
-                failures = 0
+                failing.reset()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # broker or database down: back off, rows stay pending
-                failures += 1
                 OUTBOX_PUBLISH_FAILURES.labels(self.service).inc()
-                delay = min(self.max_backoff, self.poll_interval * 2 ** min(failures, 6))
+                delay = failing.grow()
                 log.warning("outbox relay pass failed, retrying in %.1fs: %r", delay, exc)
-                await asyncio.sleep(delay)
+                await wait_for_wake(None, delay)
                 continue
             if published >= self.batch_size:
                 continue  # more may be waiting
-            # Nothing found: wait longer each time (until woken by a commit or a NOTIFY).
-            idle_wait = self.poll_interval if published else min(self.idle_interval, idle_wait * 2)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), idle_wait)
-            if self._wake.is_set():
-                idle_wait = self.poll_interval
+            if published:
+                idle.reset()
+            # Nothing (more) found: wait longer each time, until woken by a commit or a NOTIFY.
+            await idle.wait(self._wake)
 
     async def publish_batch(self) -> int:
         """Publish up to `batch_size` pending rows; return how many were published.

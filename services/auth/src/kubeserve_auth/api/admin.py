@@ -1,12 +1,12 @@
-"""Administrator routes: list accounts, disable and enable one (403 for everyone else - the
-routes are documented, so hiding them behind a 404 would protect nothing)."""
+"""Administrator routes: list accounts, disable, enable and delete one (403 for everyone else -
+the routes are documented, so hiding them behind a 404 would protect nothing)."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response, status
 from kubeserve_common.security.principal import Principal, get_current_principal
 
 from kubeserve_auth.api import deps
@@ -42,3 +42,13 @@ async def enable_user(user_id: uuid.UUID, principal: CurrentPrincipal, service: 
     return UserRead.model_validate(
         await service.set_disabled(principal, user_id, False), from_attributes=True
     )
+
+
+@router.delete(
+    "/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete an account with its API keys and sessions; its deployments stop (admin)",
+)
+async def delete_user(user_id: uuid.UUID, principal: CurrentPrincipal, service: Users) -> Response:
+    await service.delete_user(principal, user_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -101,3 +101,8 @@ class TooManyApiKeys(Conflict):
 class CannotDisableSelf(Conflict):
     def __init__(self) -> None:
         super().__init__("administrators cannot disable their own account")
+
+
+class CannotDeleteSelf(Conflict):
+    def __init__(self) -> None:
+        super().__init__("administrators cannot delete their own account")

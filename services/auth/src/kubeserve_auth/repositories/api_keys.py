@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 
 from kubeserve_common.db.repository import OwnedRepository
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from kubeserve_auth.repositories.orm import ApiKey, User
 
@@ -37,3 +37,6 @@ class ApiKeyRepository(OwnedRepository[ApiKey]):
         await self.session.execute(
             update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=now)
         )
+
+    async def delete_all_of_owner(self, owner_id: uuid.UUID) -> None:
+        await self.session.execute(delete(ApiKey).where(ApiKey.user_id == owner_id))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from kubeserve_common.db.base import UTCDateTime, new_metadata, utcnow
+from kubeserve_common.db.base import ServiceTables, new_metadata, utcnow
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -20,12 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-class Base(DeclarativeBase):
-    """What `kubeserve_common.db.base.declarative_base()` makes, spelt out as a class so type
-    checkers can follow the models."""
-
+class Base(ServiceTables, DeclarativeBase):
     metadata = new_metadata()
-    type_annotation_map = {datetime: UTCDateTime}
 
 
 metadata = Base.metadata

@@ -52,6 +52,9 @@ class RefreshTokenRepository(Repository[RefreshToken]):
             .values(revoked_at=now)
         )
 
+    async def delete_all_of_user(self, user_id: uuid.UUID) -> None:
+        await self.session.execute(delete(RefreshToken).where(RefreshToken.user_id == user_id))
+
     async def prune_expired(self, before: datetime) -> None:
         """Forget tokens that expired before `before` (a replay of one is then merely unknown,
         which is a 401 as well)."""

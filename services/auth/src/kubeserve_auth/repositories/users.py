@@ -24,6 +24,10 @@ class UserRepository(Repository[User]):
         stmt = select(User.id).where(User.email == email)
         return (await self.session.execute(stmt)).first() is not None
 
+    async def delete(self, user: User) -> None:
+        await self.session.delete(user)
+        await self.session.flush()
+
     async def page(self, *, limit: int, offset: int) -> list[User]:
         stmt = select(User).order_by(User.created_at, User.id).limit(limit).offset(offset)
         return list((await self.session.execute(stmt)).scalars())

@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from kubeserve_common.db.uow import UnitOfWorkFactory
+from kubeserve_common.events import ApiKeyRevoked, CloudEvent
 from kubeserve_common.security.principal import Principal
 
 from kubeserve_auth.domain.credentials import digest, new_api_key, plausible_api_key
@@ -78,7 +79,8 @@ class ApiKeyService:
             return [api_key_view(k) for k in keys]
 
     async def revoke(self, principal: Principal, key_id: uuid.UUID) -> None:
-        """Idempotent for one's own key; another user's key is simply not found."""
+        """Idempotent for one's own key; another user's key is simply not found. The first
+        revocation publishes `ApiKeyRevoked` with it (outbox): gateways drop the key at once."""
         require_interactive(principal)
         async with self.uow() as uow:
             await active_user(UserRepository(uow.session), principal.user_id)
@@ -88,6 +90,14 @@ class ApiKeyService:
             if key.revoked_at is None:
                 key.revoked_at = now()
                 await uow.session.flush()
+                await uow.publish(
+                    CloudEvent.create(
+                        ApiKeyRevoked(api_key_id=key.id, user_id=key.user_id),
+                        service="auth",
+                        subject=f"users/{key.user_id}/api-keys/{key.id}",
+                        tenant_id=str(key.user_id),
+                    )
+                )
                 await uow.commit()
                 log.info("api key revoked", extra={"api_key_id": str(key_id)})
 

@@ -1,4 +1,6 @@
-"""Use cases on accounts: register, read oneself, and the administrator's list/disable/enable."""
+"""Use cases on accounts: register, read oneself, and the administrator's list, disable, enable
+and delete. Disabling and deleting publish `UserDisabled` / `UserDeleted` in the same transaction
+(outbox), so every gateway refuses the account's still-valid access tokens at once."""
 
 from __future__ import annotations
 
@@ -6,13 +8,14 @@ import logging
 import uuid
 
 from kubeserve_common.db.uow import UnitOfWorkFactory
-from kubeserve_common.events import CloudEvent, UserRegistered
+from kubeserve_common.events import CloudEvent, UserDeleted, UserDisabled, UserRegistered
 from kubeserve_common.security.passwords import PasswordHasher
 from kubeserve_common.security.principal import Principal
 from sqlalchemy.exc import IntegrityError
 
 from kubeserve_auth.domain.errors import (
     AdminOnly,
+    CannotDeleteSelf,
     CannotDisableSelf,
     EmailTaken,
     UserNotFound,
@@ -20,6 +23,7 @@ from kubeserve_auth.domain.errors import (
 )
 from kubeserve_auth.domain.models import UserPage, UserView
 from kubeserve_auth.domain.policy import normalise_email, password_problems
+from kubeserve_auth.repositories.api_keys import ApiKeyRepository
 from kubeserve_auth.repositories.orm import User
 from kubeserve_auth.repositories.refresh_tokens import RefreshTokenRepository
 from kubeserve_auth.repositories.users import UserRepository
@@ -119,6 +123,7 @@ class UserService:
                 user.updated_at = stamp
                 if disabled:
                     await RefreshTokenRepository(uow.session).revoke_all_of_user(user.id, stamp)
+                    await uow.publish(_user_event(UserDisabled(user_id=user.id)))
                 await uow.session.flush()
             view = user_view(user)
             await uow.commit()
@@ -127,6 +132,26 @@ class UserService:
             extra={"user_id": str(user_id), "by": str(principal.user_id)},
         )
         return view
+
+    async def delete_user(self, principal: Principal, user_id: uuid.UUID) -> None:
+        """Delete the account for good: its API keys and refresh tokens go with it (the foreign
+        keys cascade), and `UserDeleted` tells the deployer to stop its deployments and the
+        gateways to refuse its tokens. Another call for the same id is a 404."""
+        require_admin(principal)
+        if user_id == principal.user_id:
+            raise CannotDeleteSelf()
+        async with self.uow() as uow:
+            users = UserRepository(uow.session)
+            await _active_admin(users, principal)
+            user = await users.get(user_id)
+            if user is None:
+                raise UserNotFound()
+            await RefreshTokenRepository(uow.session).delete_all_of_user(user.id)
+            await ApiKeyRepository(uow.session).delete_all_of_owner(user.id)
+            await users.delete(user)
+            await uow.publish(_user_event(UserDeleted(user_id=user_id)))
+            await uow.commit()
+        log.info("user deleted", extra={"user_id": str(user_id), "by": str(principal.user_id)})
 
     async def set_role(self, raw_email: str, role: str) -> UserView:
         """Operator path (CLI): give an existing account a role, e.g. the first admin."""
@@ -143,6 +168,15 @@ class UserService:
             view = user_view(user)
             await uow.commit()
         return view
+
+
+def _user_event(payload: UserDisabled | UserDeleted) -> CloudEvent:
+    return CloudEvent.create(
+        payload,
+        service=SERVICE,
+        subject=f"users/{payload.user_id}",
+        tenant_id=str(payload.user_id),
+    )
 
 
 async def _active_admin(users: UserRepository, principal: Principal) -> None:

@@ -12,17 +12,13 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kubeserve_common.db.base import UTCDateTime, new_metadata, utcnow
+from kubeserve_common.db.base import ServiceTables, new_metadata, utcnow
 from sqlalchemy import JSON, Index, Integer, String, Text, Uuid
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-class Base(DeclarativeBase):
-    """What `kubeserve_common.db.base.declarative_base()` makes, spelt out as a class so type
-    checkers can follow the models (as in kubeserve_auth)."""
-
+class Base(ServiceTables, DeclarativeBase):
     metadata = new_metadata()
-    type_annotation_map = {datetime: UTCDateTime}
 
 
 metadata = Base.metadata

@@ -27,6 +27,7 @@ from kubeserve_common.errors import NotFound
 from kubeserve_common.events.catalog import VersionBuildFailed, VersionBuilt, VersionUploaded
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.security.principal import Principal
+from kubeserve_common.waiting import Backoff
 from pydantic import ValidationError
 
 from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialSandbox
@@ -187,13 +188,11 @@ class BuildLoop:
         if self.blocked:
             raise RuntimeError(self.blocked)
 
-    async def _sleep(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self.settings.build_poll_interval)
-        self._wake.clear()
-
     # -- workers -------------------------------------------------------------------------------
     async def _worker(self) -> None:
+        # The poll is the safety net for a wake this process did not get (an upload consumed
+        # by another builder, a lease expiring): it backs off while the queue stays empty.
+        idle = Backoff(self.settings.build_poll_interval, self.settings.build_idle_max)
         while True:
             try:
                 try:
@@ -205,8 +204,10 @@ class BuildLoop:
                     self.blocked = str(exc)
                 claimed = await self._claim()
                 if claimed is None:
-                    await self._sleep()
+                    await idle.wait(self._wake)
+                    self._wake.clear()
                     continue
+                idle.reset()
                 await self._run(*claimed)
             except asyncio.CancelledError:
                 raise

@@ -28,7 +28,7 @@ from kubeserve_runtime.requirements import (
     parse_requirements,
     read_frozen,
 )
-from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.utils import canonicalize_name
 
 from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialSandbox
 from kubeserve_builder.adapters.wheels import WheelDownloader, WheelDownloadError
@@ -48,7 +48,6 @@ from kubeserve_builder.services.provided import provided_modules
 from kubeserve_builder.services.trial_result import TrialResult, interpret
 from kubeserve_builder.services.wheel_files import (
     check_hashes,
-    unmet_dependencies,
     unpack_wheels,
 )
 from kubeserve_builder.settings import BuilderSettings
@@ -59,7 +58,6 @@ MIB = 1024 * 1024
 REPORT_NAME = "build-report.json"
 WHEELHOUSE_DIR = "wheelhouse"
 _MAX_REASON = 2000
-_MAX_DEP_ROUNDS = 10
 _MAX_EVENT_DATA = 192 * 1024  # below the 256 KiB a CloudEvent may have on the bus
 
 
@@ -360,33 +358,12 @@ class BuildPipeline:
         have = {n: v for n, v in self._base_packages().items() if n not in named}
         rec.details["source"] = self.wheels.source.describe()
         dest = work / "wheels"
-        kept: list[Path] = []
-        rounds: list[list[str]] = []
-        for _ in range(_MAX_DEP_ROUNDS):
-            rounds.append(wanted)
-            try:
-                files = await self.wheels.download(wanted, work / "pip", dest)
-            except WheelDownloadError as exc:
-                raise BuildFailure(Stage.WHEELHOUSE, str(exc)) from None
-            new = [f for f in files if f not in kept]
-            for wheel in new:
-                try:
-                    name, version, _, _ = parse_wheel_filename(wheel.name)
-                except InvalidWheelFilename:
-                    raise BuildFailure(
-                        Stage.WHEELHOUSE, f"pip produced an invalid wheel {wheel.name}"
-                    ) from None
-                have[name] = str(version)
-            kept.extend(new)
-            wanted = await asyncio.to_thread(unmet_dependencies, kept, have)
-            if not wanted:
-                break
-        else:
-            raise BuildFailure(
-                Stage.WHEELHOUSE,
-                f"dependencies still unresolved after {_MAX_DEP_ROUNDS} rounds: {wanted}",
-            )
-        rec.details["rounds"] = rounds
+        try:
+            pins = await self.wheels.resolve(wanted, have, work / "pip")
+            kept = await self.wheels.download(pins, work / "pip", dest) if pins else []
+        except WheelDownloadError as exc:
+            raise BuildFailure(Stage.WHEELHOUSE, str(exc)) from None
+        rec.details["resolved"] = pins
         total = sum(w.stat().st_size for w in kept)
         if total > self.settings.max_wheelhouse_bytes:
             raise BuildFailure(

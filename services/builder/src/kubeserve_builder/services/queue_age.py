@@ -8,6 +8,7 @@ import logging
 
 from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWorkFactory
+from kubeserve_common.waiting import Backoff
 
 from kubeserve_builder.metrics import QUEUE_WAIT, QueueWait
 from kubeserve_builder.repositories.builds import BuildRepository
@@ -17,10 +18,16 @@ log = logging.getLogger(__name__)
 
 class QueueAgeWatcher:
     def __init__(
-        self, uow: UnitOfWorkFactory, interval: float, wait: QueueWait = QUEUE_WAIT
+        self,
+        uow: UnitOfWorkFactory,
+        interval: float,
+        wait: QueueWait = QUEUE_WAIT,
+        *,
+        idle_max: float = 30.0,
     ) -> None:
         self.uow = uow
         self.interval = interval
+        self.idle_max = idle_max
         self.wait = wait
         self._task: asyncio.Task[None] | None = None
 
@@ -41,12 +48,17 @@ class QueueAgeWatcher:
         self.wait.since = None  # nobody watches the queue from here any more
 
     async def _run(self) -> None:
+        # While builds wait the age is a timestamp (the gauge stays exact between reads);
+        # while the queue is empty the read backs off to `idle_max`.
+        idle = Backoff(self.interval, self.idle_max)
         while True:
             try:
                 await self.refresh()
+                if self.wait.since is not None:
+                    idle.reset()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # The last value stays (an unreachable database is its own alert).
                 log.exception("reading the build queue's age failed")
-            await asyncio.sleep(self.interval)
+            await idle.wait()

@@ -1,16 +1,13 @@
-"""Wheels on disk: unpacking them for the trial's import path, what they still need, and
-whether they match the hashes requirements.txt pinned."""
+"""Wheels on disk: unpacking them for the trial's import path, and whether they match the
+hashes requirements.txt pinned."""
 
 from __future__ import annotations
 
 import hashlib
 import shutil
 import zipfile
-from email.parser import Parser
 from pathlib import Path
 
-from kubeserve_runtime.requirements import unmet_requirements
-from packaging.requirements import InvalidRequirement
 from packaging.utils import parse_wheel_filename
 
 from kubeserve_builder.domain.models import BuildFailure, Stage
@@ -38,24 +35,6 @@ def unpack_wheels(wheels: list[Path], dest: Path) -> Path:
                 for item in inner.iterdir():
                     shutil.move(str(item), dest / item.name)
     return dest
-
-
-def unmet_dependencies(wheels: list[Path], have: dict[str, str]) -> list[str]:
-    """Requires-Dist of the wheels that `have` (image + wheels so far) does not satisfy."""
-    requires: list[str] = []
-    for wheel in wheels:
-        with zipfile.ZipFile(wheel) as archive:
-            meta = next((n for n in archive.namelist() if n.endswith(".dist-info/METADATA")), None)
-            if meta is None:
-                raise BuildFailure(Stage.WHEELHOUSE, f"{wheel.name} has no METADATA")
-            message = Parser().parsestr(archive.read(meta).decode("utf-8", "replace"))
-        requires += message.get_all("Requires-Dist") or []
-    try:
-        return unmet_requirements(requires, have, skip_invalid=False)
-    except InvalidRequirement as exc:
-        raise BuildFailure(
-            Stage.WHEELHOUSE, f"a wheel declares an invalid dependency: {exc}"
-        ) from None
 
 
 def check_hashes(hashes: dict[str, list[str]], wheels: list[Path]) -> None:

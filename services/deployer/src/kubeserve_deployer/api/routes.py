@@ -25,6 +25,8 @@ from kubeserve_deployer.api.schemas import (
     EventRead,
     LoadReport,
     Page,
+    PredictionRead,
+    ReplicaColdStartRead,
     ReplicaCounts,
     ReplicaRead,
     RevisionRead,
@@ -32,6 +34,7 @@ from kubeserve_deployer.api.schemas import (
     RouteRead,
     ServingRead,
 )
+from kubeserve_deployer.domain.cold_start import Prediction, backend_for
 from kubeserve_deployer.services.deployments import DeploymentView
 from kubeserve_deployer.services.serving import serving_deployments
 
@@ -82,9 +85,27 @@ def to_read(view: DeploymentView) -> DeploymentRead:
                 last_error=r.last_error,
                 started_at=r.started_at,
                 ready_at=r.ready_at,
+                backend=backend_for(r.launcher) if r.launcher else None,
+                cold_start=ReplicaColdStartRead.model_validate(r.cold_start)
+                if r.cold_start
+                else None,
             )
             for r in view.replicas
         ],
+        predicted_cold_start=to_prediction_read(view.predicted_cold_start)
+        if view.predicted_cold_start
+        else None,
+    )
+
+
+def to_prediction_read(p: Prediction) -> PredictionRead:
+    return PredictionRead(
+        backend=p.backend,
+        total_ms=p.total_ms,
+        phases_ms=p.phases_ms,
+        calibrated=p.calibrated,
+        observations=p.observations,
+        label=p.label,
     )
 
 

@@ -117,6 +117,33 @@ class RevisionRead(BaseModel):
     created_at: datetime
 
 
+BackendName = Annotated[str, Field(description="local-warm-pool, local-process or kubernetes-pod.")]
+
+
+class ReplicaColdStartRead(BaseModel):
+    """One replica's measured cold start. `phases_ms` holds the phases its backend measures
+    apart (start, dependencies, model_load, first_ready); `total_ms` is the whole start, from
+    the start request to the first successful health check (a pod: created to Ready)."""
+
+    backend: BackendName
+    phases_ms: dict[str, float]
+    total_ms: float
+
+
+class PredictionRead(BaseModel):
+    """A predicted cold start on one backend, from the phases the deployer measured before
+    (median of the recent starts per phase, scaled by the version's trial load time and
+    wheelhouse size). `calibrated`: each phase the backend measures has at least 3
+    observations; until then the figure leans on built-in priors."""
+
+    backend: BackendName
+    total_ms: float
+    phases_ms: dict[str, float]
+    calibrated: bool
+    observations: int = Field(description="The fewest observations behind any measured phase.")
+    label: str = Field(description='"calibrated" or "estimate, not yet calibrated".')
+
+
 class ReplicaRead(BaseModel):
     revision: int
     index: int
@@ -125,6 +152,12 @@ class ReplicaRead(BaseModel):
     last_error: str | None
     started_at: datetime | None
     ready_at: datetime | None
+    backend: BackendName | None = Field(
+        default=None, description="Where it runs: the local warm pool, a plain process, a pod."
+    )
+    cold_start: ReplicaColdStartRead | None = Field(
+        default=None, description="Its measured cold start, once it was ready."
+    )
 
 
 class DeploymentRead(BaseModel):
@@ -145,6 +178,9 @@ class DeploymentRead(BaseModel):
     failure_reason: str | None
     cold_start: dict[str, float] | None = Field(
         default=None, description="Phase timings (ms) of the last rollout's cold start."
+    )
+    predicted_cold_start: PredictionRead | None = Field(
+        default=None, description="The next replica's predicted cold start on its backend."
     )
     created_at: datetime
     updated_at: datetime
@@ -199,3 +235,11 @@ class ServingRead(BaseModel):
     version: str
     revision: int
     endpoints: list[str]
+
+
+class ColdStartRead(BaseModel):
+    """`GET /cold-start?version_id=`: a version's predicted cold start on every backend."""
+
+    version_id: UUID
+    predicted_cold_start_ms: dict[str, float] = Field(description="Backend -> total (ms).")
+    predictions: list[PredictionRead]

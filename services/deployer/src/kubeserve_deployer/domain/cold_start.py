@@ -1,7 +1,7 @@
 """Calibrated cold-start prediction (issue 18.1), pure: a running, outlier-robust estimate per
 backend and per phase, learnt from the cold starts the deployer measures, with the version's
-own trial load time and wheelhouse size as inputs. Not wired yet (see report-ratelimits.md):
-the reconciler is to call `observe()` for every measured start and persist `to_json()`.
+own trial load time and wheelhouse size as inputs. The reconciler learns every replica start
+once (`services/cold_start.py`); the estimates live in the `cold_start_estimates` table.
 
 Per phase the estimator keeps the last `WINDOW` observations of a *normalised* quantity and
 uses their median (one slow start moves nothing):
@@ -13,6 +13,7 @@ uses their median (one slow start moves nothing):
 
 from __future__ import annotations
 
+import hashlib
 import statistics
 from collections import deque
 from collections.abc import Mapping
@@ -23,6 +24,13 @@ BACKENDS = ("local-warm-pool", "local-process", "kubernetes-pod")
 PHASES = ("start", "dependencies", "model_load", "first_ready")
 WINDOW = 25
 MIN_OBSERVATIONS = 3  # per phase, before a backend's prediction counts as calibrated
+# The phases each backend measures apart (the others stay at their prior, and what they really
+# take lands in `start`): calibration waits only for these.
+MEASURED: dict[str, tuple[str, ...]] = {
+    "local-warm-pool": PHASES,
+    "local-process": ("start", "dependencies"),
+    "kubernetes-pod": ("start",),
+}
 
 
 # Before any observation: the builder's fixed guesses, per backend (ms, ms/MiB, ratio, ms).
@@ -65,16 +73,22 @@ class Prediction:
 class ColdStartModel:
     samples: dict[str, dict[str, deque[float]]] = field(default_factory=dict)
 
-    def observe(self, backend: str, inputs: VersionInputs, phases_ms: Mapping[str, float]) -> None:
+    def observe(
+        self, backend: str, inputs: VersionInputs, phases_ms: Mapping[str, float]
+    ) -> list[str]:
         """Learn from one measured cold start (phases the backend did not measure are
-        skipped; a phase that cannot be normalised - no trial time, no wheels - too)."""
+        skipped; a phase that cannot be normalised - no trial time, no wheels - too).
+        Returns the phases that got a sample."""
         _check_backend(backend)
+        learnt = []
         for phase, ms in phases_ms.items():
             if phase not in PHASES or ms < 0:
                 continue
             value = _normalise(phase, ms, inputs)
             if value is not None:
                 self._window(backend, phase).append(value)
+                learnt.append(phase)
+        return learnt
 
     def predict(self, backend: str, inputs: VersionInputs) -> Prediction:
         _check_backend(backend)
@@ -82,10 +96,11 @@ class ColdStartModel:
         counts = []
         for phase in PHASES:
             window = self.samples.get(backend, {}).get(phase) or deque()
-            counts.append(len(window) if _needed(phase, inputs) else MIN_OBSERVATIONS)
+            if _needed(phase, inputs) and phase in MEASURED[backend]:
+                counts.append(len(window))
             estimate = statistics.median(window) if window else PRIORS[backend][phase]
             phases[phase] = round(_denormalise(phase, estimate, inputs), 1)
-        fewest = min(counts)
+        fewest = min(counts) if counts else MIN_OBSERVATIONS
         return Prediction(
             backend, round(sum(phases.values()), 1), phases, fewest >= MIN_OBSERVATIONS, fewest
         )
@@ -161,7 +176,8 @@ def measured_phases(
     fetch = get("fetch_ms")
     if backend == "kubernetes-pod":
         lumped = sum(estimate.phases_ms[p] for p in ("dependencies", "model_load", "first_ready"))
-        return {"start": max(0.0, get("rollout_ms") - lumped)}
+        measured = get("pod_ready_ms") if "pod_ready_ms" in timings else get("rollout_ms")
+        return {"start": max(0.0, measured - lumped)}
     phases: dict[str, float] = {}
     if inputs.wheelhouse_mib > 0:
         phases["dependencies"] = fetch  # the artifact and its wheels, unpacked
@@ -174,3 +190,30 @@ def measured_phases(
     lumped = estimate.phases_ms["model_load"] + estimate.phases_ms["first_ready"]
     phases["start"] = fetch + get("spawn_ms") + max(0.0, get("first_health_ms") - lumped)
     return phases
+
+
+def measured_total(backend: str, timings: Mapping[str, float]) -> float:
+    """The whole cold start one replica took (ms): from the start request to the first
+    successful health check (a pod: created to Ready)."""
+    if backend == "kubernetes-pod":
+        return float(timings.get("pod_ready_ms", timings.get("rollout_ms", 0.0)))
+    if "total_ms" in timings:
+        return float(timings["total_ms"])
+    return sum(float(timings.get(k, 0.0)) for k in ("fetch_ms", "spawn_ms", "first_health_ms"))
+
+
+def expected_backend(runtime_backend: str, warm_pool: bool, has_wheelhouse: bool) -> str:
+    """The backend a new replica of a version would start on: a pod on Kubernetes; locally a
+    fork of the warm pool, unless the version brings its own packages (a wheelhouse: the pool
+    has other versions imported) or the pool is off."""
+    if runtime_backend == "kubernetes":
+        return "kubernetes-pod"
+    return "local-warm-pool" if warm_pool and not has_wheelhouse else "local-process"
+
+
+def start_key(start_id: str | None) -> str | None:
+    """A replica start's id as stored (at most 64 characters: a longer one is hashed), so an
+    odd id a backend reports can never make the reconcile pass's write fail."""
+    if start_id is None or len(start_id) <= 64:
+        return start_id
+    return hashlib.sha256(start_id.encode()).hexdigest()

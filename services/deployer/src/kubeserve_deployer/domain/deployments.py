@@ -179,6 +179,10 @@ class ReplicaView:
     launcher: str | None = None
     last_error: str | None = None
     ever_ready: bool = False
+    # This start of the replica: an id unique to it (a local spawn, a pod's uid) and, once it
+    # was ready, what the backend measured of it (ms; the cold-start estimator learns it once).
+    start_id: str | None = None
+    timings: dict[str, float] | None = None
 
 
 @dataclass

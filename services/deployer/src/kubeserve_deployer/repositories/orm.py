@@ -4,7 +4,8 @@
   registry's tables);
 - `deployments`, `deployment_revisions`, `deployment_events`: what users asked for and what
   happened;
-- `replicas`: the local runtime backend's record of each runtime process.
+- `replicas`: the local runtime backend's record of each runtime process;
+- `cold_start_estimates` and `cold_start_starts`: the calibrated cold-start estimator (issue 18).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from kubeserve_common.db.base import UTCDateTime, new_metadata, utcnow
+from kubeserve_common.db.base import ServiceTables, new_metadata, utcnow
 from sqlalchemy import (
     JSON,
     BigInteger,
@@ -29,12 +30,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
-class Base(DeclarativeBase):
-    """What `kubeserve_common.db.base.declarative_base()` makes, spelt out as a class so type
-    checkers can follow the models (as in kubeserve_auth)."""
-
+class Base(ServiceTables, DeclarativeBase):
     metadata = new_metadata()
-    type_annotation_map = {datetime: UTCDateTime}
 
 
 metadata = Base.metadata
@@ -162,3 +159,35 @@ class ReplicaRecord(Base):
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     ready_at: Mapped[datetime | None] = mapped_column(nullable=True)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The replica's current start and, once learnt, its measured cold start:
+    # {"backend", "phases_ms", "total_ms"}.
+    start_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    cold_start: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class ColdStartEstimateRecord(Base):
+    """One phase of one backend's running estimate: its most recent normalised samples, oldest
+    first (domain/cold_start.py). Written by the reconcile loop under a row lock, read by the
+    API on every request, so separate API and worker processes agree."""
+
+    __tablename__ = "cold_start_estimates"
+
+    backend: Mapped[str] = mapped_column(String(32), primary_key=True)
+    phase: Mapped[str] = mapped_column(String(32), primary_key=True)
+    samples: Mapped[list[float]] = mapped_column(JSON, default=list)
+    observations: Mapped[int] = mapped_column(Integer, default=0)  # ever, not only the window
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ColdStartStartRecord(Base):
+    """A replica start the estimator learnt (once: its id is the key), with what it measured."""
+
+    __tablename__ = "cold_start_starts"
+    __table_args__ = (Index("ix_cold_start_starts_learnt", "learnt_at"),)
+
+    start_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    deployment_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    version_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, nullable=True)
+    cold_start: Mapped[dict[str, Any]] = mapped_column(JSON)
+    learnt_at: Mapped[datetime] = mapped_column(default=utcnow)

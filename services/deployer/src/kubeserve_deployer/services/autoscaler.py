@@ -26,6 +26,7 @@ from uuid import UUID
 from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWorkFactory
 from kubeserve_common.events.catalog import DeploymentAutoscaled
+from kubeserve_common.waiting import Backoff
 
 from kubeserve_deployer.domain.autoscaling import (
     Autoscaler,
@@ -83,6 +84,7 @@ class LoadBoard:
 @dataclass(frozen=True)
 class AutoscalerConfig:
     interval: float = 1.0
+    idle_max: float = 30.0
     tuning: AutoscalerTuning = field(default_factory=AutoscalerTuning)
 
 
@@ -106,6 +108,7 @@ class AutoscalerService:
         self._scalers: dict[UUID, Autoscaler] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watching = False  # the last tick saw autoscaled deployments
         board.on_wake = self._wake.set
 
     async def start(self) -> None:
@@ -119,6 +122,9 @@ class AutoscalerService:
             self._task = None
 
     async def _run(self) -> None:
+        # Ticks every `interval` while an autoscaled deployment exists (its windows need the
+        # samples); with none it backs off to `idle_max`. Load where there was none wakes it.
+        idle = Backoff(self.config.interval, self.config.idle_max)
         while True:
             self._wake.clear()
             try:
@@ -127,8 +133,10 @@ class AutoscalerService:
                 raise
             except Exception:
                 log.exception("autoscaler tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.interval)
+                self._watching = True  # retry at the normal pace
+            if self._watching:
+                idle.reset()
+            await idle.wait(self._wake)
 
     async def tick(self) -> list[tuple[UUID, Decision]]:
         """Observe every autoscaled deployment once and apply the decisions that change its
@@ -141,6 +149,7 @@ class AutoscalerService:
                 for d in await DeploymentRepository(uow.session).live()
                 if d.autoscaling and not d.deleting and d.status != DeploymentStatus.FAILED.value
             ]
+        self._watching = bool(rows)
         changes: list[tuple[UUID, Decision]] = []
         seen: set[UUID] = set()
         for d in rows:

@@ -21,6 +21,7 @@ from kubeserve_common.events.catalog import (
 from kubeserve_common.events.envelope import CloudEvent
 
 from kubeserve_deployer.domain.autoscaling import initial_replicas, policy_from
+from kubeserve_deployer.domain.cold_start import Prediction
 from kubeserve_deployer.domain.deployments import (
     DeploymentStatus,
     Quota,
@@ -42,6 +43,7 @@ from kubeserve_deployer.repositories.orm import (
     VersionProjection,
 )
 from kubeserve_deployer.repositories.versions import ModelRepository, VersionRepository
+from kubeserve_deployer.services.cold_start import ColdStartService
 
 SERVICE = "deployer"
 
@@ -53,6 +55,7 @@ class DeploymentView:
     events: list[DeploymentEventRecord]
     revisions: list[RevisionRecord]
     replicas: list[ReplicaRecord]
+    predicted_cold_start: Prediction | None = None
 
 
 @dataclass(frozen=True)
@@ -94,10 +97,12 @@ class DeploymentService:
         quota: Quota,
         *,
         public_url: str,
+        cold_starts: ColdStartService,
         recent_events: int = 20,
         on_change: Callable[[], None] | None = None,
     ) -> None:
         self.uow = uow
+        self.cold_starts = cold_starts
         self.quota = quota
         self.public_url = public_url.rstrip("/")
         self.recent_events = recent_events
@@ -115,7 +120,8 @@ class DeploymentService:
             rows, total = await DeploymentRepository(uow.session).page(
                 owner_id, limit, offset, only=only
             )
-            views = [await self._view(uow, d, with_history=False) for d in rows]
+            model = await self.cold_starts.estimates(uow)
+            views = [await self._view(uow, d, with_history=False, model=model) for d in rows]
         return views, total
 
     async def get(self, owner_id: UUID, deployment_id: UUID) -> DeploymentView:
@@ -425,7 +431,7 @@ class DeploymentService:
         )
 
     async def _view(
-        self, uow: UnitOfWork, d: DeploymentRecord, *, with_history: bool = True
+        self, uow: UnitOfWork, d: DeploymentRecord, *, with_history: bool = True, model: Any = None
     ) -> DeploymentView:
         revisions = await RevisionRepository(uow.session).history(d.id) if with_history else []
         tag = next((r.version_tag for r in revisions if r.revision == d.revision), None)
@@ -438,4 +444,6 @@ class DeploymentService:
             else []
         )
         replicas = await ReplicaRepository(uow.session).for_deployment(d.id) if with_history else []
-        return DeploymentView(d, tag, events, revisions, replicas)
+        model = model or await self.cold_starts.estimates(uow)
+        predicted = await self.cold_starts.for_deployment(uow, d, replicas, model)
+        return DeploymentView(d, tag, events, revisions, replicas, predicted)

@@ -21,9 +21,11 @@ from uuid import UUID
 from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWork, UnitOfWorkFactory
 from kubeserve_common.events.catalog import DeploymentDeleted, DeploymentFailed, DeploymentReady
+from kubeserve_common.waiting import Backoff
 
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
 from kubeserve_deployer.domain.autoscaling import policy_from
+from kubeserve_deployer.domain.cold_start import start_key
 from kubeserve_deployer.domain.deployments import (
     DeploymentObservation,
     DeploymentSpec,
@@ -36,8 +38,9 @@ from kubeserve_deployer.repositories.deployments import (
     ReplicaRepository,
     RevisionRepository,
 )
-from kubeserve_deployer.repositories.orm import DeploymentRecord, ReplicaRecord
+from kubeserve_deployer.repositories.orm import DeploymentRecord, ReplicaRecord, VersionProjection
 from kubeserve_deployer.repositories.versions import VersionRepository
+from kubeserve_deployer.services.cold_start import learn_start
 from kubeserve_deployer.services.deployments import event_for
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,7 @@ _ROLLING_OUT = (DeploymentStatus.PENDING.value, DeploymentStatus.DEPLOYING.value
 @dataclass(frozen=True)
 class ReconcilerConfig:
     idle_interval: float = 2.0
+    idle_max: float = 30.0
     max_start_failures: int = 3
     recent_events: int = 20
 
@@ -63,6 +67,7 @@ class ReconcileService:
         self._task: asyncio.Task[None] | None = None
         self._fingerprints: dict[UUID, Any] = {}
         self.passes = 0
+        self._live = False  # the last pass saw deployments (see _run)
 
     # -- loop ----------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -83,24 +88,33 @@ class ReconcileService:
         await self.backend.close()
 
     async def _run(self) -> None:
+        # The periodic pass repairs a missed wake; with nothing to watch it backs off from
+        # `idle_interval` to `idle_max` (a wake, a change or a replica to watch resets it).
+        idle = Backoff(self.config.idle_interval, self.config.idle_max)
         while True:
             self._wake.clear()
             try:
                 await self.pass_once()
-                delay = self.backend.next_pass_in(self.config.idle_interval)
+                # Sooner than the idle poll while a replica starts, a restart is due or a
+                # health check comes up: that is a deadline, not idleness.
+                due = self.backend.next_pass_in(idle.delay)
+                if self._live:
+                    # Live deployments to keep converged (a backend without change hooks, as
+                    # Kubernetes, sees drift only by passing): the idle poll stays short.
+                    due = min(due, self.config.idle_interval)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 # A database or backend hiccup: log it and try again on the next pass.
                 log.exception("reconcile pass failed")
-                delay = self.config.idle_interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                due = self.config.idle_interval
+            await idle.wait(self._wake, at_most=due)
 
     # -- one pass ------------------------------------------------------------------------------
     async def pass_once(self) -> None:
         self.passes += 1
         specs, deleting = await self._desired()
+        self._live = bool(specs or deleting)
         # Deployments being deleted are absent from `specs`: this pass already stops their
         # replicas; `undeploy` below waits for them and is a no-op when they are gone.
         observations = await self.backend.reconcile(list(specs.values()))
@@ -196,7 +210,18 @@ class ReconcileService:
         fingerprint = (
             spec,
             tuple(
-                (r.revision, r.index, r.status, r.pid, r.port, r.restarts, r.last_error)
+                # start_id and timings: a start measured since the last write is learnt
+                (
+                    r.revision,
+                    r.index,
+                    r.status,
+                    r.pid,
+                    r.port,
+                    r.restarts,
+                    r.last_error,
+                    r.start_id,
+                    r.timings is not None,
+                )
                 for r in obs.replicas
             ),
             tuple(sorted(obs.fatal.items())),
@@ -216,7 +241,7 @@ class ReconcileService:
             for kind, message in obs.events:
                 await events.record(d.id, kind, message)
             await self._transition(uow, d, spec, obs)
-            await self._mirror_replicas(uow, d.id, obs)
+            await self._mirror_replicas(uow, d, spec, obs)
             if obs.events:
                 await events.prune(d.id, self.config.recent_events * 5)
             await uow.commit()
@@ -314,8 +339,10 @@ class ReconcileService:
         )
 
     async def _mirror_replicas(
-        self, uow: UnitOfWork, deployment_id: UUID, obs: DeploymentObservation
+        self, uow: UnitOfWork, d: DeploymentRecord, spec: DeploymentSpec, obs: DeploymentObservation
     ) -> None:
+        deployment_id = d.id
+        versions = _RevisionVersions(uow, d, spec)
         repo = ReplicaRepository(uow.session)
         rows = {(r.revision, r.index): r for r in await repo.for_deployment(deployment_id)}
         now = utcnow()
@@ -343,5 +370,33 @@ class ReconcileService:
             row.launcher = view.launcher
             row.last_error = view.last_error
             row.updated_at = now
+            if row.start_id != start_key(view.start_id):
+                row.start_id, row.cold_start = start_key(view.start_id), None
+            if row.cold_start is None and view.timings and view.start_id:
+                # Learnt once per start, in this transaction: a failed write learns nothing.
+                version = await versions.of(view.revision)
+                row.cold_start = await learn_start(uow.session, view, deployment_id, version)
         for row in rows.values():
             await repo.remove(row)
+
+
+class _RevisionVersions:
+    """The version each revision of a deployment runs, looked up once per record."""
+
+    def __init__(self, uow: UnitOfWork, d: DeploymentRecord, spec: DeploymentSpec) -> None:
+        self.uow, self.d = uow, d
+        self.ids = {t.revision: t.version_id for t in (spec.target, spec.fallback) if t}
+        self.found: dict[int, VersionProjection | None] = {}
+
+    async def of(self, revision: int) -> VersionProjection | None:
+        if revision not in self.found:
+            version_id = self.ids.get(revision)
+            if version_id is None:
+                rev = await RevisionRepository(self.uow.session).get(self.d.id, revision)
+                version_id = rev.version_id if rev is not None else None
+            self.found[revision] = (
+                await VersionRepository(self.uow.session).get_owned(self.d.owner_id, version_id)
+                if version_id is not None
+                else None
+            )
+        return self.found[revision]

@@ -204,6 +204,13 @@ def default_routes() -> Sequence[Route]:
             "/usage",
             methods=frozenset({"GET", "HEAD"}),
         ),
+        Route(
+            "cold-start",
+            rf"{API_PREFIX}/cold-start(?P<rest>/?)",
+            "deployer",
+            "/cold-start",
+            methods=frozenset({"GET", "HEAD"}),
+        ),
         # Predictions go to a ready replica of the deployment (the "runtime" resolver):
         # /predict/{id} is the simple JSON API, /predict/{id}/v2/... the Open Inference Protocol,
         # /predict/{id}/v1/... KServe's V1 protocol (/v1/models/{name}:predict). The

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from kubeserve_common.db.base import declarative_base
+from kubeserve_common.db.base import new_metadata
 from sqlalchemy import Column, Float, Integer, String, Table
 
-Base = declarative_base()
-metadata = Base.metadata
+metadata = new_metadata()
 
 # One token bucket per limited key ("key:<api key id>", "deployment:<id>", "ip:<address>"...),
 # shared by the gateway replicas. `updated` is the database's clock (epoch seconds), so the

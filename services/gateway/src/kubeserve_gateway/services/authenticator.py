@@ -3,7 +3,12 @@ unknown `kid` at most once per interval) and API keys resolved through auth (sho
 by a hash of the key, negative answers included).
 
 While auth cannot answer, both serve their last known good answers within a bound
-(`max_stale`): the JWKS for an hour, a key's resolution for five minutes by default."""
+(`max_stale`): the JWKS for an hour, a key's resolution for five minutes by default.
+
+Revocations arrive by event on a queue of this process alone (`handle_revocation`):
+`ApiKeyRevoked` drops the key's cached resolution, `UserDisabled` / `UserDeleted` drop the user's
+and put the user on a bounded deny-list (`RevokedUsers`) that refuses their access tokens issued
+before the event until those tokens have expired anyway."""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ from typing import Any
 from uuid import UUID
 
 from kubeserve_common.errors import ServiceUnavailable
+from kubeserve_common.events.catalog import ApiKeyRevoked, UserDeleted, UserDisabled
+from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.security.principal import Principal
 from kubeserve_common.security.tokens import (
     InvalidToken,
@@ -161,6 +168,9 @@ class ApiKeyCache:
         self._clock = clock
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._inflight: dict[str, asyncio.Future[Principal | None]] = {}
+        # Bumped by every `forget_where`: an answer that was on its way from auth before a
+        # revocation is not cached after it.
+        self._epoch = 0
         self.lookups = 0  # calls made to auth
 
     async def resolve(self, api_key: str) -> Principal | None:
@@ -179,6 +189,7 @@ class ApiKeyCache:
                 # the request that was asking auth went away: ask ourselves below
         future: asyncio.Future[Principal | None] = asyncio.get_running_loop().create_future()
         self._inflight[digest] = future
+        epoch = self._epoch
         try:
             self.lookups += 1
             principal = await self.auth.resolve_api_key(api_key)
@@ -198,7 +209,7 @@ class ApiKeyCache:
         else:
             future.set_result(principal)
             ttl = self.ttl if principal is not None else self.negative_ttl
-            if ttl > 0 or self.max_stale > 0:
+            if epoch == self._epoch and (ttl > 0 or self.max_stale > 0):
                 now = self._clock()
                 self._entries[digest] = _Entry(now + ttl, principal, now)
                 self._entries.move_to_end(digest)
@@ -206,7 +217,8 @@ class ApiKeyCache:
                     self._entries.popitem(last=False)
             return principal
         finally:
-            self._inflight.pop(digest, None)
+            if self._inflight.get(digest) is future:  # a revocation may have replaced it
+                del self._inflight[digest]
 
     def _last_known(self, digest: str, exc: Exception) -> _Entry | None:
         """While auth is away: the key's last answer, if confirmed within `max_stale`; it is
@@ -224,12 +236,68 @@ class ApiKeyCache:
     def forget_where(self, drop: Callable[[Principal], bool]) -> int:
         """Drop every cached resolution whose principal matches (a user disabled, a key
         revoked): the next request asks auth. Returns how many were dropped."""
+        self._epoch += 1
         doomed = [
             d for d, e in self._entries.items() if e.principal is not None and drop(e.principal)
         ]
         for digest in doomed:
             del self._entries[digest]
+        for digest in [d for d, f in self._inflight.items() if not f.done()]:
+            # A request arriving after the revocation asks auth itself, never joining a lookup
+            # that started before it.
+            self._inflight.pop(digest, None)
         return len(doomed)
+
+
+class RevokedUsers:
+    """Users disabled or deleted, each with the moment of the event: their access tokens issued
+    up to that moment are refused. An entry is needed only while such a token can still be
+    valid, so it expires after the longest access-token lifetime (`ttl`); at most `max_entries`
+    are held (the oldest goes first, logged, in the rare case of that many revocations within
+    one token lifetime). Tokens issued after the event (a re-enabled user logging in again)
+    pass."""
+
+    def __init__(
+        self, *, ttl: float, max_entries: int, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[UUID, tuple[float, float]] = OrderedDict()  # at, expires
+
+    def revoke(self, user_id: UUID, at: float) -> None:
+        previous = self._entries.pop(user_id, None)
+        latest = max(at, previous[0]) if previous else at
+        self._entries[user_id] = (latest, self._clock() + self.ttl)
+        self._prune()
+        while len(self._entries) > self.max_entries:
+            dropped, _ = self._entries.popitem(last=False)
+            log.warning(
+                "revoked-user deny-list full; dropped the oldest entry",
+                extra={"user_id": str(dropped)},
+            )
+
+    def refuses(self, user_id: UUID, issued_at: float) -> bool:
+        entry = self._entries.get(user_id)
+        if entry is None:
+            return False
+        if entry[1] <= self._clock():
+            del self._entries[user_id]
+            return False
+        return issued_at <= entry[0]
+
+    def __len__(self) -> int:
+        self._prune()
+        return len(self._entries)
+
+    def _prune(self) -> None:
+        now = self._clock()
+        # Entries are appended in insertion order with one ttl: the expired ones lead.
+        while self._entries:
+            user_id, (_, expires) = next(iter(self._entries.items()))
+            if expires > now:
+                break
+            del self._entries[user_id]
 
 
 class VerifiedTokens:
@@ -265,6 +333,17 @@ class VerifiedTokens:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
+    def forget_user(self, user_id: UUID) -> None:
+        for digest in [d for d, (_, p) in self._entries.items() if p.user_id == user_id]:
+            del self._entries[digest]
+
+
+REVOCATION_EVENTS = (
+    UserDisabled.event_type(),
+    UserDeleted.event_type(),
+    ApiKeyRevoked.event_type(),
+)
+
 
 class Authenticator:
     def __init__(
@@ -275,12 +354,32 @@ class Authenticator:
         issuer: str,
         audience: str,
         verified: VerifiedTokens | None = None,
+        revoked: RevokedUsers | None = None,
     ) -> None:
         self.jwks = jwks
         self.api_keys = api_keys
         self.issuer = issuer
         self.audience = audience
         self.verified = verified or VerifiedTokens(ttl=0, max_entries=1)
+        self.revoked = revoked or RevokedUsers(ttl=900.0, max_entries=100_000)
+
+    async def handle_revocation(self, event: CloudEvent) -> None:
+        """The bus handler for REVOCATION_EVENTS (a transient queue per gateway process, so
+        every gateway hears every revocation). Repeating an event changes nothing more."""
+        payload = event.payload()
+        if isinstance(payload, ApiKeyRevoked):
+            key_id = payload.api_key_id
+            dropped = self.api_keys.forget_where(lambda p: p.api_key_id == key_id)
+            log.info("API key revoked", extra={"api_key_id": str(key_id), "dropped": dropped})
+        elif isinstance(payload, UserDisabled | UserDeleted):
+            user_id = payload.user_id
+            self.revoked.revoke(user_id, event.time.timestamp())
+            self.verified.forget_user(user_id)
+            dropped = self.api_keys.forget_where(lambda p: p.user_id == user_id)
+            log.info(
+                "user revoked",
+                extra={"user_id": str(user_id), "event_type": event.type, "dropped": dropped},
+            )
 
     async def authenticate(self, credential: Credential | None) -> Principal:
         if credential is None:
@@ -300,6 +399,8 @@ class Authenticator:
             keys = await self.jwks.keys_for(kid)
             claims = verify_access_token(token, keys, issuer=self.issuer, audience=self.audience)
             principal = principal_from_claims(claims, now=now)
+            if self.revoked.refuses(principal.user_id, float(claims["iat"])):
+                raise InvalidToken("the user was disabled or deleted after the token was issued")
             self.verified.put(token, principal, expires=float(claims["exp"]), now=now)
             return principal
         except InvalidToken as exc:

@@ -22,6 +22,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from kubeserve_common.waiting import wait_for_wake
+
 from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,11 @@ class LoadTracker:
             return endpoints
         return sorted(endpoints, key=lambda e: self._endpoints.get(e, 0))
 
+    @property
+    def watching(self) -> bool:
+        """Some deployment has (or just had) load: the reporter has figures to send."""
+        return bool(self._gauges)
+
     def in_flight(self, deployment_id: str) -> int:
         gauge = self._gauges.get(deployment_id)
         return gauge.count if gauge else 0
@@ -85,6 +92,7 @@ class LoadTracker:
         gauge = self._gauges.get(deployment_id)
         if gauge is None:
             gauge = self._gauges[deployment_id] = _Gauge(changed_at=now, period_start=now)
+            self.wake.set()  # load where there was none: an idle reporter reports it at once
         gauge.area += gauge.count * (now - gauge.changed_at)
         gauge.changed_at = now
         gauge.count += step
@@ -194,9 +202,9 @@ class _Counted:
 
 
 class LoadReporter:
-    """Posts `LoadTracker.averages()` to the deployer every `interval` seconds (at once when a
-    request starts being held). A failed post is logged once and dropped: the next report
-    carries fresh figures."""
+    """Posts `LoadTracker.averages()` to the deployer every `interval` seconds while there is
+    load (at once when load appears or a request starts being held; nothing while idle). A
+    failed post is logged once and dropped: the next report carries fresh figures."""
 
     def __init__(
         self,
@@ -223,8 +231,9 @@ class LoadReporter:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.tracker.wake.wait(), self.interval)
+            # Every `interval` while there is load to report; an idle gateway sleeps until the
+            # next request (its first `track` wakes this loop).
+            await wait_for_wake(self.tracker.wake, self.interval if self.tracker.watching else None)
             self.tracker.wake.clear()
             figures = self.tracker.averages()
             if not figures:

@@ -232,7 +232,7 @@ def document_errors(path: str, method: str, operation: dict[str, Any], public: b
         statuses |= {"401", "403", "429"}
     elif path.startswith("/api/v1/auth/"):
         statuses.add("429")  # per-IP limit on login and register
-    if "{" in path:
+    if "{" in path or "404" in responses:  # an object in the path, or named by a query
         statuses.add("404")
     if (method, path) in CONFLICTS:
         statuses.add("409")

@@ -463,6 +463,7 @@ class KubernetesBackend:
                 else:
                     status = ReplicaStatus.STARTING
                 problem = pod.problem or pod.last_termination
+                took = pod.cold_start_ms()
                 views.append(
                     ReplicaView(
                         deployment_id=spec.deployment_id,
@@ -478,6 +479,8 @@ class KubernetesBackend:
                             else None
                         ),
                         ever_ready=pod.ready,
+                        start_id=pod.uid,
+                        timings={"pod_ready_ms": took} if took is not None else None,
                     )
                 )
         return views

@@ -168,6 +168,9 @@ def pod_state(pod: Any) -> PodState:
         problem=problem,
         last_termination=last,
         unschedulable=unschedulable,
+        uid=pod.metadata.uid,
+        created_at=pod.metadata.creation_timestamp,
+        ready_at=conditions["Ready"].last_transition_time if ready else None,
     )
 
 

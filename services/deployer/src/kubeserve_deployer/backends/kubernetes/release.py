@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -263,6 +264,19 @@ class PodState:
     last_termination: ContainerProblem | None = None
     # PodScheduled=False: (reason, message), e.g. ("Unschedulable", "0/3 nodes ... cpu")
     unschedulable: tuple[str, str] | None = None
+    # The pod's uid, when the API created it and when its Ready condition last turned True:
+    # a pod's cold start, measured by the cluster (so also across deployer restarts).
+    uid: str | None = None
+    created_at: datetime | None = None
+    ready_at: datetime | None = None
+
+    def cold_start_ms(self) -> float | None:
+        """Created to Ready, for a pod that became ready at its first try (a restarted
+        container's or a pod's later Ready says nothing about a cold start)."""
+        if not self.ready or self.restarts or self.created_at is None or self.ready_at is None:
+            return None
+        ms = (self.ready_at - self.created_at).total_seconds() * 1000
+        return round(ms, 2) if ms >= 0 else None
 
     @property
     def revision(self) -> int | None:

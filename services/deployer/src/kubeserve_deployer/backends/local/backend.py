@@ -26,7 +26,7 @@ import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from kubeserve_common.security.sandbox_opt_out import warn_insecure_once
 
@@ -263,6 +263,7 @@ class LocalBackend:
         else:
             child = read_json(self.state_dir / f"{r.key}.timings.json") or {}
             timings = self.activity.record_cold_start(r, now - r.started_mono, child)
+            r.cold_start = {k: round(v, 2) for k, v in timings.items()}
             COLD_START.labels(self.name, r.launcher or "unknown").observe(
                 timings["total_ms"] / 1000
             )
@@ -340,6 +341,7 @@ class LocalBackend:
             r.restarts += 1
         r.adopted = False
         r.timings = {}
+        r.start_id, r.cold_start = uuid4().hex, None
         refused = await self.gate.refusal() if self.gate is not None else None
         if refused is not None:
             self._refuse(spec, rev, r, "sandbox_unavailable", refused)

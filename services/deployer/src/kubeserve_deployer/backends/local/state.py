@@ -31,6 +31,8 @@ class Replica:
     fetch_failures: int = 0  # consecutive artifact fetch failures (not the model's fault)
     ever_ready: bool = False
     last_error: str | None = None
+    start_id: str | None = None  # one per spawn: the cold-start estimator learns a start once
+    cold_start: dict[str, float] | None = None  # what this start measured, once it was ready
     # In-memory only (monotonic clock).
     started_mono: float = 0.0
     next_restart: float = 0.0
@@ -71,6 +73,8 @@ class Replica:
             "failures": self.failures,
             "ever_ready": self.ever_ready,
             "last_error": self.last_error,
+            "start_id": self.start_id,
+            "cold_start": self.cold_start,
         }
 
     @classmethod
@@ -88,6 +92,8 @@ class Replica:
             failures=int(data.get("failures", 0)),
             ever_ready=bool(data.get("ever_ready", False)),
             last_error=data.get("last_error"),
+            start_id=data.get("start_id") if isinstance(data.get("start_id"), str) else None,
+            cold_start=_timings(data.get("cold_start")),
         )
 
     def view(self) -> ReplicaView:
@@ -103,7 +109,19 @@ class Replica:
             launcher=self.launcher,
             last_error=self.last_error,
             ever_ready=self.ever_ready,
+            start_id=self.start_id,
+            timings=dict(self.cold_start) if self.cold_start else None,
         )
+
+
+def _timings(value: object) -> dict[str, float] | None:
+    if not isinstance(value, dict):
+        return None
+    return {
+        str(k): float(v)
+        for k, v in value.items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    } or None
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
