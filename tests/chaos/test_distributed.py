@@ -233,6 +233,7 @@ def test_database_cut_predictions_keep_answering_and_the_control_plane_503s(
         try:
             time.sleep(2)
             cut_at = time.monotonic()
+            offsets = {name: path.stat().st_size for name, path in chaos.platform.logs.items()}
             chaos.database.cut()
             time.sleep(DB_CUT_SECONDS)
             chaos.database.restore()
@@ -264,6 +265,19 @@ def test_database_cut_predictions_keep_answering_and_the_control_plane_503s(
     assert any(a.code == "database_unavailable" for a in cut_answers), _summary(cut_answers)
     refused = [a for a in cut_answers if 400 <= a.status < 500]
     assert not refused, f"4xx answers while the database was away: {refused[:3]}"
+    # Every kind of call needs the database: each answered that 503 during the cut.
+    kinds = {a.call for a in calls.answers}
+    answered_503 = {a.call for a in cut_answers if a.code == "database_unavailable"}
+    assert answered_503 == kinds, f"never 503 during the cut: {kinds - answered_503}"
+    # One log line per outage, no traceback: not per request, not per pass of a loop.
+    written = {
+        name: _read_from(path, offsets.get(name, 0)) for name, path in chaos.platform.logs.items()
+    }
+    tracebacks = {n: t.count("Traceback (most recent") for n, t in written.items()}
+    assert not any(tracebacks.values()), f"tracebacks during the outage: {tracebacks}"
+    for name in ("auth", "registry", "deployer"):
+        lines = written[name].count("database unavailable: answering 503")
+        assert lines == 1, f"{name} logged the outage {lines} times"
 
     # Afterwards it converges: every accepted upload ends Ready, every accepted deploy (and a
     # deploy requested right after the link returned) ends Running.
@@ -284,6 +298,12 @@ def test_database_cut_predictions_keep_answering_and_the_control_plane_503s(
     with chaos.http() as http:
         assert _predict(http, deployment_id)[0].ok
     _delete_all(chaos, [deployment_id, *deploy_ids])
+
+
+def _read_from(path: Path, offset: int) -> str:
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        return fh.read().decode(errors="replace")
 
 
 def _until_accepted(create: Callable[[], dict[str, Any]]) -> dict[str, Any]:
