@@ -235,7 +235,10 @@ def test_database_cut_predictions_keep_answering_and_the_control_plane_503s(
             cut_at = time.monotonic()
             offsets = {name: path.stat().st_size for name, path in chaos.platform.logs.items()}
             chaos.database.cut()
-            time.sleep(DB_CUT_SECONDS)
+            time.sleep(DB_CUT_SECONDS / 2)
+            # The gateway still serves predictions: it stays in its Service (item 3).
+            gateway_ready = httpx.get(f"{chaos.platform.url}/readyz", timeout=10).status_code
+            time.sleep(DB_CUT_SECONDS / 2)
             chaos.database.restore()
             restored_at = time.monotonic()
             time.sleep(3)
@@ -245,6 +248,7 @@ def test_database_cut_predictions_keep_answering_and_the_control_plane_503s(
             calls.stop()
 
     context = f"\n{chaos.platform.log_tail(25)}"
+    assert gateway_ready == 200
     # Predictions: all of them answered, right, throughout the cut.
     during = _during(predictions.answers, cut_at, restored_at)
     assert len(during) > 20, f"the prediction load did not run during the cut{context}"
@@ -347,6 +351,7 @@ def test_broker_cut_mid_burst_loses_nothing_and_doubles_nothing(chaos: Chaos) ->
     pause = (BROKER_CUT_SECONDS + 4) / len(operations)
     answers: list[Answer] = []
     cut_at = restored_at = None
+    ready: dict[str, int] = {}
     model_bytes = chaos.model_file.read_bytes()
     with chaos.http() as http:
         for i, operation in enumerate(operations):
@@ -364,6 +369,11 @@ def test_broker_cut_mid_burst_loses_nothing_and_doubles_nothing(chaos: Chaos) ->
                     files={"model": ("model.joblib", model_bytes)},
                 )
             answers.append(answer_of(operation, response))
+            if i == len(operations) // 2 and chaos.broker.is_cut:
+                ready = {
+                    name: httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code
+                    for name, port in chaos.platform.ports.items()
+                }
             time.sleep(pause)
         if not restored_at:
             time.sleep(max(0.0, BROKER_CUT_SECONDS - (time.monotonic() - (cut_at or 0))))
@@ -371,6 +381,8 @@ def test_broker_cut_mid_burst_loses_nothing_and_doubles_nothing(chaos: Chaos) ->
             restored_at = time.monotonic()
     chaos.broker.restore()
     assert cut_at is not None
+    # The broker takes no service out of its Service (the outbox buffers).
+    assert ready == dict.fromkeys(chaos.platform.ports, 200), f"/readyz during the cut: {ready}"
     # Nothing the API accepted needs the broker: every call answered 201 through the cut.
     assert all(a.status == 201 for a in answers), _summary(answers)
     during = [a for a in answers if cut_at <= a.at <= restored_at]
