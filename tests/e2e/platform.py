@@ -25,6 +25,35 @@ class Platform:
     home: Path
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     logs: dict[str, Path] = field(default_factory=dict)
+    # distributed only: each service's port and the environment they all start with
+    ports: dict[str, int] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def start(self, name: str) -> None:
+        """Start (or start again, after a kill) one service of a distributed platform; its
+        output goes on at the end of its log."""
+        self.spawn(name)
+        self.wait_ready(name)
+
+    def spawn(self, name: str) -> None:
+        log = self.home / f"{name}.log"
+        self.logs[name] = log
+        proc = subprocess.Popen(
+            [_script(f"kubeserve-{name}"), "serve", "--port", str(self.ports[name])],
+            env=self.env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes[name] = proc
+
+    def wait_ready(self, name: str) -> None:
+        _wait_ready(f"http://127.0.0.1:{self.ports[name]}", self.processes[name])
+
+    def kill9(self, name: str) -> None:
+        """`kill -9` of one service's process (what a crash or an OOM kill does)."""
+        proc = self.processes[name]
+        proc.kill()
+        proc.wait(10)
 
     def log_tail(self, lines: int = 40) -> str:
         out = []
@@ -67,10 +96,18 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def distributed(
-    home: Path, *, database_url: str, amqp_url: str, bus_prefix: str, s3_url: str, bucket: str
+    home: Path,
+    *,
+    database_url: str,
+    amqp_url: str,
+    bus_prefix: str,
+    s3_url: str,
+    bucket: str,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Platform]:
+    """The five services as processes; `env` adds or overrides `KUBESERVE_*` settings."""
     ports = {name: free_port() for name in SERVICES}
-    env = {
+    environment = {
         **_clean_env(),
         "KUBESERVE_DEV_MODE": "true",
         "KUBESERVE_HOME": str(home),
@@ -88,20 +125,17 @@ def distributed(
             f"KUBESERVE_{name.upper()}_URL": f"http://127.0.0.1:{port}"
             for name, port in ports.items()
         },
+        **(env or {}),
     }
-    platform = Platform(url=f"http://127.0.0.1:{ports['gateway']}", home=home)
+    platform = Platform(
+        url=f"http://127.0.0.1:{ports['gateway']}", home=home, ports=ports, env=environment
+    )
     try:
+        # All at once: each start is mostly imports, which overlap on a machine's cores.
         for name in SERVICES:
-            log = home / f"{name}.log"
-            platform.logs[name] = log
-            proc = subprocess.Popen(
-                [_script(f"kubeserve-{name}"), "serve", "--port", str(ports[name])],
-                env=env,
-                stdout=log.open("wb"),
-                stderr=subprocess.STDOUT,
-            )
-            platform.processes[name] = proc
-            _wait_ready(f"http://127.0.0.1:{ports[name]}", proc)
+            platform.spawn(name)
+        for name in SERVICES:
+            platform.wait_ready(name)
         yield platform
     finally:
         for name in reversed(SERVICES):

@@ -25,7 +25,7 @@ from kubeserve_common.testing.plugin import address_of, pg_url_via
 from kubeserve_common.testing.proxy import TcpProxy
 from kubeserve_common.testing.servers import serve_app
 from kubeserve_common.web.app import create_service_app
-from kubeserve_common.web.outages import OutageLog, classify
+from kubeserve_common.web.outages import OutageLog, classify, log_loop_failure
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -166,6 +166,38 @@ def test_an_outage_is_logged_once_then_again_after_a_quiet_spell() -> None:
     assert outages.note("svc", outage, error) is False
     now[0] = 70  # 35 s without a failure: a new outage
     assert outages.note("svc", outage, error) is True
+
+
+def test_a_background_loop_logs_an_outage_once_and_a_bug_every_time(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A reconcile or build loop retrying every second through a 15 s database cut wrote a
+    # traceback per pass (issue 15: ~150 in the logs); an outage is one warning per loop.
+    now = [0.0]
+    outages = OutageLog(quiet=30, clock=lambda: now[0])
+    loop = logging.getLogger("kubeserve_test.loop")
+    away = _raised_by_httpx()
+    with caplog.at_level(logging.INFO, logger="kubeserve_test.loop"):
+        for second in range(15):
+            now[0] = float(second)
+            log_loop_failure(loop, "reconcile pass failed", away, outages=outages)
+            log_loop_failure(loop, "autoscaler tick failed", away, outages=outages)
+        for _ in range(2):
+            log_loop_failure(loop, "reconcile pass failed", RuntimeError("a bug"), outages=outages)
+        now[0] = 60.0  # a new outage, after a quiet spell
+        log_loop_failure(loop, "reconcile pass failed", away, outages=outages)
+    outage_lines = [r for r in caplog.records if "unavailable" in r.getMessage()]
+    assert [r.getMessage().split(":")[0] for r in outage_lines] == [
+        "reconcile pass failed",
+        "autoscaler tick failed",
+        "reconcile pass failed",
+    ]
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in outage_lines)
+    assert "upstream unavailable" in outage_lines[0].getMessage()
+    assert outage_lines[2].__dict__["previous_outage_suppressed"] == 14
+    bugs = [r for r in caplog.records if r.exc_info is not None]
+    assert len(bugs) == 2 and all(r.levelno == logging.ERROR for r in bugs)
+    assert bugs[0].getMessage() == "reconcile pass failed"
 
 
 def _raised_by_httpx() -> BaseException:

@@ -1,6 +1,6 @@
 """Dependency loss is a 503, not a 500: which dependency an unexpected exception says is away
 (database, broker, object store, another service), and one log line per outage instead of a
-traceback per request."""
+traceback per request - or per pass of a background loop (`log_loop_failure`)."""
 
 from __future__ import annotations
 
@@ -186,14 +186,9 @@ class OutageLog:
     def note(self, service: str, outage: Outage, exc: BaseException) -> bool:
         """Record one failure; True when it was logged (the first of its outage)."""
         DEPENDENCY_UNAVAILABLE.labels(service, outage.dependency).inc()
-        now = self._clock()
-        with self._lock:
-            last = self._last.get(outage.dependency)
-            self._last[outage.dependency] = now
-            if last is not None and now - last < self.quiet:
-                self._suppressed[outage.dependency] = self._suppressed.get(outage.dependency, 0) + 1
-                return False
-            before = self._suppressed.pop(outage.dependency, 0)
+        first, before = self.first_of_outage(outage.dependency)
+        if not first:
+            return False
         log.warning(
             "%s unavailable: answering 503 until it is back (%s: %s)",
             outage.dependency,
@@ -203,5 +198,48 @@ class OutageLog:
         )
         return True
 
+    def first_of_outage(self, key: str) -> tuple[bool, int]:
+        """Record one failure under `key`: (whether it starts an outage, how many failures the
+        previous outage under `key` had beyond its first)."""
+        now = self._clock()
+        with self._lock:
+            last = self._last.get(key)
+            self._last[key] = now
+            if last is not None and now - last < self.quiet:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return False, 0
+            return True, self._suppressed.pop(key, 0)
+
 
 OUTAGE_LOG = OutageLog()
+LOOP_OUTAGE_LOG = OutageLog()
+
+
+def log_loop_failure(
+    logger: logging.Logger,
+    what: str,
+    exc: BaseException,
+    *,
+    level: int = logging.ERROR,
+    outages: OutageLog | None = None,
+) -> None:
+    """A background loop's failed pass (`what`, e.g. "reconcile pass failed"). A failure that
+    says a dependency is away is one warning per outage and loop, without a traceback (it is no
+    bug, and a loop retrying every second would write one per pass); anything else is logged
+    at `level` with its traceback."""
+    outage = classify(exc)
+    if outage is None:
+        logger.log(level, what, exc_info=exc)
+        return
+    first, before = (outages or LOOP_OUTAGE_LOG).first_of_outage(
+        f"{logger.name}:{what}:{outage.dependency}"
+    )
+    if first:
+        logger.warning(
+            "%s: %s unavailable, retrying until it is back (%s: %s)",
+            what,
+            outage.dependency,
+            type(exc).__name__,
+            str(exc)[:200],
+            extra={"dependency": outage.dependency, "previous_outage_suppressed": before},
+        )

@@ -28,6 +28,7 @@ from kubeserve_common.events.catalog import VersionBuildFailed, VersionBuilt, Ve
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.security.principal import Principal
 from kubeserve_common.waiting import Backoff
+from kubeserve_common.web.outages import log_loop_failure
 from pydantic import ValidationError
 
 from kubeserve_builder.adapters.sandbox import SandboxUnavailable, TrialSandbox
@@ -211,8 +212,8 @@ class BuildLoop:
                 await self._run(*claimed)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a database hiccup must not end the loop
-                log.exception("build loop error")
+            except Exception as exc:  # a database hiccup must not end the loop
+                log_loop_failure(log, "build loop error", exc)
                 await asyncio.sleep(self.settings.build_poll_interval)
 
     async def _claim(self) -> tuple[uuid.UUID, VersionUploaded | None, int, dict[str, Any]] | None:
@@ -286,9 +287,9 @@ class BuildLoop:
                     )
                     await uow.commit()
                 failures = 0
-            except Exception:  # the database may blink; the lease covers two more beats
+            except Exception as exc:  # the database may blink; the lease covers two more beats
                 failures += 1
-                log.warning("heartbeat failed", exc_info=True)
+                log_loop_failure(log, "heartbeat failed", exc, level=logging.WARNING)
                 if failures >= 2:
                     return
                 continue
@@ -400,8 +401,8 @@ class BuildLoop:
                 await self.reap_expired()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("reaping expired builds failed")
+            except Exception as exc:
+                log_loop_failure(log, "reaping expired builds failed", exc)
             await asyncio.sleep(interval)
 
     async def reap_expired(self) -> int:

@@ -9,6 +9,7 @@ import logging
 from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWorkFactory
 from kubeserve_common.waiting import Backoff
+from kubeserve_common.web.outages import log_loop_failure
 
 from kubeserve_builder.metrics import QUEUE_WAIT, QueueWait
 from kubeserve_builder.repositories.builds import BuildRepository
@@ -58,7 +59,7 @@ class QueueAgeWatcher:
                     idle.reset()
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # The last value stays (an unreachable database is its own alert).
-                log.exception("reading the build queue's age failed")
+                log_loop_failure(log, "reading the build queue's age failed", exc)
             await idle.wait()

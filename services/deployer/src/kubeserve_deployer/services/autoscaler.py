@@ -27,6 +27,7 @@ from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWorkFactory
 from kubeserve_common.events.catalog import DeploymentAutoscaled
 from kubeserve_common.waiting import Backoff
+from kubeserve_common.web.outages import log_loop_failure
 
 from kubeserve_deployer.domain.autoscaling import (
     Autoscaler,
@@ -131,8 +132,8 @@ class AutoscalerService:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("autoscaler tick failed")
+            except Exception as exc:
+                log_loop_failure(log, "autoscaler tick failed", exc)
                 self._watching = True  # retry at the normal pace
             if self._watching:
                 idle.reset()

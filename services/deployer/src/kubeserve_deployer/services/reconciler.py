@@ -22,6 +22,7 @@ from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWork, UnitOfWorkFactory
 from kubeserve_common.events.catalog import DeploymentDeleted, DeploymentFailed, DeploymentReady
 from kubeserve_common.waiting import Backoff
+from kubeserve_common.web.outages import log_loop_failure
 
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
 from kubeserve_deployer.domain.autoscaling import policy_from
@@ -104,9 +105,9 @@ class ReconcileService:
                     due = min(due, self.config.idle_interval)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
                 # A database or backend hiccup: log it and try again on the next pass.
-                log.exception("reconcile pass failed")
+                log_loop_failure(log, "reconcile pass failed", exc)
                 due = self.config.idle_interval
             await idle.wait(self._wake, at_most=due)
 
