@@ -167,3 +167,42 @@ async def test_cold_start_predictions_are_the_owners_alone(
     # Another tenant's version looks exactly like an unknown one.
     assert theirs.status_code == 404 and theirs.json()["error"]["code"] == "not_found"
     assert theirs.json()["error"]["message"] == f"version {v.version_id} not found"
+
+
+async def test_two_writers_lose_no_sample_and_learn_a_start_once(
+    start_deployer: Callable[..., Any],
+) -> None:
+    """Two processes' reconcile passes (two transactions on PostgreSQL) learning at once: the
+    backend's rows are locked in turn, so both samples are kept; the same start is learnt by
+    whichever comes first, and only once."""
+    import asyncio
+
+    from deployer_helpers import IdleBackend
+    from kubeserve_deployer.domain.deployments import ReplicaStatus, ReplicaView
+    from kubeserve_deployer.services.cold_start import learn_start
+
+    deployer: Deployer = await start_deployer(backend=IdleBackend(), consume=False)
+    dep = uuid.uuid4()
+
+    def view(start_id: str, start_ms: float) -> ReplicaView:
+        timings = {"fetch_ms": 1.0, "spawn_ms": start_ms - 1.0, "first_health_ms": 100.0}
+        timings["model_load_ms"] = 10.0
+        ready = ReplicaStatus.READY
+        return ReplicaView(dep, 1, 0, ready, "unix:/x", launcher="pool", start_id=start_id,
+                           timings=timings)  # fmt: skip
+
+    async def learn(v: ReplicaView) -> dict[str, Any] | None:
+        async with deployer.container.uow() as uow:
+            cold = await learn_start(uow.session, v, dep, None)
+            await asyncio.sleep(0.2)  # hold the lock a while: the other writer must wait
+            await uow.commit()
+            return cold
+
+    await learn(view("a", 20.0))  # the backend's rows exist from here on
+    await asyncio.gather(learn(view("b", 30.0)), learn(view("c", 50.0)))
+    await asyncio.gather(learn(view("d", 70.0)), learn(view("d", 70.0)))
+    assert await learnt_starts(deployer) == 4
+    assert (await observations(deployer))[("local-warm-pool", "start")] == 4
+    async with deployer.container.uow.reading() as uow:
+        model = await ColdStartRepository(uow.session).load()
+    assert sorted(model.samples["local-warm-pool"]["start"]) == [20.0, 30.0, 50.0, 70.0]

@@ -92,6 +92,7 @@ async def learn_start(
         seen = await repo.learnt(key)
         return dict(seen.cold_start) if seen is not None else cold
     await repo.save(model, backend, model.observe(backend, inputs, phases))
+    await repo.prune_starts()
     return cold
 
 
