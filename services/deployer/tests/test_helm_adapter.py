@@ -296,11 +296,13 @@ def test_the_kubernetes_backend_is_built_from_settings(
     assert backend.artifacts.signer.endpoint_url == "http://minio.minio.svc:9000"  # type: ignore[attr-defined]
     assert backend.artifacts.store is container.store
     assert container.tenants.provisioner is backend
-    # UserRegistered is consumed only on this backend.
+    # Every backend consumes user events (a deleted user's deployments stop); only this one
+    # retires the tenant's namespace after the grace period.
     purposes = {c.subscription.queue.rsplit(".", 1)[-1] for c in container.consumers}
-    assert "users" in purposes
+    assert {"users", "tenant-retire"} <= purposes
     local = bootstrap(DeployerSettings(dev_mode=True, home=tmp_path / "l"))
-    assert "users" not in {c.subscription.queue.rsplit(".", 1)[-1] for c in local.consumers}
+    local_purposes = {c.subscription.queue.rsplit(".", 1)[-1] for c in local.consumers}
+    assert "users" in local_purposes and "tenant-retire" not in local_purposes
 
 
 def test_the_kubernetes_backend_refuses_a_store_it_cannot_presign(tmp_path: Path) -> None:

@@ -263,6 +263,7 @@ async def test_internal_route_authentication(idle: Deployer, seeder: Seeder) -> 
         "ready_replicas": 0,
         "endpoints": [],
         "scaled_to_zero": False,  # a fixed count never is
+        "wake_blocked": None,
     }
     _error(await idle.route(uuid.uuid4()), 404, "not_found")
 

@@ -173,6 +173,13 @@ def bootstrap(
             ),
             on_change=reconciler.wake,
         )
+
+    def changed() -> None:
+        """Deployments changed (this process's API, or an event the worker consumed)."""
+        reconciler.wake()
+        if autoscaler is not None:
+            autoscaler.wake()
+
     cold_starts = ColdStartService(
         base.uow,
         ColdStartConfig(
@@ -186,7 +193,7 @@ def bootstrap(
         public_url=settings.gateway_url,
         cold_starts=cold_starts,
         recent_events=settings.recent_events,
-        on_change=reconciler.wake,
+        on_change=changed,
     )
     container = DeployerContainer(
         **base.parts(),  # the common parts, settings included
@@ -210,7 +217,7 @@ def bootstrap(
     def then_wake(handler: Handler) -> Handler:
         async def handle(event: CloudEvent) -> None:
             await handler(event)
-            container.reconciler.wake()  # after the commit: the loop sees the new state
+            changed()  # after the commit: the loops see the new state
 
         return handle
 

@@ -115,6 +115,11 @@ class AutoscalerService:
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="autoscaler")
 
+    def wake(self) -> None:
+        """A deployment changed (created, its settings patched): look at once, so a new
+        autoscaled deployment is watched from its first second, not after an idle backoff."""
+        self._wake.set()
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
