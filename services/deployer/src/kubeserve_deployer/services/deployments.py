@@ -136,15 +136,10 @@ class DeploymentService:
                         f"{self.quota.max_memory_mib} MiB); scale one down or delete one"
                     )
             return DeploymentRoute(
-                deployment_id=d.id,
-                owner_id=d.owner_id,
-                status=d.status,
-                revision=d.revision,
-                ready_replicas=d.ready_replicas,
-                endpoints=tuple(d.endpoints),
-                scaled_to_zero=scaled_to_zero,
-                wake_blocked=blocked,
-            )
+                deployment_id=d.id, owner_id=d.owner_id, status=d.status, revision=d.revision,
+                ready_replicas=d.ready_replicas, endpoints=tuple(d.endpoints),
+                scaled_to_zero=scaled_to_zero, wake_blocked=blocked,
+            )  # fmt: skip
 
     # -- writes --------------------------------------------------------------------------------
     async def create(
