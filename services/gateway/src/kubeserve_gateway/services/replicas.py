@@ -24,11 +24,12 @@ from collections.abc import Callable
 from uuid import UUID
 
 from kubeserve_common.caching import Lru
+from kubeserve_common.contracts.deployer import DeploymentRoute
 from kubeserve_common.errors import NotFound
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.security.principal import Principal
 
-from kubeserve_gateway.adapters.deployer import DeployerPort, DeployerUnavailable, DeploymentRoute
+from kubeserve_gateway.adapters.deployer import DeployerPort, DeployerUnavailable
 from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable, WakeBlocked
 from kubeserve_gateway.domain.routes import RouteMatch
 from kubeserve_gateway.metrics import STALE_ROUTES
@@ -114,13 +115,10 @@ class ReplicaResolver:
         now = self._clock()
         if event.type == "io.kubeserve.deployment.ready.v1":
             try:
-                route: DeploymentRoute | None = DeploymentRoute(
-                    deployment_id=UUID(deployment_id),
-                    owner_id=UUID(str(event.data["owner_id"])),
-                    status="Running",
-                    endpoints=tuple(str(e).rstrip("/") for e in event.data.get("endpoints", ())),
+                route: DeploymentRoute | None = DeploymentRoute.model_validate(
+                    {**event.data, "status": "Running"}
                 )
-            except (KeyError, ValueError, TypeError):
+            except ValueError:  # pydantic's ValidationError
                 log.info("ignored a malformed deployment event", extra={"event_id": event.id})
                 return
         elif event.type == "io.kubeserve.deployment.deleted.v1":
