@@ -35,7 +35,7 @@ class FlatVariables(PydanticBaseSettingsSource):
     spelling (`KUBESERVE_AUTOSCALE_INTERVAL` is both; `KUBESERVE_USE_WARM_POOL` is only the
     flat one of `local.use_warm_pool`), read into its group."""
 
-    def __init__(self, settings_cls: type[BaseSettings], names: dict[str, tuple[str, str]]):
+    def __init__(self, settings_cls: type[BaseSettings], names: dict[str, tuple[str, str]]) -> None:
         super().__init__(settings_cls)
         self.names = names
 
