@@ -3,7 +3,7 @@
 Starts the embedded platform (`kubeserve up` in its own process, the rate limiter on with limits
 high enough never to throttle the bench, as issue 16 asks), deploys a tiny iris model with one
 replica, then at concurrency 1 / 8 / 32 sends the same `POST /predict` either to
-  - gateway: `/api/v1/predict/{id}` with a bearer token (authentication, rate-limit bookkeeping,
+  - gateway: `/api/v1/predict/{id}` with an API key (authentication, rate-limit bookkeeping,
              route lookup, proxying), or
   - direct:  the replica's own `/predict` on its Unix socket (contained replicas have no network),
 in interleaved rounds, and prints requests/s, p50 and p99 of each, their ratio and the p50 the
@@ -156,10 +156,12 @@ def main() -> None:
             )
             deployment = client.wait_for_deployment(client.deploy(version["id"])["id"])
             assert deployment["status"] == "Running", deployment
+            # Predictions are what API keys are for (issue 16.2 measures them so).
+            api_key = client.create_api_key("bench").key
             targets = {
                 "gateway": (
                     f"{base}/api/v1/predict/{deployment['id']}",
-                    {"authorization": f"Bearer {client.credentials.access_token}"},
+                    {"authorization": f"Bearer {api_key}"},
                     None,
                 ),
                 "direct": ("http://replica/predict", {}, replica_socket(home, deployment["id"])),
