@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from kubeserve_common.caching import Lru
 from kubeserve_common.logging import request_id_var, service_var
 from kubeserve_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from kubeserve_common.web.outages import OUTAGE_LOG, RETRY_AFTER_SECONDS, classify
@@ -33,13 +34,29 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        # (method, route, status) -> the metric children: `labels()` validates and locks on
+        # every call, a dict lookup does not. Bounded: route labels are templates, but methods
+        # and statuses come from outside.
+        self._metrics: Lru[tuple[str, str, str], tuple[Any, Any]] = Lru(4096)
+
+    def _children(self, method: str, route: str, status: str) -> tuple[Any, Any]:
+        key = (method, route, status)
+        children = self._metrics.get(key)
+        if children is None:
+            children = (
+                HTTP_REQUESTS.labels(self.service, method, route, status),
+                HTTP_LATENCY.labels(self.service, method, route),
+            )
+            self._metrics.put(key, children)
+        return children
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        request_id = incoming if incoming and _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        # 128 random bits as 32 hex digits (what uuid4().hex gave, without building a UUID).
+        request_id = incoming if incoming and _SAFE_ID.match(incoming) else os.urandom(16).hex()
         token = request_id_var.set(request_id)
         status = 500
         started = time.perf_counter()
@@ -60,11 +77,9 @@ class RequestContextMiddleware:
             template = (
                 scope.get(ROUTE_LABEL_SCOPE_KEY) or getattr(route, "path", None) or "unmatched"
             )
-            method = scope.get("method", "GET")
-            HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, method, template).observe(
-                time.perf_counter() - started
-            )
+            requests, latency = self._children(scope.get("method", "GET"), template, str(status))
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
             request_id_var.reset(token)
 
 
