@@ -3,7 +3,7 @@
 Starts the embedded platform (`kubeserve up` in its own process, the rate limiter on with limits
 high enough never to throttle the bench, as issue 16 asks), deploys a tiny iris model with one
 replica, then at concurrency 1 / 8 / 32 sends the same `POST /predict` either to
-  - gateway: `/api/v1/predict/{id}` with a bearer token (authentication, rate-limit bookkeeping,
+  - gateway: `/api/v1/predict/{id}` with an API key (authentication, rate-limit bookkeeping,
              route lookup, proxying), or
   - direct:  the replica's own `/predict` on its Unix socket (contained replicas have no network),
 in interleaved rounds, and prints requests/s, p50 and p99 of each, their ratio and the p50 the
@@ -14,8 +14,11 @@ On Linux it also prints the platform process's CPU time per request (`cpu us/req
 services, for `gateway` that plus the gateway's own cost. Much steadier than latencies on a
 noisy machine, so the number to compare when changing the gateway.
 
-    uv run python bench/bench_predict_gateway.py            # 3 rounds x 1500 calls per cell
-    uv run python bench/bench_predict_gateway.py --quick    # 2 rounds x 300
+    uv run python bench/bench_predict_gateway.py            # 8 rounds x 600 calls per cell
+    uv run python bench/bench_predict_gateway.py --quick    # 6 rounds x 200
+
+Many short interleaved rounds, medians per cell: a burst of other work on a shared machine
+spoils a round or two of one target, not the cell's median.
 """
 
 from __future__ import annotations
@@ -107,7 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
-    rounds, total = (2, 300) if args.quick else (3, 1500)
+    rounds, total = (6, 200) if args.quick else (8, 600)
 
     with tempfile.TemporaryDirectory() as tmp:
         home = Path(tmp) / "home"
@@ -156,10 +159,12 @@ def main() -> None:
             )
             deployment = client.wait_for_deployment(client.deploy(version["id"])["id"])
             assert deployment["status"] == "Running", deployment
+            # Predictions are what API keys are for (issue 16.2 measures them so).
+            api_key = client.create_api_key("bench").key
             targets = {
                 "gateway": (
                     f"{base}/api/v1/predict/{deployment['id']}",
-                    {"authorization": f"Bearer {client.credentials.access_token}"},
+                    {"authorization": f"Bearer {api_key}"},
                     None,
                 ),
                 "direct": ("http://replica/predict", {}, replica_socket(home, deployment["id"])),
@@ -169,8 +174,9 @@ def main() -> None:
             )
             for concurrency in (1, 8, 32):
                 cells: dict[str, list[tuple[float, ...]]] = {name: [] for name in targets}
-                for _ in range(rounds):
-                    for name, (url, headers, uds) in targets.items():
+                order = list(targets.items())
+                for round_ in range(rounds):  # alternate who goes first
+                    for name, (url, headers, uds) in order if round_ % 2 == 0 else order[::-1]:
                         cpu_before = cpu_seconds(proc.pid)
                         rps, lat = asyncio.run(run(url, headers, concurrency, total, uds))
                         cpu_after = cpu_seconds(proc.pid)

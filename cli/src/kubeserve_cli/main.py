@@ -90,8 +90,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     import asyncio
 
+    from uvicorn.loops.auto import auto_loop_factory
+
     try:
-        asyncio.run(embedded.run(home, host=args.host, port=args.port, on_ready=ready))
+        # The event loop the distributed services get from uvicorn: uvloop where installed.
+        with asyncio.Runner(loop_factory=auto_loop_factory()) as runner:
+            runner.run(embedded.run(home, host=args.host, port=args.port, on_ready=ready))
     except OSError as exc:
         output.error(f"kubeserve up: {exc}")
         return EXIT_API

@@ -86,12 +86,19 @@ def serve() -> Serve:
 
 
 def _make_wheel(
-    dest: Path, name: str, version: str, requires: tuple[str, ...] = (), code: str = ""
+    dest: Path,
+    name: str,
+    version: str,
+    requires: tuple[str, ...] = (),
+    code: str = "",
+    data_purelib: bool = False,
 ) -> Path:
-    """Write a minimal pure-Python wheel: one module, METADATA, WHEEL and RECORD."""
+    """Write a minimal pure-Python wheel: one module, METADATA, WHEEL and RECORD; with
+    `data_purelib`, the module is under `{name}-{version}.data/purelib/` instead of the root."""
     dist = f"{name}-{version}"
+    module_dir = f"{dist}.data/purelib/{name}" if data_purelib else name
     files = {
-        f"{name}/__init__.py": f"VERSION = {version!r}\n{code}",
+        f"{module_dir}/__init__.py": f"VERSION = {version!r}\n{code}",
         f"{dist}.dist-info/METADATA": (
             f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
             + "".join(f"Requires-Dist: {r}\n" for r in requires)
@@ -117,5 +124,6 @@ def _make_wheel(
 
 @pytest.fixture
 def make_wheel() -> Callable[..., Path]:
-    """`make_wheel(dest, name, version, requires=(), code="")`: a minimal pure wheel file."""
+    """`make_wheel(dest, name, version, requires=(), code="", data_purelib=False)`: a minimal
+    pure wheel file."""
     return _make_wheel

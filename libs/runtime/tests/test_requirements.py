@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -110,12 +111,13 @@ def test_frozen_file_must_be_name_equals_version(tmp_path) -> None:
 
 @pytest.fixture
 def wheelhouse(tmp_path, make_wheel) -> Path:
+    """The builder's resolved closure: tinypkg needs tinydep (not in the image, shipped in
+    its `.data/purelib` part) and numpy (in the image: not in the wheelhouse, never
+    reinstalled)."""
     house = tmp_path / "wheelhouse"
     house.mkdir()
-    # tinypkg needs tinydep (not in the image) and numpy (in the image: must not be reinstalled).
     make_wheel(house, "tinypkg", "1.0", ("tinydep>=2", "numpy>=1"))
-    make_wheel(house, "tinydep", "2.1")
-    make_wheel(house, "tinydep", "1.0")
+    make_wheel(house, "tinydep", "2.1", data_purelib=True)
     return house
 
 
@@ -131,14 +133,16 @@ def _import_version(target: Path, module: str) -> str:
     return out.stdout.strip()
 
 
-def test_install_only_what_is_missing_from_the_wheelhouse(tmp_path, wheelhouse) -> None:
+def test_the_wheelhouse_is_installed_in_one_pip_call(tmp_path, wheelhouse) -> None:
     target = tmp_path / "site"
     plan = make_plan(parse_requirements("numpy>=1\ntinypkg==1.0\n"))
     result = install(plan, wheelhouse, target=target)
-    assert all("--no-index" in cmd and "--find-links" in cmd for cmd in result.commands)
-    assert result.installed == ["tinypkg==1.0", "tinydep>=2"]
+    (command,) = result.commands  # no rounds: the builder resolved the set
+    assert {"--no-index", "--find-links", "--no-deps", "--target"} <= set(command)
+    assert result.installed == ["tinydep==2.1", "tinypkg==1.0"]
     assert _import_version(target, "tinypkg") == "1.0"
-    assert _import_version(target, "tinydep") == "2.1"
+    assert _import_version(target, "tinydep") == "2.1"  # from its .data/purelib part
+    assert not list(target.glob("*.data"))
     assert not list(target.glob("numpy*"))  # satisfied by the environment: left alone
 
     # Nothing missing: pip is not even run.
@@ -149,8 +153,39 @@ def test_install_only_what_is_missing_from_the_wheelhouse(tmp_path, wheelhouse) 
 
 def test_install_fails_clearly_when_the_wheelhouse_lacks_a_package(tmp_path, wheelhouse) -> None:
     plan = make_plan(parse_requirements("absentpkg==3\n"))
-    with pytest.raises(InstallError, match="absentpkg"):
+    with pytest.raises(InstallError, match=r"(?s)pip install failed \(exit 1\):.*absentpkg"):
         install(plan, wheelhouse, target=tmp_path / "site")
+
+
+def test_a_wheelhouse_with_two_versions_of_a_package_is_refused(
+    tmp_path, wheelhouse, make_wheel
+) -> None:
+    make_wheel(wheelhouse, "tinydep", "1.0")
+    plan = make_plan(parse_requirements("tinypkg==1.0\n"))
+    with pytest.raises(
+        InstallError, match=re.escape("several versions of one package (tinydep 1.0, 2.1)")
+    ):
+        install(plan, wheelhouse, target=tmp_path / "site")
+    assert not list((tmp_path / "site").iterdir())
+
+
+def test_without_a_wheelhouse_pips_resolver_picks_what_the_image_lacks(
+    tmp_path, make_wheel, monkeypatch
+) -> None:
+    # The configured index (here a local directory): two tinydep releases, no numpy.
+    index = tmp_path / "index"
+    index.mkdir()
+    make_wheel(index, "tinypkg", "1.0", ("tinydep>=2", "numpy>=1"))
+    make_wheel(index, "tinydep", "2.1", data_purelib=True)
+    make_wheel(index, "tinydep", "1.0")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    target = tmp_path / "site"
+    result = install(make_plan(parse_requirements("tinypkg\n")), target=target)
+    assert result.installed == ["tinypkg==1.0", "tinydep==2.1"]
+    assert "--dry-run" in result.commands[0] and "--no-deps" in result.commands[1]
+    assert _import_version(target, "tinydep") == "2.1"
+    assert not list(target.glob("numpy*"))  # the environment's numpy is kept
 
 
 def test_cli_plan_and_install(tmp_path, wheelhouse) -> None:
@@ -167,7 +202,7 @@ def test_cli_plan_and_install(tmp_path, wheelhouse) -> None:
     args = [*cmd, "install", str(reqs), "--wheelhouse", str(wheelhouse), "--target", str(target)]
     first = subprocess.run(args, capture_output=True, text=True)
     assert first.returncode == 0, first.stderr
-    assert "installed: tinypkg tinydep>=2" in first.stderr
+    assert "installed: tinydep==2.1 tinypkg==1.0" in first.stderr
     # A restart with the packages already in the target installs nothing.
     again = subprocess.run(args, capture_output=True, text=True)
     assert again.returncode == 0 and "installed:" not in again.stderr

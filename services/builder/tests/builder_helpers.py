@@ -3,7 +3,6 @@ HTTP on 127.0.0.1, models (good and hostile) made by hand, and builds queued by 
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import hashlib
 import io
@@ -26,6 +25,7 @@ from kubeserve_builder.repositories.builds import BuildRepository
 from kubeserve_common.events.catalog import VersionUploaded
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.storage import ArtifactStore
+from kubeserve_common.testing.wheels import make_wheel
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 PKG_NAME = "kubeserve-testpkg"
@@ -67,41 +67,6 @@ class Writer:
             for _ in range(1024):
                 fh.write(b"x" * 1024 * 1024)
 '''
-
-
-def _record_line(name: str, data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"{name},sha256={digest},{len(data)}"
-
-
-def make_wheel(
-    root: Path,
-    name: str,
-    version: str,
-    requires: tuple[str, ...] = (),
-    files: dict[str, bytes] | None = None,
-) -> Path:
-    """A pure-Python wheel `name-version-py3-none-any.whl` under root/files declaring
-    `requires` (Requires-Dist) and holding `files` (path -> bytes)."""
-    stem = f"{name.replace('-', '_')}-{version}"
-    dist_info = f"{stem}.dist-info"
-    contents = dict(files or {})
-    contents[f"{dist_info}/METADATA"] = (
-        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
-        + "".join(f"Requires-Dist: {r}\n" for r in requires)
-    ).encode()
-    contents[f"{dist_info}/WHEEL"] = (
-        b"Wheel-Version: 1.0\nGenerator: kubeserve-tests\nRoot-Is-Purelib: true\n"
-        b"Tag: py3-none-any\n"
-    )
-    record = [_record_line(n, d) for n, d in contents.items()] + [f"{dist_info}/RECORD,,"]
-    contents[f"{dist_info}/RECORD"] = ("\n".join(record) + "\n").encode()
-    (root / "files").mkdir(parents=True, exist_ok=True)
-    wheel = root / "files" / f"{stem}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as zf:
-        for member, data in contents.items():
-            zf.writestr(member, data)
-    return wheel
 
 
 def make_test_wheel(root: Path) -> tuple[Path, Path]:

@@ -81,7 +81,9 @@ async def start_deployer(
     stopped: set[int] = set()
 
     async def start(*, backend: Any = None, consume: bool = True, **overrides: Any) -> Deployer:
-        settings = deployer_settings.model_copy(update=overrides)
+        # Validated again (not model_copy): a flat override (`use_warm_pool=False`) lands in
+        # its nested group (`settings.local`), as it does from the environment.
+        settings = DeployerSettings.model_validate({**deployer_settings.model_dump(), **overrides})
         container = bootstrap(settings, backend=backend)
         containers.append(container)
         await container.start(consume=consume)

@@ -62,6 +62,8 @@ class FlakyDeployer:
             "deployment_id": deployment_id,
             "owner_id": owner,
             "status": "Running",
+            "revision": 1,
+            "ready_replicas": len(endpoints),
             "endpoints": endpoints,
         }
         return deployment_id

@@ -8,10 +8,11 @@ import asyncio
 import uuid
 
 import pytest
+from kubeserve_common.contracts.deployer import DeploymentRoute
 from kubeserve_common.errors import NotFound
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.security.principal import Principal
-from kubeserve_gateway.adapters.deployer import DeployerUnavailable, DeploymentRoute
+from kubeserve_gateway.adapters.deployer import DeployerUnavailable
 from kubeserve_gateway.domain.errors import UpstreamUnavailable
 from kubeserve_gateway.domain.routes import RouteTable, default_routes
 from kubeserve_gateway.services.replicas import ReplicaResolver
@@ -33,7 +34,14 @@ class SlowDeployer:
         await self.release.wait()
         if self.fail:
             raise DeployerUnavailable("down")
-        return DeploymentRoute(uuid.UUID(deployment_id), OWNER, "Running", self.endpoints)
+        return DeploymentRoute(
+            deployment_id=uuid.UUID(deployment_id),
+            owner_id=OWNER,
+            status="Running",
+            revision=1,
+            ready_replicas=len(self.endpoints),
+            endpoints=self.endpoints,
+        )
 
 
 def match():  # type: ignore[no-untyped-def]

@@ -72,6 +72,9 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        # Metrics are Prometheus (/metrics). FastAPI's native OpenTelemetry hook would otherwise
+        # look the global providers up (environment reads) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.runtime = runtime
     for router in (endpoints.health, endpoints.oip_v2, endpoints.kserve_v1, endpoints.metrics):

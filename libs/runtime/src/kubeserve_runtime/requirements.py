@@ -325,43 +325,7 @@ def make_plan(
     return plan
 
 
-# -- install -----------------------------------------------------------------------------------
-
-
-def unmet_requirements(
-    requires: Iterable[str],
-    have: Mapping[str, str],
-    environment: Mapping[str, str] | None = None,
-    *,
-    skip_invalid: bool = True,
-) -> list[str]:
-    """The `Requires-Dist` entries in `requires` that `have` (name -> version) does not satisfy,
-    markers evaluated for `environment` (default: this interpreter) with no extra. The one
-    implementation: the runtime's installer and the builder's wheelhouse both use it. An invalid
-    entry is skipped, or raises `InvalidRequirement` when `skip_invalid` is false."""
-    env: dict[str, str] = {k: str(v) for k, v in default_environment().items()}
-    env.update(environment or {})
-    env["extra"] = ""
-    unmet: dict[str, str] = {}
-    for text in requires:
-        try:
-            req = Requirement(text)
-        except InvalidRequirement:
-            if skip_invalid:
-                continue
-            raise
-        if req.marker is not None and not req.marker.evaluate(env):
-            continue
-        name = canonicalize_name(req.name)
-        version = have.get(name)
-        if version is not None:
-            try:
-                if req.specifier.contains(Version(version), prereleases=True):
-                    continue
-            except InvalidVersion:
-                continue
-        unmet.setdefault(name, f"{req.name}{req.specifier}")
-    return list(unmet.values())
+# -- CLI ---------------------------------------------------------------------------------------
 
 
 def _available_for(args: argparse.Namespace) -> dict[str, str]:

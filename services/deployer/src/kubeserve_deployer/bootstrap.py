@@ -23,8 +23,9 @@ from kubeserve_deployer.backends.kubernetes.backend import KubernetesBackend
 from kubeserve_deployer.backends.kubernetes.factory import create_kubernetes_backend
 from kubeserve_deployer.backends.kubernetes.logs import KubernetesLogSource
 from kubeserve_deployer.backends.local.artifact_cache import ArtifactCache
-from kubeserve_deployer.backends.local.backend import LocalBackend, LocalBackendConfig
+from kubeserve_deployer.backends.local.backend import LocalBackend
 from kubeserve_deployer.backends.local.logs import LocalLogSource
+from kubeserve_deployer.backends.local.sandboxing import ReplicaLimits
 from kubeserve_deployer.consumers.handlers import (
     DEPLOYMENTS,
     RETIREMENTS,
@@ -35,9 +36,8 @@ from kubeserve_deployer.consumers.handlers import (
     users_handler,
     versions_handler,
 )
-from kubeserve_deployer.domain.autoscaling import AutoscalerTuning
 from kubeserve_deployer.domain.deployments import Quota
-from kubeserve_deployer.services.autoscaler import AutoscalerConfig, AutoscalerService, LoadBoard
+from kubeserve_deployer.services.autoscaler import AutoscalerService, LoadBoard
 from kubeserve_deployer.services.cold_start import ColdStartConfig, ColdStartService
 from kubeserve_deployer.services.deployments import DeploymentService
 from kubeserve_deployer.services.intents import IntentService
@@ -87,28 +87,11 @@ def _pod_view_store(settings: DeployerSettings, base: ServiceContainer) -> Artif
 
 def create_backend(settings: DeployerSettings, store: ArtifactStore) -> RuntimeBackend:
     runtime_dir = settings.resolved_runtime_dir()
-    cache = ArtifactCache(store, runtime_dir / "cache", timeout=settings.fetch_timeout)
-    config = LocalBackendConfig(
-        runtime_dir=runtime_dir,
-        python=settings.runtime_python,
-        use_pool=settings.use_warm_pool,
-        pool_start_timeout=settings.pool_start_timeout,
-        pool_request_timeout=settings.pool_request_timeout,
-        start_timeout=settings.replica_start_timeout,
-        health_interval=settings.health_interval,
-        health_timeout=settings.health_timeout,
-        unhealthy_threshold=settings.unhealthy_threshold,
-        backoff_base=settings.restart_backoff_base,
-        backoff_max=settings.restart_backoff_max,
-        stop_grace=settings.stop_grace,
-        starting_poll=settings.starting_poll_interval,
-        fetch_timeout=settings.fetch_timeout,
-        stop_on_close=settings.stop_replicas_on_exit,
-        sandbox=not settings.insecure_no_sandbox,
-        replica_memory_bytes=settings.replica_memory_mib * 1024 * 1024,
-        replica_cpu=settings.replica_cpu,
-    )
-    return LocalBackend(config, cache)
+    cache = ArtifactCache(store, runtime_dir / "cache", timeout=settings.local.fetch_timeout)
+    # A replica's size is the quota's (REPLICA_CPU, REPLICA_MEMORY_MIB): its cgroup limits here.
+    memory = settings.replica_memory_mib * 1024 * 1024
+    limits = ReplicaLimits(memory_bytes=memory, cpu=settings.replica_cpu)
+    return LocalBackend(settings.local, cache, runtime_dir=runtime_dir, limits=limits)
 
 
 def create_log_source(settings: DeployerSettings, backend: RuntimeBackend) -> LogSource:
@@ -157,21 +140,7 @@ def bootstrap(
     autoscaler = None
     if kubernetes is None:  # on Kubernetes the HPA scales (rendered from the same settings)
         autoscaler = AutoscalerService(
-            base.uow,
-            quota,
-            load,
-            AutoscalerConfig(
-                interval=settings.autoscale_interval,
-                tuning=AutoscalerTuning(
-                    stable_window=settings.autoscale_stable_window,
-                    panic_window=min(
-                        settings.autoscale_panic_window, settings.autoscale_stable_window
-                    ),
-                    scale_down_delay=settings.autoscale_scale_down_delay,
-                    default_scale_to_zero_after=settings.autoscale_scale_to_zero_after,
-                ),
-            ),
-            on_change=reconciler.wake,
+            base.uow, quota, load, settings.autoscale, on_change=reconciler.wake
         )
 
     def changed() -> None:
@@ -184,7 +153,7 @@ def bootstrap(
         base.uow,
         ColdStartConfig(
             runtime_backend="kubernetes" if kubernetes is not None else "local",
-            warm_pool=settings.use_warm_pool,
+            warm_pool=settings.local.use_warm_pool,
         ),
     )
     deployments = DeploymentService(
@@ -201,12 +170,7 @@ def bootstrap(
         backend=backend,
         deployments=deployments,
         reconciler=reconciler,
-        tenants=TenantService(
-            kubernetes,
-            kubernetes,
-            retire_grace=settings.tenant_retire_grace_seconds,
-            retire_check_interval=settings.tenant_retire_check_seconds,
-        ),
+        tenants=TenantService(kubernetes, kubernetes, retire=settings.tenant_retire),
         load=load,
         autoscaler=autoscaler,
         logs=LogService(deployments, create_log_source(settings, backend)),
@@ -249,7 +213,7 @@ def bootstrap(
             idempotent(
                 SERVICE, "tenant-retire", container.uow, retirements_handler(container.tenants)
             ),
-            retry_delay=settings.tenant_retire_check_seconds,
+            retry_delay=settings.tenant_retire.check_seconds,
             max_attempts=RETIRE_MAX_ATTEMPTS,
         )
     container.extra_checks["artifact_store"] = the_store.check

@@ -3,20 +3,54 @@
 The artifact-store fields come from `ArtifactStoreSettings` (the same ones the registry and
 builder read), so the embedded mode shares one artifact directory. Defaults suit the embedded
 mode: the `local` runtime backend keeps its cache, replica state and logs under
-`{home}/runtime`. The kubernetes backend's settings are one nested model, `k8s`.
+`{home}/runtime`.
+
+Each component's settings are one nested model that is that component's config (`local`,
+`autoscale`, `tenant_retire`, `k8s`), so bootstrap passes the object instead of copying fields.
+Every nested field keeps the flat name it had before it was nested: `flat_names()` derives them
+from the nested models, `FlatVariables` reads them from the environment and `_nest_flat_names`
+takes them as keyword arguments.
 """
 
 from __future__ import annotations
 
-import sys
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from kubeserve_common.storage.settings import ArtifactStoreSettings
-from pydantic import Field
-from pydantic_settings import SettingsConfigDict
+from pydantic import BaseModel, Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from kubeserve_deployer.backends.kubernetes.settings import KubernetesSettings
+from kubeserve_deployer.backends.local.settings import LocalBackendSettings
+from kubeserve_deployer.services.autoscaler import AutoscalerSettings
+from kubeserve_deployer.services.tenants import TenantRetireSettings
+
+
+class FlatVariables(PydanticBaseSettingsSource):
+    """`KUBESERVE_<FLAT NAME>` of every nested field whose flat name is not already its nested
+    spelling (`KUBESERVE_AUTOSCALE_INTERVAL` is both; `KUBESERVE_USE_WARM_POOL` is only the
+    flat one of `local.use_warm_pool`), read into its group."""
+
+    def __init__(self, settings_cls: type[BaseSettings], names: dict[str, tuple[str, str]]) -> None:
+        super().__init__(settings_cls)
+        self.names = names
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False  # not asked: __call__ reads every name at once
+
+    def __call__(self) -> dict[str, Any]:
+        prefix = str(self.config.get("env_prefix", "")).lower()
+        environ = {k.lower(): v for k, v in os.environ.items()}
+        found: dict[str, Any] = {}
+        for flat, (group, name) in self.names.items():
+            value = environ.get(prefix + flat)
+            if value is not None and flat != f"{group}_{name}":
+                found.setdefault(group, {})[name] = value
+        return found
 
 
 class DeployerSettings(ArtifactStoreSettings):
@@ -45,86 +79,84 @@ class DeployerSettings(ArtifactStoreSettings):
     )
     page_size_max: int = Field(default=100, ge=1, le=1000)
     recent_events: int = Field(default=20, ge=1, le=200)
-    # -- local backend -------------------------------------------------------------------------
-    insecure_no_sandbox: bool = Field(
-        default=False,
-        description="KUBESERVE_INSECURE_NO_SANDBOX=1: run local replicas unconfined, as the "
-        "platform's user, on TCP ports (single-user laptops only; `kubeserve up "
-        "--insecure-no-sandbox`). Default: every replica is sandboxed, and a machine that "
-        "cannot sandbox refuses to deploy.",
-    )
-    use_warm_pool: bool = Field(
-        default=True, description="Fork replicas from a pre-imported pool (else plain processes)."
-    )
-    runtime_python: str = Field(
-        default=sys.executable, description="Interpreter of the pool and runtime processes."
-    )
-    pool_start_timeout: float = Field(default=60.0, gt=0)
-    pool_request_timeout: float = Field(default=10.0, gt=0)
-    replica_start_timeout: float = Field(
-        default=60.0, gt=0, description="Seconds a replica may take to answer ready."
-    )
-    health_interval: float = Field(default=2.0, gt=0, description="Seconds between checks.")
-    health_timeout: float = Field(default=1.0, gt=0)
-    unhealthy_threshold: int = Field(
-        default=3, ge=1, description="Failed checks in a row before a live replica is restarted."
-    )
-    restart_backoff_base: float = Field(default=0.5, gt=0)
-    restart_backoff_max: float = Field(default=30.0, gt=0)
+    # -- the reconcile loop (either backend) ---------------------------------------------------
     max_start_failures: int = Field(
         default=3, ge=1, description="Crashes before first ready that fail a deploy."
     )
-    stop_grace: float = Field(default=5.0, gt=0, description="SIGTERM to SIGKILL, seconds.")
     reconcile_interval: float = Field(
         default=2.0, gt=0, description="Idle pass period; passes run at once on events."
     )
-    starting_poll_interval: float = Field(
-        default=0.01, gt=0, description="Pass period while a replica is starting."
-    )
-    fetch_timeout: float = Field(default=300.0, gt=0, description="Artifact fetch, seconds.")
-    stop_replicas_on_exit: bool = Field(
-        default=False,
-        description="Stop every replica when the deployer stops (default: they keep serving "
-        "and the next deployer re-adopts them).",
-    )
 
-    # -- autoscaler (issue 12; drives the local backend, Kubernetes uses the HPA) -------------
-    autoscale_interval: float = Field(
-        default=1.0, gt=0, description="Seconds between autoscaler decisions."
-    )
-    autoscale_stable_window: float = Field(
-        default=60.0, gt=0, description="Seconds of load averaged for a steady decision."
-    )
-    autoscale_panic_window: float = Field(
-        default=6.0, gt=0, description="Seconds averaged to react to a burst (panic mode)."
-    )
-    autoscale_scale_down_delay: float = Field(
-        default=60.0, ge=0, description="A scale-down waits this long for load to stay low."
-    )
-    autoscale_scale_to_zero_after: float = Field(
-        default=300.0,
-        gt=0,
-        description="Idle seconds before 0 replicas when a deployment sets min_replicas 0 "
-        "without scale_to_zero_after_s.",
-    )
-
-    # -- deleted users (issue 15.7) -------------------------------------------------------------
-    tenant_retire_grace_seconds: float = Field(
-        default=3600.0,
-        ge=0,
-        description="Seconds after `UserDeleted` before the tenant's namespace is removed (its "
-        "deployments stop at once).",
-    )
-    tenant_retire_check_seconds: float = Field(
-        default=60.0,
-        gt=0,
-        description="Seconds between checks of a pending retirement (the retry delay of the "
-        "`tenant-retire` queue: RabbitMQ keeps it per queue, so a change needs the queue "
-        "`q.deployer.tenant-retire.retry` deleted first).",
-    )
-
-    # -- kubernetes backend: KUBESERVE_K8S_<FIELD> (see backends/kubernetes/settings.py) -------
+    # -- nested groups, each the config of one component ---------------------------------------
+    # local backend: KUBESERVE_<FIELD> as before (KUBESERVE_USE_WARM_POOL), or nested,
+    # KUBESERVE_LOCAL_<FIELD>
+    local: LocalBackendSettings = Field(default_factory=LocalBackendSettings)
+    # autoscaler (issue 12; drives the local backend, Kubernetes uses the HPA):
+    # KUBESERVE_AUTOSCALE_<FIELD>
+    autoscale: AutoscalerSettings = Field(default_factory=AutoscalerSettings)
+    # deleted users (issue 15.7): KUBESERVE_TENANT_RETIRE_<FIELD>
+    tenant_retire: TenantRetireSettings = Field(default_factory=TenantRetireSettings)
+    # kubernetes backend: KUBESERVE_K8S_<FIELD> (see backends/kubernetes/settings.py)
     k8s: KubernetesSettings = Field(default_factory=KubernetesSettings)
+
+    # The flat name of a nested field is its group's prefix + its name: `use_warm_pool` is
+    # local.use_warm_pool, `autoscale_interval` autoscale.interval. Each flat name is a keyword
+    # argument (`DeployerSettings(use_warm_pool=False)`) and a variable `KUBESERVE_<FLAT NAME>`.
+    FLAT_PREFIXES: ClassVar[dict[str, str]] = {
+        "local": "",
+        "autoscale": "autoscale_",
+        "tenant_retire": "tenant_retire_",
+        "k8s": "k8s_",
+    }
+
+    @classmethod
+    def flat_names(cls) -> dict[str, tuple[str, str]]:
+        """Every flat name -> (group, field), from the nested models' own fields."""
+        names: dict[str, tuple[str, str]] = {}
+        for group, prefix in cls.FLAT_PREFIXES.items():
+            model = cls.model_fields[group].annotation
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise TypeError(f"{group} is not a nested model")
+            for name in model.model_fields:
+                if prefix + name in cls.model_fields:
+                    raise TypeError(f"{prefix + name} is both a field and {group}.{name}")
+                names[prefix + name] = (group, name)
+        return names
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nest_flat_names(cls, data: Any) -> Any:
+        """Keyword arguments by flat name land in their group (over the group's other values:
+        they come from the caller, whose arguments outrank the environment)."""
+        if not isinstance(data, dict):
+            return data
+        flat = cls.flat_names()
+        data = dict(data)
+        for key in [k for k in data if k in flat]:
+            group, name = flat[key]
+            nested = data.get(group)
+            if isinstance(nested, BaseModel):
+                nested = nested.model_dump()
+            elif nested is None:
+                nested = {}
+            elif not isinstance(nested, Mapping):
+                raise ValueError(f"{group} must be an object to take {key}")
+            data[group] = {**nested, name: data.pop(key)}
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # After the nested spelling: KUBESERVE_LOCAL_USE_WARM_POOL outranks
+        # KUBESERVE_USE_WARM_POOL; arguments outrank both.
+        flat = FlatVariables(settings_cls, cls.flat_names())
+        return init_settings, env_settings, flat, dotenv_settings, file_secret_settings
 
     def resolved_runtime_dir(self) -> Path:
         return (self.runtime_dir or self.home / "runtime").resolve()

@@ -17,7 +17,7 @@ from kubeserve_common.service import ServiceContainer, build_container
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from kubeserve_gateway.adapters.auth import HttpAuthClient
-from kubeserve_gateway.adapters.deployer import HttpDeployerClient, serving_deployments
+from kubeserve_gateway.adapters.deployer import HttpDeployerClient
 from kubeserve_gateway.adapters.http import UpstreamClient, create_http_client
 from kubeserve_gateway.adapters.rate_store import PostgresBucketStore
 from kubeserve_gateway.adapters.replica_http import ReplicaPool
@@ -212,7 +212,7 @@ def build_components(
         service_urls={**internal, "gateway": settings.gateway_url},
         scrape_address=settings.prometheus_scrape_address,
         single_process=settings.prometheus_single_process,
-        fetch_serving=lambda: serving_deployments(deployer),
+        fetch_serving=deployer.serving_deployments,
         replicas=upstream.replicas,
     )
     return GatewayComponents(

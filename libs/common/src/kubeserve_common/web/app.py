@@ -81,7 +81,13 @@ def create_service_app(
                 await container.stop()
             service_var.reset(token)
 
-    app = FastAPI(title=title or f"KubeServe {container.name}", lifespan=lifespan)
+    app = FastAPI(
+        title=title or f"KubeServe {container.name}",
+        lifespan=lifespan,
+        # Metrics are Prometheus (kubeserve_common.metrics). FastAPI's native OpenTelemetry hook
+        # would otherwise look the global providers up (environment reads) on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.container = container
     install_error_handlers(app)
     app.include_router(health_router())

@@ -46,10 +46,7 @@ from kubeserve_builder.services.fetching import chunks_of, fetch_artifact
 from kubeserve_builder.services.inspection import Inspection, inspect_artifact
 from kubeserve_builder.services.provided import provided_modules
 from kubeserve_builder.services.trial_result import TrialResult, interpret
-from kubeserve_builder.services.wheel_files import (
-    check_hashes,
-    unpack_wheels,
-)
+from kubeserve_builder.services.wheel_files import check_hashes, install_wheels
 from kubeserve_builder.settings import BuilderSettings
 
 log = logging.getLogger(__name__)
@@ -195,7 +192,7 @@ class BuildPipeline:
         with report.step(Stage.TRIAL) as rec:
             deps = None
             if wheels:
-                deps = await asyncio.to_thread(unpack_wheels, wheels, work / "deps")
+                deps = await asyncio.to_thread(install_wheels, wheels, work / "deps")
             trial = await self._trial(model_file, deps, rec, report)
         load_ms = trial.load_ms
         wheel_bytes = sum(w.stat().st_size for w in wheels)

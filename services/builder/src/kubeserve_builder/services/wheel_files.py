@@ -1,40 +1,29 @@
-"""Wheels on disk: unpacking them for the trial's import path, and whether they match the
+"""Wheels on disk: installing them for the trial's import path, and whether they match the
 hashes requirements.txt pinned."""
 
 from __future__ import annotations
 
 import hashlib
-import shutil
-import zipfile
 from pathlib import Path
 
+from kubeserve_common.wheels import WheelRefused
+from kubeserve_common.wheels import install_wheels as install_wheelhouse
 from packaging.utils import parse_wheel_filename
 
 from kubeserve_builder.domain.models import BuildFailure, Stage
 
-MIB = 1024 * 1024
-_MAX_UNPACKED_WHEELS = 4 * 1024 * MIB
+MAX_INSTALLED_WHEELS = 4 * 1024**3
 
 
-def unpack_wheels(wheels: list[Path], dest: Path) -> Path:
-    """Unpack wheels as `pip install --no-deps --target` lays them out (a wheel is a zip of
-    its site-packages tree; unpacking runs no code), for the trial's import path."""
-    dest.mkdir(parents=True, exist_ok=True)
-    total = 0
-    for wheel in wheels:
-        with zipfile.ZipFile(wheel) as archive:
-            total += sum(i.file_size for i in archive.infolist())
-            if total > _MAX_UNPACKED_WHEELS:
-                raise BuildFailure(Stage.TRIAL, "the wheels unpack to more than 4 GiB")
-            # extractall drops absolute paths and '..' components.
-            archive.extractall(dest)
-    for data_dir in dest.glob("*.data"):
-        for sub in ("purelib", "platlib"):
-            inner = data_dir / sub
-            if inner.is_dir():
-                for item in inner.iterdir():
-                    shutil.move(str(item), dest / item.name)
-    return dest
+def install_wheels(
+    wheels: list[Path], dest: Path, *, max_bytes: int = MAX_INSTALLED_WHEELS
+) -> Path:
+    """The trial's import path: the wheelhouse installed into `dest`
+    (`kubeserve_common.wheels`); a wheel that cannot be installed fails the trial stage."""
+    try:
+        return install_wheelhouse(wheels, dest, max_bytes=max_bytes, by="kubeserve-builder")
+    except WheelRefused as exc:
+        raise BuildFailure(Stage.TRIAL, str(exc)) from None
 
 
 def check_hashes(hashes: dict[str, list[str]], wheels: list[Path]) -> None:

@@ -7,6 +7,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Query
+from kubeserve_common.contracts.deployer import DeploymentRoute, LoadReport, ServingDeployment
 from kubeserve_common.errors import ValidationFailed
 
 from kubeserve_deployer.api.deps import (
@@ -23,7 +24,6 @@ from kubeserve_deployer.api.schemas import (
     DeploymentRead,
     DeploymentUpdate,
     EventRead,
-    LoadReport,
     Page,
     PredictionRead,
     ReplicaColdStartRead,
@@ -31,8 +31,6 @@ from kubeserve_deployer.api.schemas import (
     ReplicaRead,
     RevisionRead,
     RollbackRequest,
-    RouteRead,
-    ServingRead,
 )
 from kubeserve_deployer.domain.cold_start import Prediction, backend_for
 from kubeserve_deployer.services.deployments import DeploymentView
@@ -197,21 +195,11 @@ async def delete_deployment(
     return to_read(await deployments.delete(caller.user_id, deployment_id))
 
 
-@internal.get("/deployments/{deployment_id}/route", response_model=RouteRead)
+@internal.get("/deployments/{deployment_id}/route", response_model=DeploymentRoute)
 async def deployment_route(
     deployment_id: UUID, _: InternalCaller, deployments: Deployments
-) -> RouteRead:
-    route = await deployments.route(deployment_id)
-    return RouteRead(
-        deployment_id=route.deployment_id,
-        owner_id=route.owner_id,
-        status=route.status,
-        revision=route.revision,
-        ready_replicas=route.ready_replicas,
-        endpoints=route.endpoints,
-        scaled_to_zero=route.scaled_to_zero,
-        wake_blocked=route.wake_blocked,
-    )
+) -> DeploymentRoute:
+    return await deployments.route(deployment_id)
 
 
 @internal.post("/load", status_code=204)
@@ -220,17 +208,7 @@ async def report_load(body: LoadReport, _: InternalCaller, load: Load) -> None:
     load.report(body.gateway, body.in_flight)
 
 
-@internal.get("/serving", response_model=list[ServingRead])
-async def serving(_: InternalCaller, deployments: Deployments) -> list[ServingRead]:
+@internal.get("/serving", response_model=list[ServingDeployment])
+async def serving(_: InternalCaller, deployments: Deployments) -> list[ServingDeployment]:
     """Every live deployment with ready replicas (the gateway's Prometheus discovery)."""
-    return [
-        ServingRead(
-            deployment_id=s.deployment_id,
-            owner_id=s.owner_id,
-            name=s.name,
-            version=s.version,
-            revision=s.revision,
-            endpoints=s.endpoints,
-        )
-        for s in await serving_deployments(deployments.uow)
-    ]
+    return await serving_deployments(deployments.uow)

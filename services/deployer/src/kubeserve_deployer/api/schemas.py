@@ -1,4 +1,6 @@
-"""Request and response bodies of the deployer API."""
+"""Request and response bodies of the deployer API. The internal routes' bodies (route lookup,
+serving list, load report) are the contract shared with the gateway, in
+`kubeserve_common.contracts.deployer`."""
 
 from __future__ import annotations
 
@@ -196,45 +198,6 @@ class Page(BaseModel, Generic[T]):
     total: int
     limit: int
     offset: int
-
-
-class RouteRead(BaseModel):
-    """For the gateway: where to send predictions of a deployment."""
-
-    deployment_id: UUID
-    owner_id: UUID
-    status: str
-    revision: int
-    ready_replicas: int
-    endpoints: list[str]
-    scaled_to_zero: bool = Field(
-        default=False,
-        description="Autoscaled to 0 replicas while idle: hold the request, a replica starts.",
-    )
-    wake_blocked: str | None = Field(
-        default=None,
-        description="Scaled to zero and the tenant's quota has no room for a replica: why a "
-        "request cannot wake it (answered 503 at once, not held).",
-    )
-
-
-class LoadReport(_Body):
-    """From a gateway, about once a second: the time-weighted average of predictions in flight
-    per deployment since its last report (only deployments with load, or whose load changed)."""
-
-    gateway: str = Field(min_length=1, max_length=128)
-    in_flight: dict[UUID, Annotated[float, Field(ge=0, le=1e6)]] = Field(max_length=10_000)
-
-
-class ServingRead(BaseModel):
-    """For the gateway's Prometheus discovery: a deployment's ready replicas and their labels."""
-
-    deployment_id: UUID
-    owner_id: UUID
-    name: str
-    version: str
-    revision: int
-    endpoints: list[str]
 
 
 class ColdStartRead(BaseModel):

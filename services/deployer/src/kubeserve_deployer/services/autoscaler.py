@@ -19,7 +19,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from uuid import UUID
 
 from kubeserve_common.db.base import utcnow
@@ -27,6 +26,7 @@ from kubeserve_common.db.uow import UnitOfWorkFactory
 from kubeserve_common.events.catalog import DeploymentAutoscaled
 from kubeserve_common.waiting import Backoff, Pace, cancel_and_wait, run_loop
 from kubeserve_common.web.outages import log_loop_failure
+from pydantic import BaseModel, ConfigDict, Field
 
 from kubeserve_deployer.domain.autoscaling import (
     Autoscaler,
@@ -81,11 +81,40 @@ class LoadBoard:
             del self._figures[key]
 
 
-@dataclass(frozen=True)
-class AutoscalerConfig:
-    interval: float = 1.0
-    idle_max: float = 30.0
-    tuning: AutoscalerTuning = field(default_factory=AutoscalerTuning)
+IDLE_MAX = 30.0  # seconds between ticks, at most, while no deployment is autoscaled
+
+
+class AutoscalerSettings(BaseModel):
+    """`DeployerSettings.autoscale`, read as `KUBESERVE_AUTOSCALE_<FIELD>`: the loop's period
+    and the platform-wide windows of every deployment's `Autoscaler`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    interval: float = Field(default=1.0, gt=0, description="Seconds between autoscaler decisions.")
+    stable_window: float = Field(
+        default=60.0, gt=0, description="Seconds of load averaged for a steady decision."
+    )
+    panic_window: float = Field(
+        default=6.0, gt=0, description="Seconds averaged to react to a burst (panic mode)."
+    )
+    scale_down_delay: float = Field(
+        default=60.0, ge=0, description="A scale-down waits this long for load to stay low."
+    )
+    scale_to_zero_after: float = Field(
+        default=300.0,
+        gt=0,
+        description="Idle seconds before 0 replicas when a deployment sets min_replicas 0 "
+        "without scale_to_zero_after_s.",
+    )
+
+    def tuning(self) -> AutoscalerTuning:
+        """The domain's windows; a panic window longer than the stable one is cut to it."""
+        return AutoscalerTuning(
+            stable_window=self.stable_window,
+            panic_window=min(self.panic_window, self.stable_window),
+            scale_down_delay=self.scale_down_delay,
+            default_scale_to_zero_after=self.scale_to_zero_after,
+        )
 
 
 class AutoscalerService:
@@ -94,7 +123,7 @@ class AutoscalerService:
         uow: UnitOfWorkFactory,
         quota: Quota,
         board: LoadBoard,
-        config: AutoscalerConfig,
+        config: AutoscalerSettings,
         *,
         on_change: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.monotonic,
@@ -103,6 +132,7 @@ class AutoscalerService:
         self.quota = quota
         self.board = board
         self.config = config
+        self.tuning = config.tuning()
         self.on_change = on_change
         self._clock = clock
         self._scalers: dict[UUID, Autoscaler] = {}
@@ -126,7 +156,7 @@ class AutoscalerService:
     async def _run(self) -> None:
         # Ticks every `interval` while an autoscaled deployment exists (its windows need the
         # samples); with none it backs off to `idle_max`. Load where there was none wakes it.
-        idle = Backoff(self.config.interval, self.config.idle_max)
+        idle = Backoff(self.config.interval, IDLE_MAX)
         await run_loop(self._pass, idle, self._wake, on_failure=_tick_failed)
 
     async def _pass(self) -> Pace:
@@ -164,7 +194,7 @@ class AutoscalerService:
         policy = policy_from(d.autoscaling or {})
         scaler = self._scalers.get(d.id)
         if scaler is None or scaler.policy != policy:
-            scaler = self._scalers[d.id] = Autoscaler(policy, self.config.tuning)
+            scaler = self._scalers[d.id] = Autoscaler(policy, self.tuning)
         return scaler
 
     async def _apply(self, deployment_id: UUID, decision: Decision) -> bool:

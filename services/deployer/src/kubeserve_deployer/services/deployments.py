@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
+from kubeserve_common.contracts.deployer import DeploymentRoute
 from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWork, UnitOfWorkFactory
 from kubeserve_common.errors import Conflict, NotFound, ValidationFailed
@@ -56,22 +57,6 @@ class DeploymentView:
     revisions: list[RevisionRecord]
     replicas: list[ReplicaRecord]
     predicted_cold_start: Prediction | None = None
-
-
-@dataclass(frozen=True)
-class Route:
-    """Where the gateway sends predictions of a deployment."""
-
-    deployment_id: UUID
-    owner_id: UUID
-    status: str
-    revision: int
-    ready_replicas: int
-    endpoints: list[str]
-    scaled_to_zero: bool = False
-    # Scaled to zero and the tenant's other deployments hold the whole quota: a request cannot
-    # wake it, so the gateway answers 503 at once instead of holding it (the reason says why).
-    wake_blocked: str | None = None
 
 
 def describe(autoscaling: dict[str, Any]) -> str:
@@ -128,15 +113,18 @@ class DeploymentService:
         async with self.uow.reading() as uow:
             return await self._view(uow, await self._owned(uow, owner_id, deployment_id))
 
-    async def route(self, deployment_id: UUID) -> Route:
+    async def route(self, deployment_id: UUID) -> DeploymentRoute:
         """For the gateway (internal): endpoints of the ready replicas, by deployment id alone -
-        the gateway checks the caller's right to the deployment against `owner_id`."""
+        the gateway checks the caller's right to the deployment against `owner_id`. Returns the
+        route's contract model itself (frozen), which the internal route answers as is."""
         async with self.uow() as uow:
             deployments = DeploymentRepository(uow.session)
             d = await deployments.get_live(deployment_id)
             if d is None or d.deleting:
                 raise NotFound(f"deployment {deployment_id} not found")
             scaled_to_zero = bool(d.autoscaling) and d.desired_replicas == 0
+            # Scaled to zero and the tenant's other deployments hold the whole quota: a request
+            # cannot wake it, so the gateway answers 503 at once instead of holding it.
             blocked = None
             if scaled_to_zero:
                 others = await deployments.replicas_in_use(d.owner_id, excluding=d.id)
@@ -147,16 +135,11 @@ class DeploymentService:
                         f"{self.quota.max_replicas} ({self.quota.max_cpu:g} CPU, "
                         f"{self.quota.max_memory_mib} MiB); scale one down or delete one"
                     )
-            return Route(
-                d.id,
-                d.owner_id,
-                d.status,
-                d.revision,
-                d.ready_replicas,
-                list(d.endpoints),
-                scaled_to_zero=scaled_to_zero,
-                wake_blocked=blocked,
-            )
+            return DeploymentRoute(
+                deployment_id=d.id, owner_id=d.owner_id, status=d.status, revision=d.revision,
+                ready_replicas=d.ready_replicas, endpoints=tuple(d.endpoints),
+                scaled_to_zero=scaled_to_zero, wake_blocked=blocked,
+            )  # fmt: skip
 
     # -- writes --------------------------------------------------------------------------------
     async def create(

@@ -3,25 +3,14 @@ with the labels its metrics are grouped by (tenant, deployment, version)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from uuid import UUID
-
+from kubeserve_common.contracts.deployer import ServingDeployment
 from kubeserve_common.db.uow import UnitOfWorkFactory
 
 from kubeserve_deployer.repositories.deployments import DeploymentRepository, RevisionRepository
 
 
-@dataclass(frozen=True)
-class ServingDeployment:
-    deployment_id: UUID
-    owner_id: UUID
-    name: str
-    version: str  # the version tag of the serving revision (`v3`), as the runtime labels it
-    revision: int
-    endpoints: list[str]
-
-
 async def serving_deployments(uow_factory: UnitOfWorkFactory) -> list[ServingDeployment]:
+    """The `/internal/serving` contract models themselves (frozen), answered as they are."""
     async with uow_factory.reading() as uow:
         live = [
             d
@@ -35,8 +24,12 @@ async def serving_deployments(uow_factory: UnitOfWorkFactory) -> list[ServingDep
         revision = d.serving_revision or d.revision
         found.append(
             ServingDeployment(
-                d.id, d.owner_id, d.name, tags.get((d.id, revision), ""), revision,
-                list(d.endpoints),
+                deployment_id=d.id,
+                owner_id=d.owner_id,
+                name=d.name,
+                version=tags.get((d.id, revision), ""),
+                revision=revision,
+                endpoints=tuple(d.endpoints),
             )
-        )  # fmt: skip
+        )
     return sorted(found, key=lambda s: str(s.deployment_id))

@@ -28,6 +28,7 @@ from kubeserve_common.db.uow import UnitOfWork
 from kubeserve_common.errors import PermanentError, TransientError
 from kubeserve_common.events.catalog import UndeployRequested, UserDeleted, UserRegistered
 from kubeserve_common.events.envelope import CloudEvent
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from kubeserve_deployer.domain.deployments import DeploymentStatus
 from kubeserve_deployer.repositories.deployments import DeploymentRepository, EventRepository
@@ -50,24 +51,46 @@ class TenantRetirer(Protocol):
         """Remove the tenant's space once its deployments are gone; Transient/PermanentError."""
 
 
+class TenantRetireSettings(BaseModel):
+    """`DeployerSettings.tenant_retire`, read as `KUBESERVE_TENANT_RETIRE_<FIELD>`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    grace_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Seconds after `UserDeleted` before the tenant's namespace is removed (its "
+        "deployments stop at once).",
+    )
+    check_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Seconds between checks of a pending retirement (the retry delay of the "
+        "`tenant-retire` queue: RabbitMQ keeps it per queue, so a change needs the queue "
+        "`q.deployer.tenant-retire.retry` deleted first).",
+    )
+
+    @model_validator(mode="after")
+    def _grace_fits_in_the_attempts(self) -> TenantRetireSettings:
+        if math.ceil(self.grace_seconds / self.check_seconds) + 10 > RETIRE_MAX_ATTEMPTS:
+            raise ValueError(
+                "KUBESERVE_TENANT_RETIRE_GRACE_SECONDS must fit in "
+                f"{RETIRE_MAX_ATTEMPTS - 10} checks of KUBESERVE_TENANT_RETIRE_CHECK_SECONDS"
+            )
+        return self
+
+
 class TenantService:
     def __init__(
         self,
         provisioner: TenantProvisioner | None,
         retirer: TenantRetirer | None = None,
         *,
-        retire_grace: float = 3600.0,
-        retire_check_interval: float = 60.0,
+        retire: TenantRetireSettings | None = None,
     ) -> None:
         self.provisioner = provisioner  # None: the backend has no tenants to provision
         self.retirer = retirer  # None: nothing to retire (the local backend)
-        self.retire_grace = retire_grace
-        self.retire_check_interval = retire_check_interval
-        if math.ceil(retire_grace / retire_check_interval) + 10 > RETIRE_MAX_ATTEMPTS:
-            raise ValueError(
-                "KUBESERVE_TENANT_RETIRE_GRACE_SECONDS must fit in "
-                f"{RETIRE_MAX_ATTEMPTS - 10} checks of KUBESERVE_TENANT_RETIRE_CHECK_SECONDS"
-            )
+        self.retire = retire or TenantRetireSettings()
 
     async def user_registered(self, uow: UnitOfWork, event: UserRegistered) -> None:
         if self.provisioner is not None:
@@ -107,7 +130,7 @@ class TenantService:
         payload = event.payload()
         if not isinstance(payload, UserDeleted):
             raise PermanentError(f"unexpected event type {event.type}")
-        due = event.time + timedelta(seconds=self.retire_grace)
+        due = event.time + timedelta(seconds=self.retire.grace_seconds)
         if utcnow() < due:
             raise TransientError(
                 f"tenant {payload.user_id} is retired after its grace period, at {due.isoformat()}"

@@ -8,7 +8,8 @@ from uuid import UUID
 
 import httpx
 from kubeserve_common.security.principal import Principal
-from kubeserve_common.security.tokens import issue_internal_token
+
+from kubeserve_gateway.adapters.internal import InternalClient
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,8 @@ class AuthPort(Protocol):
         ...
 
 
-class HttpAuthClient:
-    def __init__(
-        self, client: httpx.AsyncClient, base_url: str, internal_secret: str, timeout: float
-    ) -> None:
-        self.client = client
-        self.base_url = base_url.rstrip("/")
-        self.internal_secret = internal_secret
-        self.timeout = timeout
+class HttpAuthClient(InternalClient):
+    unavailable = AuthUnavailable
 
     async def fetch_jwks(self) -> dict[str, Any]:
         try:
@@ -48,20 +43,13 @@ class HttpAuthClient:
         return document
 
     async def resolve_api_key(self, api_key: str) -> Principal | None:
-        token = issue_internal_token(self.internal_secret, subject="service:gateway", claims={})
-        try:
-            response = await self.client.post(
-                f"{self.base_url}/internal/api-keys/resolve",
-                json={"api_key": api_key},
-                headers={"authorization": f"Bearer {token}"},
-                timeout=self.timeout,
-            )
-        except httpx.HTTPError as exc:
-            raise AuthUnavailable(f"API key resolution failed: {type(exc).__name__}") from exc
+        what = "API key resolution"
+        response = await self._call(
+            what, "POST", "/internal/api-keys/resolve", body={"api_key": api_key}
+        )
         if response.status_code in (401, 403, 404):
             return None
-        if response.status_code != 200:
-            raise AuthUnavailable(f"API key resolution answered {response.status_code}")
+        self._expect(what, response, 200)
         try:
             data = response.json()
             scope = data.get("deployment_ids")

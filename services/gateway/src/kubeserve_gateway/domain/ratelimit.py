@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import math
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from kubeserve_common.caching import Lru
 
 
 @dataclass(frozen=True)
@@ -94,18 +95,15 @@ class MemoryBuckets:
     ) -> None:
         self.max_keys = max_keys
         self._clock = clock
-        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+        self._buckets: Lru[str, _Bucket] = Lru(max_keys)
 
     def hit(self, key: str, limit: Limit, cost: float = 1.0) -> Decision:
         now = self._clock()
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket = _Bucket(float(limit.burst), now)
-            self._buckets[key] = bucket
-            if len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
+            self._buckets.put(key, bucket)
         else:
-            self._buckets.move_to_end(key)
             elapsed = max(0.0, now - bucket.updated)
             bucket.tokens = min(float(limit.burst), bucket.tokens + elapsed * limit.rate)
             bucket.updated = now

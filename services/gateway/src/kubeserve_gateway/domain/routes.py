@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from kubeserve_common.caching import Lru
+
 API_PREFIX = "/api/v1"
 
 
@@ -108,20 +110,18 @@ class RouteTable:
         self.routes: tuple[Route, ...] = tuple(routes)
         # (method, path) -> match: a request is matched twice (body limit, then the proxy) and
         # a client calls the same paths again and again. Bounded; a match is never mutated.
-        self._memo: dict[tuple[str, str], RouteMatch | None] = {}
+        # (The match is boxed in a tuple: "no route" is remembered too.)
+        self._memo: Lru[tuple[str, str], tuple[RouteMatch | None]] = Lru(self._MEMO_SIZE)
 
     def match(self, method: str, path: str) -> RouteMatch | None:
         key = (method, path)
-        try:
-            return self._memo[key]
-        except KeyError:
-            pass
+        remembered = self._memo.get(key)
+        if remembered is not None:
+            return remembered[0]
         found = self._match(method, path)
         if len(path) > self._MEMO_MAX_PATH:
             return found  # anyone may send long paths: 4096 of them must not pin megabytes
-        if len(self._memo) >= self._MEMO_SIZE:
-            self._memo.clear()
-        self._memo[key] = found
+        self._memo.put(key, (found,))
         return found
 
     def _match(self, method: str, path: str) -> RouteMatch | None:

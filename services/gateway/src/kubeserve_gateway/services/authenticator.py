@@ -17,12 +17,12 @@ import hashlib
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from kubeserve_common.caching import Lru
 from kubeserve_common.errors import ServiceUnavailable
 from kubeserve_common.events.catalog import ApiKeyRevoked, UserDeleted, UserDisabled
 from kubeserve_common.events.envelope import CloudEvent
@@ -166,7 +166,7 @@ class ApiKeyCache:
         self.max_entries = max_entries
         self.max_stale = max_stale
         self._clock = clock
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: Lru[str, _Entry] = Lru(max_entries)
         self._inflight: dict[str, asyncio.Future[Principal | None]] = {}
         # Bumped by every `forget_where`: an answer that was on its way from auth before a
         # revocation is not cached after it.
@@ -177,7 +177,6 @@ class ApiKeyCache:
         digest = hashlib.sha256(api_key.encode()).hexdigest()
         entry = self._entries.get(digest)
         if entry is not None and entry.expires > self._clock():
-            self._entries.move_to_end(digest)
             return entry.principal
         pending = self._inflight.get(digest)
         if pending is not None:
@@ -211,10 +210,7 @@ class ApiKeyCache:
             ttl = self.ttl if principal is not None else self.negative_ttl
             if epoch == self._epoch and (ttl > 0 or self.max_stale > 0):
                 now = self._clock()
-                self._entries[digest] = _Entry(now + ttl, principal, now)
-                self._entries.move_to_end(digest)
-                while len(self._entries) > self.max_entries:
-                    self._entries.popitem(last=False)
+                self._entries.put(digest, _Entry(now + ttl, principal, now))
             return principal
         finally:
             if self._inflight.get(digest) is future:  # a revocation may have replaced it
@@ -225,7 +221,7 @@ class ApiKeyCache:
         reused for a TTL before auth is asked again."""
         if not isinstance(exc, AuthUnavailable):
             return None
-        entry = self._entries.get(digest)
+        entry = self._entries.peek(digest)
         now = self._clock()
         if entry is None or now - entry.confirmed > self.max_stale:
             return None
@@ -237,16 +233,14 @@ class ApiKeyCache:
         """Drop every cached resolution whose principal matches (a user disabled, a key
         revoked): the next request asks auth. Returns how many were dropped."""
         self._epoch += 1
-        doomed = [
-            d for d, e in self._entries.items() if e.principal is not None and drop(e.principal)
-        ]
-        for digest in doomed:
-            del self._entries[digest]
+        dropped = self._entries.remove_where(
+            lambda _, e: e.principal is not None and drop(e.principal)
+        )
         for digest in [d for d, f in self._inflight.items() if not f.done()]:
             # A request arriving after the revocation asks auth itself, never joining a lookup
             # that started before it.
             self._inflight.pop(digest, None)
-        return len(doomed)
+        return dropped
 
 
 class RevokedUsers:
@@ -263,26 +257,26 @@ class RevokedUsers:
         self.ttl = ttl
         self.max_entries = max_entries
         self._clock = clock
-        self._entries: OrderedDict[UUID, tuple[float, float]] = OrderedDict()  # at, expires
+        # at, expires; in insertion order (read with `peek`), so the expired ones lead.
+        self._entries: Lru[UUID, tuple[float, float]] = Lru(max_entries)
 
     def revoke(self, user_id: UUID, at: float) -> None:
-        previous = self._entries.pop(user_id, None)
+        previous = self._entries.pop(user_id)
         latest = max(at, previous[0]) if previous else at
-        self._entries[user_id] = (latest, self._clock() + self.ttl)
         self._prune()
-        while len(self._entries) > self.max_entries:
-            dropped, _ = self._entries.popitem(last=False)
+        dropped = self._entries.put(user_id, (latest, self._clock() + self.ttl))
+        if dropped is not None:
             log.warning(
                 "revoked-user deny-list full; dropped the oldest entry",
-                extra={"user_id": str(dropped)},
+                extra={"user_id": str(dropped[0])},
             )
 
     def refuses(self, user_id: UUID, issued_at: float) -> bool:
-        entry = self._entries.get(user_id)
+        entry = self._entries.peek(user_id)
         if entry is None:
             return False
         if entry[1] <= self._clock():
-            del self._entries[user_id]
+            self._entries.pop(user_id)
             return False
         return issued_at <= entry[0]
 
@@ -293,11 +287,8 @@ class RevokedUsers:
     def _prune(self) -> None:
         now = self._clock()
         # Entries are appended in insertion order with one ttl: the expired ones lead.
-        while self._entries:
-            user_id, (_, expires) = next(iter(self._entries.items()))
-            if expires > now:
-                break
-            del self._entries[user_id]
+        while (oldest := self._entries.oldest()) is not None and oldest[1][1] <= now:
+            self._entries.pop(oldest[0])
 
 
 class VerifiedTokens:
@@ -309,7 +300,7 @@ class VerifiedTokens:
     def __init__(self, *, ttl: float, max_entries: int) -> None:
         self.ttl = ttl
         self.max_entries = max_entries
-        self._entries: OrderedDict[bytes, tuple[float, Principal]] = OrderedDict()
+        self._entries: Lru[bytes, tuple[float, Principal]] = Lru(max(1, max_entries))
 
     def get(self, token: str, now: float) -> Principal | None:
         if self.ttl <= 0:
@@ -319,23 +310,19 @@ class VerifiedTokens:
         if entry is None:
             return None
         if entry[0] <= now:
-            del self._entries[digest]
+            self._entries.pop(digest)
             return None
         return entry[1]
 
     def put(self, token: str, principal: Principal, *, expires: float, now: float) -> None:
         if self.ttl <= 0:
             return
-        self._entries[hashlib.sha256(token.encode()).digest()] = (
-            min(expires, now + self.ttl),
-            principal,
+        self._entries.put(
+            hashlib.sha256(token.encode()).digest(), (min(expires, now + self.ttl), principal)
         )
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
 
     def forget_user(self, user_id: UUID) -> None:
-        for digest in [d for d, (_, p) in self._entries.items() if p.user_id == user_id]:
-            del self._entries[digest]
+        self._entries.remove_where(lambda _, entry: entry[1].user_id == user_id)
 
 
 REVOCATION_EVENTS = (

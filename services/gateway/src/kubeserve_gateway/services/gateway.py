@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import quote, unquote
 
+from kubeserve_common.caching import Lru
 from kubeserve_common.errors import BadRequest, Forbidden, NotFound, RateLimited
 from kubeserve_common.security.principal import Principal, encode_principal
 
@@ -141,7 +142,7 @@ class GatewayService:
         # request while a deployment scaled to zero wakes): services/load.py.
         self.load = load
         self.hold = hold or HoldPolicy()
-        self._principal_tokens: dict[Principal, tuple[float, str]] = {}
+        self._principal_tokens: Lru[Principal, tuple[float, str]] = Lru(_PRINCIPAL_CACHE_SIZE)
 
     def client_ip(self, request: IncomingRequest) -> str:
         return client_ip(request.peer, request.header("x-forwarded-for"), self.trusted_proxy_hops)
@@ -287,9 +288,7 @@ class GatewayService:
         if cached is not None and cached[0] > now:
             return cached[1]
         token = encode_principal(principal, self.internal_secret, ttl_seconds=_PRINCIPAL_TTL)
-        if len(self._principal_tokens) >= _PRINCIPAL_CACHE_SIZE:
-            self._principal_tokens.clear()  # crude but bounded; refilled at one HMAC each
-        self._principal_tokens[principal] = (now + _PRINCIPAL_TTL / 2, token)
+        self._principal_tokens.put(principal, (now + _PRINCIPAL_TTL / 2, token))
         return token
 
     async def authorize_prediction(self, request: IncomingRequest, original_uri: str) -> Principal:

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from kubeserve_common.caching import Lru
 
 BUCKET_SECONDS = 10
 BUCKETS = 180  # 30 minutes
@@ -45,17 +46,11 @@ class PredictionStats:
     ) -> None:
         self.max_deployments = max_deployments
         self.clock = clock
-        self._series: OrderedDict[str, list[_Bucket]] = OrderedDict()
+        self._series: Lru[str, list[_Bucket]] = Lru(max_deployments)
 
     def record(self, deployment_id: str, status: int, seconds: float) -> None:
         start = int(self.clock()) // BUCKET_SECONDS * BUCKET_SECONDS
-        series = self._series.get(deployment_id)
-        if series is None:
-            if len(self._series) >= self.max_deployments:
-                self._series.popitem(last=False)  # least recently used
-            series = self._series[deployment_id] = []
-        else:
-            self._series.move_to_end(deployment_id)
+        series = self._series.get_or_put(deployment_id, list)
         if not series or series[-1].start != start:
             series.append(_Bucket(start))
             cutoff = start - BUCKETS * BUCKET_SECONDS
@@ -70,7 +65,7 @@ class PredictionStats:
     def window(self, deployment_id: str, minutes: int = 15) -> dict[str, Any]:
         now = int(self.clock()) // BUCKET_SECONDS * BUCKET_SECONDS
         count = max(1, min(BUCKETS, minutes * 60 // BUCKET_SECONDS))
-        by_start = {b.start: b for b in self._series.get(deployment_id, [])}
+        by_start = {b.start: b for b in self._series.peek(deployment_id) or []}
         points = []
         total = _Bucket(0)
         for i in range(count - 1, -1, -1):

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from kubeserve_common.contracts.deployer import ServingDeployment
 from kubeserve_common.errors import NotFound
 
-from kubeserve_gateway.adapters.deployer import DeployerUnavailable, ServingDeployment
+from kubeserve_gateway.adapters.deployer import DeployerUnavailable
 from kubeserve_gateway.adapters.replica_http import ReplicaPool, translate
 from kubeserve_gateway.domain.errors import UpstreamUnavailable
 
@@ -81,8 +82,8 @@ class PrometheusDiscovery:
                 path = REPLICA_METRICS_PATH.format(deployment_id=serving.deployment_id, replica=key)
                 group = self._group(self.gateway_address, self.gateway_scheme, "runtime", path)
                 group["labels"].update(
-                    tenant=serving.owner_id,
-                    deployment=serving.deployment_id,
+                    tenant=str(serving.owner_id),
+                    deployment=str(serving.deployment_id),
                     deployment_name=serving.name,
                     version=serving.version,
                     replica=key,
@@ -111,7 +112,7 @@ class PrometheusDiscovery:
         self, deployment_id: str, replica: str, serving: list[ServingDeployment] | None = None
     ) -> str | None:
         for item in self._serving if serving is None else serving:
-            if item.deployment_id == deployment_id:
+            if str(item.deployment_id) == deployment_id:
                 for endpoint in item.endpoints:
                     if replica_key(endpoint) == replica:
                         return endpoint

@@ -10,10 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
+
+from kubeserve_common.caching import Lru
 
 from kubeserve_gateway.domain.ratelimit import Decision, Lease, Limit, MemoryBuckets
 from kubeserve_gateway.metrics import RATE_LIMIT_STORE_CALLS
@@ -65,7 +66,7 @@ class RateLimiter:
         self.max_keys = max_keys
         self._clock = clock
         self.local = MemoryBuckets(max_keys=max_keys, clock=clock)
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: Lru[str, _Entry] = Lru(max_keys)
         self._failure_logged = -_FAILURE_LOG_INTERVAL
         self._store_down_until = -1.0
         self._pruned_at = clock()
@@ -125,14 +126,7 @@ class RateLimiter:
         return lease.decision(limit, now)
 
     def _entry(self, key: str) -> _Entry:
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = self._entries[key] = _Entry()
-            if len(self._entries) > self.max_keys:
-                self._entries.popitem(last=False)
-        else:
-            self._entries.move_to_end(key)
-        return entry
+        return self._entries.get_or_put(key, _Entry)
 
     def _maybe_prune(self, now: float) -> None:
         if now - self._pruned_at < _PRUNE_INTERVAL or self.store is None:

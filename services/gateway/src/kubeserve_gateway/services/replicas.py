@@ -23,11 +23,13 @@ import time
 from collections.abc import Callable
 from uuid import UUID
 
+from kubeserve_common.caching import Lru
+from kubeserve_common.contracts.deployer import DeploymentRoute
 from kubeserve_common.errors import NotFound
 from kubeserve_common.events.envelope import CloudEvent
 from kubeserve_common.security.principal import Principal
 
-from kubeserve_gateway.adapters.deployer import DeployerPort, DeployerUnavailable, DeploymentRoute
+from kubeserve_gateway.adapters.deployer import DeployerPort, DeployerUnavailable
 from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable, WakeBlocked
 from kubeserve_gateway.domain.routes import RouteMatch
 from kubeserve_gateway.metrics import STALE_ROUTES
@@ -65,10 +67,10 @@ class ReplicaResolver:
         self.max_stale = max_stale
         self.max_entries = max_entries
         self._clock = clock
-        self._routes: dict[str, tuple[float, DeploymentRoute | None]] = {}
+        self._routes: Lru[str, tuple[float, DeploymentRoute | None]] = Lru(max_entries)
         # The last answer known good per deployment and when it was confirmed: what serves
         # while the deployer is away. Kept when an entry is forgotten or expires.
-        self._known: dict[str, tuple[float, DeploymentRoute | None]] = {}
+        self._known: Lru[str, tuple[float, DeploymentRoute | None]] = Lru(max_entries)
         self._degraded = False
         self._inflight: dict[str, asyncio.Task[DeploymentRoute | None]] = {}
         self._turn = itertools.count()
@@ -99,7 +101,7 @@ class ReplicaResolver:
 
     def forget(self, deployment_id: str) -> None:
         """After a replica refused a connection: look the route up afresh next time."""
-        self._routes.pop(deployment_id, None)
+        self._routes.pop(deployment_id)
         # A lookup already under way may predate the refusal: the next request starts afresh.
         self._inflight.pop(deployment_id, None)
 
@@ -113,13 +115,10 @@ class ReplicaResolver:
         now = self._clock()
         if event.type == "io.kubeserve.deployment.ready.v1":
             try:
-                route: DeploymentRoute | None = DeploymentRoute(
-                    deployment_id=UUID(deployment_id),
-                    owner_id=UUID(str(event.data["owner_id"])),
-                    status="Running",
-                    endpoints=tuple(str(e).rstrip("/") for e in event.data.get("endpoints", ())),
+                route: DeploymentRoute | None = DeploymentRoute.model_validate(
+                    {**event.data, "status": "Running"}
                 )
-            except (KeyError, ValueError, TypeError):
+            except ValueError:  # pydantic's ValidationError
                 log.info("ignored a malformed deployment event", extra={"event_id": event.id})
                 return
         elif event.type == "io.kubeserve.deployment.deleted.v1":
@@ -197,7 +196,7 @@ class ReplicaResolver:
             )
         STALE_ROUTES.inc()
         # Ask again after a TTL, not on every request, while it is away.
-        self._routes[deployment_id] = (now + self.ttl, known[1])
+        self._routes.put(deployment_id, (now + self.ttl, known[1]))
         return known[1]
 
     def _store(
@@ -208,12 +207,8 @@ class ReplicaResolver:
         confirmed: float,
         fresh_until: float,
     ) -> None:
-        if len(self._routes) >= self.max_entries:
-            self._routes.clear()
-        if len(self._known) >= self.max_entries:
-            self._known.clear()
-        self._routes[deployment_id] = (fresh_until, route)
-        self._known[deployment_id] = (confirmed, route)
+        self._routes.put(deployment_id, (fresh_until, route))
+        self._known.put(deployment_id, (confirmed, route))
 
 
 def _consume(task: asyncio.Task[object]) -> None:

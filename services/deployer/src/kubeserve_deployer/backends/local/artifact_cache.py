@@ -18,12 +18,12 @@ import os
 import re
 import shutil
 import uuid
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from kubeserve_common.errors import PermanentError
 from kubeserve_common.storage import ArtifactNotFound, ArtifactStore
+from kubeserve_common.wheels import WheelRefused, install_wheels
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -119,8 +119,8 @@ class ArtifactCache:
 
     async def fetch_wheelhouse(self, uri: str) -> Path:
         """The version's wheels (the packages the runtime lacks, fetched by the builder),
-        unpacked into a directory to put first on the runtime's import path. Unpacking a wheel is
-        extracting a zip archive (pip does the same); nothing is imported here."""
+        installed into a directory to put first on the runtime's import path
+        (`kubeserve_common.wheels`: files copied, no package code run, nothing imported here)."""
         site = self.root / f"wheelhouse-{hashlib.sha256(uri.encode()).hexdigest()[:32]}" / "site"
         if await asyncio.to_thread((site / ".complete").is_file):
             return site
@@ -132,11 +132,22 @@ class ArtifactCache:
         wheels = [o for o in await self.store.list_objects(prefix) if o.key.endswith(".whl")]
         staging = site.parent / f".{uuid.uuid4().hex}"
         try:
+            files = []
             for wheel in wheels:
                 local = staging / "wheels" / _SAFE_NAME.sub("_", wheel.key.rsplit("/", 1)[-1])
                 await asyncio.to_thread(local.parent.mkdir, parents=True, exist_ok=True)
                 await asyncio.wait_for(self._download(wheel.key, local, None), self.timeout)
-                await asyncio.to_thread(_unpack_wheel, local, staging / "site")
+                files.append(local)
+            try:
+                await asyncio.to_thread(
+                    install_wheels,
+                    files,
+                    staging / "site",
+                    max_bytes=MAX_UNPACKED_BYTES,
+                    by="kubeserve-deployer",
+                )
+            except WheelRefused as exc:
+                raise ArtifactUnusable(f"wheelhouse {uri}: {exc}") from None
             await asyncio.to_thread((staging / "site").mkdir, parents=True, exist_ok=True)
             await asyncio.to_thread((staging / "site" / ".complete").write_text, uri)
             if not await asyncio.to_thread(site.exists):
@@ -191,24 +202,3 @@ def _make_read_only(root: Path) -> None:
             with contextlib.suppress(OSError):
                 os.chmod(os.path.join(directory, name), 0o555)  # noqa: S103 - replica uids read
     os.chmod(root, 0o555)  # noqa: S103 - every replica uid reads, none writes
-
-
-def _unpack_wheel(wheel: Path, target: Path) -> None:
-    """Extract a wheel (a zip archive) refusing absolute or escaping member paths and archives
-    that expand beyond MAX_UNPACKED_BYTES."""
-    target.mkdir(parents=True, exist_ok=True)
-    root = target.resolve()
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            members = archive.infolist()
-            if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
-                raise ArtifactUnusable(f"wheel {wheel.name} expands beyond the limit")
-            for member in members:
-                destination = (root / member.filename).resolve()
-                if not destination.is_relative_to(root):
-                    raise ArtifactUnusable(
-                        f"wheel {wheel.name} has an unsafe path {member.filename!r}"
-                    )
-            archive.extractall(root)
-    except zipfile.BadZipFile as exc:
-        raise ArtifactUnusable(f"{wheel.name} is not a valid wheel") from exc

@@ -37,7 +37,6 @@ from kubeserve_deployer.backends.local.artifact_cache import (
     ArtifactUnusable,
     FetchFailed,
 )
-from kubeserve_deployer.backends.local.config import LocalBackendConfig
 from kubeserve_deployer.backends.local.environment import runtime_environment
 from kubeserve_deployer.backends.local.health import HealthChecker
 from kubeserve_deployer.backends.local.identity import (
@@ -54,6 +53,7 @@ from kubeserve_deployer.backends.local.sandboxing import (
     ReplicaSandboxes,
     SandboxGate,
 )
+from kubeserve_deployer.backends.local.settings import LocalBackendSettings
 from kubeserve_deployer.backends.local.state import Replica, log_tail, read_json, write_json
 from kubeserve_deployer.backends.local.watching import ExitWatcher
 from kubeserve_deployer.domain.deployments import (
@@ -64,29 +64,28 @@ from kubeserve_deployer.domain.deployments import (
 )
 from kubeserve_deployer.metrics import COLD_START, REPLICA_CRASHES, REPLICAS, WARM_POOL_UP
 
-__all__ = ["LocalBackend", "LocalBackendConfig"]
-
 log = logging.getLogger(__name__)
 
 
 class LocalBackend:
     name = "local"
 
-    def __init__(self, config: LocalBackendConfig, cache: ArtifactCache) -> None:
+    def __init__(
+        self,
+        config: LocalBackendSettings,
+        cache: ArtifactCache,
+        *,
+        runtime_dir: Path,
+        limits: ReplicaLimits,
+    ) -> None:
         self.config = config
         self.cache = cache
-        self.dir = config.runtime_dir
+        self.dir = runtime_dir
         self.state_dir = self.dir / "replicas"
         self.log_dir = self.dir / "logs"
         self.pool = (
-            WarmPool(
-                config.python,
-                self.dir / "pool.log",
-                env=runtime_environment(),
-                start_timeout=config.pool_start_timeout,
-                request_timeout=config.pool_request_timeout,
-            )
-            if config.use_pool
+            WarmPool(config, self.dir / "pool.log", env=runtime_environment())
+            if config.use_warm_pool
             else None
         )
         self.replicas: dict[str, Replica] = {}
@@ -94,10 +93,10 @@ class LocalBackend:
         self.activity = Activity()
         self.lock = DirectoryLock(self.dir)
         self.watcher = ExitWatcher()
-        limits = ReplicaLimits(memory_bytes=config.replica_memory_bytes, cpu=config.replica_cpu)
-        self.sandboxes = ReplicaSandboxes(self.dir, limits) if config.sandbox else None
+        sandboxed = not config.insecure_no_sandbox
+        self.sandboxes = ReplicaSandboxes(self.dir, limits) if sandboxed else None
         self.launcher = Launcher(config, self.pool, self.state_dir, self.sandboxes)
-        self.gate = SandboxGate(config.python, runtime_environment()) if config.sandbox else None
+        self.gate = SandboxGate(config.runtime_python, runtime_environment()) if sandboxed else None
         self.health = HealthChecker(config.health_timeout)
         self._op = asyncio.Lock()
 
@@ -130,7 +129,7 @@ class LocalBackend:
         self._try_lock()
 
     async def close(self) -> None:
-        if self.config.stop_on_close and self.active:
+        if self.config.stop_replicas_on_exit and self.active:
             # The desired state stays in the database: the next deployer starts them again.
             async with self._op:
                 await self._stop_many(list(self.replicas.values()))
@@ -213,9 +212,9 @@ class LocalBackend:
         delay = idle
         for r in self.replicas.values():
             if r.status is ReplicaStatus.STARTING:
-                return self.config.starting_poll
+                return self.config.starting_poll_interval
             if r.status is ReplicaStatus.CRASHED:
-                delay = min(delay, max(r.next_restart - now, self.config.starting_poll))
+                delay = min(delay, max(r.next_restart - now, self.config.starting_poll_interval))
             elif r.status is ReplicaStatus.READY:
                 delay = min(delay, max(r.last_health + self.config.health_interval - now, 0.05))
         return delay
@@ -235,9 +234,9 @@ class LocalBackend:
         if r.status is ReplicaStatus.STARTING:
             if await self.health.healthy(r.endpoint):
                 self._became_ready(r)
-            elif now - r.started_mono > self.config.start_timeout:
+            elif now - r.started_mono > self.config.replica_start_timeout:
                 signal_replica(int(r.pid or 0), signal.SIGKILL)
-                self._crash(r, f"not ready within {self.config.start_timeout:g}s")
+                self._crash(r, f"not ready within {self.config.replica_start_timeout:g}s")
             return
         if now - r.last_health < self.config.health_interval:
             return
@@ -288,7 +287,7 @@ class LocalBackend:
         else:
             r.fetch_failures += 1
             attempt = r.fetch_failures
-        delay = min(self.config.backoff_base * 2 ** (attempt - 1), self.config.backoff_max)
+        delay = self.config.restart_delay(attempt)
         r.next_restart = time.monotonic() + delay
         self._event(
             r.deployment_id,

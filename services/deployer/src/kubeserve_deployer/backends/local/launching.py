@@ -14,7 +14,6 @@ from typing import Any
 from kubeserve_common.net import free_port
 from kubeserve_runtime.sandbox.spec import SandboxSpec
 
-from kubeserve_deployer.backends.local.config import LocalBackendConfig
 from kubeserve_deployer.backends.local.environment import runtime_environment
 from kubeserve_deployer.backends.local.pool_client import PoolUnavailable, WarmPool
 from kubeserve_deployer.backends.local.sandboxing import (
@@ -22,6 +21,7 @@ from kubeserve_deployer.backends.local.sandboxing import (
     inner_model_path,
     tunables,
 )
+from kubeserve_deployer.backends.local.settings import LocalBackendSettings
 from kubeserve_deployer.backends.local.state import Replica
 from kubeserve_deployer.domain.deployments import DeploymentSpec, RevisionTarget
 
@@ -35,7 +35,7 @@ def _open_log(path: Path) -> Any:
 class Launcher:
     def __init__(
         self,
-        config: LocalBackendConfig,
+        config: LocalBackendSettings,
         pool: WarmPool | None,
         state_dir: Path,
         sandboxes: ReplicaSandboxes | None,
@@ -99,7 +99,7 @@ class Launcher:
                 except PoolUnavailable as exc:
                     log.warning("warm pool unavailable, starting a plain process: %s", exc)
         argv = [
-            self.config.python,
+            self.config.runtime_python,
             "-m",
             "kubeserve_runtime",
             "--model",
@@ -118,7 +118,7 @@ class Launcher:
         if sandbox is not None:
             # The sandbox's launcher confines itself, then execs the runtime inside; the pid
             # we get is its supervisor's, which lives exactly as long as the replica.
-            prefix = [self.config.python, "-m", "kubeserve_runtime.sandbox", "--spec"]
+            prefix = [self.config.runtime_python, "-m", "kubeserve_runtime.sandbox", "--spec"]
             argv = [*prefix, sandbox.to_json(), "--", *argv]
             # Never the version's packages on the launcher's own path: it runs unconfined until
             # it has entered the sandbox (inside, the spec puts /site first).

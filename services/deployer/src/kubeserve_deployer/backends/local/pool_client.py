@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kubeserve_deployer.backends.local.settings import LocalBackendSettings
+
 log = logging.getLogger(__name__)
 
 
@@ -31,19 +33,13 @@ class PoolUnavailable(Exception):
 
 class WarmPool:
     def __init__(
-        self,
-        python: str,
-        log_path: Path,
-        *,
-        env: dict[str, str],
-        start_timeout: float,
-        request_timeout: float,
+        self, config: LocalBackendSettings, log_path: Path, *, env: dict[str, str]
     ) -> None:
-        self.python = python
+        self.python = config.runtime_python
         self.log_path = log_path
         self.env = env  # the pool's children inherit it: never the deployer's secrets
-        self.start_timeout = start_timeout
-        self.request_timeout = request_timeout
+        self.start_timeout = config.pool_start_timeout
+        self.request_timeout = config.pool_request_timeout
         self._proc: asyncio.subprocess.Process | None = None
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._lock = asyncio.Lock()
