@@ -111,6 +111,12 @@ def cmd_demo(args: argparse.Namespace, client: Client) -> None:
 # -- parser --------------------------------------------------------------------------------------
 
 
+def _waits(parser: argparse.ArgumentParser, *, timeout: float = 300) -> None:
+    """The `--no-wait` and `--timeout SECONDS` options of a command that waits for the platform."""
+    parser.add_argument("--no-wait", action="store_true")
+    parser.add_argument("--timeout", type=float, default=timeout)
+
+
 def _reads(default: str) -> argparse.ArgumentParser:
     """The `-o json|table` option of a read command (a fresh one each: argparse shares a
     parent's actions, so one parser's default would leak into the others)."""
@@ -205,8 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model name or id")
     p.add_argument("file", help="the model file, e.g. model.joblib")
     p.add_argument("-r", "--requirements", help="a requirements.txt")
-    p.add_argument("--no-wait", action="store_true")
-    p.add_argument("--timeout", type=float, default=600)
+    _waits(p, timeout=600)
     p.set_defaults(func=cmd_push)
 
     p = sub.add_parser("deploy", help="deploy a Ready version and wait until it runs")
@@ -214,8 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicas", type=int, help="a fixed replica count (default 1)")
     p.add_argument("--name")
     _autoscaling_options(p)
-    p.add_argument("--no-wait", action="store_true")
-    p.add_argument("--timeout", type=float, default=300)
+    _waits(p)
     p.set_defaults(func=cmd_deploy)
 
     deps = sub.add_parser(
@@ -233,20 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = deps.add_parser("scale", help="change the number of replicas")
     p.add_argument("deployment")
     p.add_argument("replicas", type=int)
-    p.add_argument("--no-wait", action="store_true")
-    p.add_argument("--timeout", type=float, default=300)
+    _waits(p)
     p.set_defaults(func=cmd_deployments_scale)
     p = deps.add_parser("autoscale", help="turn autoscaling on or change it (scale: off)")
     p.add_argument("deployment")
     _autoscaling_options(p)
-    p.add_argument("--no-wait", action="store_true")
-    p.add_argument("--timeout", type=float, default=300)
+    _waits(p)
     p.set_defaults(func=cmd_deployments_autoscale)
     p = deps.add_parser("rollback", help="roll back to the previous (or a given) revision")
     p.add_argument("deployment")
     p.add_argument("--revision", type=int)
-    p.add_argument("--no-wait", action="store_true")
-    p.add_argument("--timeout", type=float, default=300)
+    _waits(p)
     p.set_defaults(func=cmd_deployments_rollback)
 
     p = sub.add_parser("logs", help="print (or follow) the replicas' log lines")

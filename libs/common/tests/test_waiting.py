@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from kubeserve_common.waiting import Backoff, wait_for_wake
+from kubeserve_common.waiting import Backoff, Pace, cancel_and_wait, run_loop, wait_for_wake
 
 
 class RecordingBackoff(Backoff):
@@ -100,6 +100,34 @@ async def test_a_loop_on_the_helper_acts_on_every_wake_and_sleeps_between() -> N
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
     assert passes == 4
+
+
+async def test_run_loop_retries_a_failing_pass_at_the_pace_its_handler_says() -> None:
+    """A pass that raises does not end the loop: `on_failure` sees the error and its deadline
+    brings the next pass although the idle poll is an hour; cancelling stops the loop."""
+    wake = asyncio.Event()
+    failures: list[str] = []
+    passes = 0
+    succeeded = asyncio.Event()
+
+    async def one_pass() -> Pace:
+        nonlocal passes
+        passes += 1
+        if passes < 3:
+            raise RuntimeError(f"pass {passes} broke")
+        succeeded.set()
+        return Pace()
+
+    def on_failure(exc: Exception) -> Pace:
+        failures.append(str(exc))
+        return Pace(at_most=0.001)
+
+    task = asyncio.create_task(run_loop(one_pass, Backoff(3600, 3600), wake, on_failure=on_failure))
+    await asyncio.wait_for(succeeded.wait(), 10)
+    await cancel_and_wait(task)
+    assert task.cancelled()
+    assert failures == ["pass 1 broke", "pass 2 broke"]
+    assert passes == 3  # after a pass that went well, only the hour-long poll (or a wake) runs one
 
 
 def test_waiting_for_nothing_forever_is_refused() -> None:

@@ -24,7 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kubeserve_deployer.backends.kubernetes.cluster import ClusterError, kind_path, object_path
+from kubeserve_deployer.backends.kubernetes.cluster import (
+    ClusterError,
+    PodLogRequest,
+    kind_path,
+    object_path,
+)
 from kubeserve_deployer.backends.kubernetes.helm import HelmError, HelmRelease
 from kubeserve_deployer.backends.kubernetes.lease import LeaseRecord
 from kubeserve_deployer.backends.kubernetes.release import (
@@ -216,28 +221,16 @@ class FakeKubernetes(_Failures):
         return [] if release is None else self._pods(release, tick=True)
 
     async def pod_logs(
-        self,
-        namespace: str,
-        pod: str,
-        *,
-        container: str,
-        follow: bool,
-        since_seconds: int | None,
-        tail_lines: int | None,
+        self, namespace: str, pod: str, request: PodLogRequest
     ) -> AsyncIterator[str]:
         """Like `pods/log`: 404 for a pod that does not exist, `sinceSeconds` and `tailLines`
         applied by the server, new lines streamed while following."""
         self._check("pod_logs", (namespace, pod))
         self.cluster.log_requests.append(
-            {
-                "namespace": namespace,
-                "pod": pod,
-                "container": container,
-                "follow": follow,
-                "since_seconds": since_seconds,
-                "tail_lines": tail_lines,
-            }
+            {"namespace": namespace, "pod": pod, **dataclasses.asdict(request)}
         )
+        container, follow = request.container, request.follow
+        since_seconds, tail_lines = request.since_seconds, request.tail_lines
         if container != "runtime" or not any(
             p.name == pod
             for r in self.cluster.releases.values()

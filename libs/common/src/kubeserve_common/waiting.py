@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
 
 
 async def wait_for_wake(event: asyncio.Event | None, timeout: float | None) -> bool:  # noqa: ASYNC109
@@ -64,3 +67,44 @@ class Backoff:
         if woken:
             self.reset()
         return woken
+
+
+@dataclass(frozen=True)
+class Pace:
+    """What one pass of a loop tells its idle poll: `busy` (work found, something to watch)
+    brings the poll back to its initial delay; `at_most` caps the next wait (a deadline)."""
+
+    busy: bool = False
+    at_most: float | None = None
+
+
+async def run_loop(
+    one_pass: Callable[[], Awaitable[Pace]],
+    idle: Backoff,
+    wake: asyncio.Event,
+    *,
+    on_failure: Callable[[Exception], Pace],
+) -> None:
+    """A background loop: clear the wake, run a pass, wait as its `Pace` says (or until woken),
+    for ever. A pass that raises is handed to `on_failure` (which logs it and says how soon to
+    try again); cancellation stops the loop."""
+    while True:
+        wake.clear()
+        try:
+            pace = await one_pass()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            pace = on_failure(exc)
+        if pace.busy:
+            idle.reset()
+        await idle.wait(wake, at_most=pace.at_most)
+
+
+async def cancel_and_wait(task: asyncio.Task[Any] | None) -> None:
+    """Stop a background task: cancel it and wait until it has finished (None: never started)."""
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -61,7 +61,28 @@ def _require(module: str, extra: str) -> Any:
 # -- wrappers giving native boosters and ONNX sessions the estimator interface -----------------
 
 
-class XGBoostBoosterModel:
+class _BoosterModel:
+    """What the booster wrappers share: `predict_proba` exists only when the objective yields
+    probabilities (as on a scikit-learn classifier), one column per class."""
+
+    _proba: bool
+
+    def _raw(self, x: Any) -> np.ndarray:
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "predict_proba" and self.__dict__.get("_proba"):
+            return self._predict_proba
+        raise AttributeError(name)
+
+    def _predict_proba(self, x: Any) -> np.ndarray:
+        out = self._raw(x)
+        if out.ndim == 1:
+            return np.column_stack([1.0 - out, out])
+        return out
+
+
+class XGBoostBoosterModel(_BoosterModel):
     """An `xgboost.Booster` with predict/predict_proba shaped like scikit-learn's."""
 
     def __init__(self, booster: Any) -> None:
@@ -96,19 +117,8 @@ class XGBoostBoosterModel:
             return np.asarray(np.argmax(out, axis=1), dtype=np.int64)
         return out
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "predict_proba" and self.__dict__.get("_proba"):
-            return self._predict_proba
-        raise AttributeError(name)
 
-    def _predict_proba(self, x: Any) -> np.ndarray:
-        out = self._raw(x)
-        if out.ndim == 1:
-            return np.column_stack([1.0 - out, out])
-        return out
-
-
-class LightGBMBoosterModel:
+class LightGBMBoosterModel(_BoosterModel):
     """A `lightgbm.Booster` with predict/predict_proba shaped like scikit-learn's."""
 
     def __init__(self, booster: Any) -> None:
@@ -123,23 +133,15 @@ class LightGBMBoosterModel:
         self.predict_dtype = np.int64 if self._proba else np.float64
         self.proba_dtype = np.float64
 
+    def _raw(self, x: Any) -> np.ndarray:
+        return np.asarray(self.booster.predict(x))
+
     def predict(self, x: Any) -> np.ndarray:
-        out: np.ndarray = np.asarray(self.booster.predict(x))
+        out = self._raw(x)
         if self.objective == "binary":
             return (out > 0.5).astype(np.int64)
         if self._proba:
             return np.asarray(np.argmax(out, axis=1), dtype=np.int64)
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "predict_proba" and self.__dict__.get("_proba"):
-            return self._predict_proba
-        raise AttributeError(name)
-
-    def _predict_proba(self, x: Any) -> np.ndarray:
-        out = np.asarray(self.booster.predict(x))
-        if out.ndim == 1:
-            return np.column_stack([1.0 - out, out])
         return out
 
 

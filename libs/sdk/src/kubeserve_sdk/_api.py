@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, Generic, TypeVar
 
 import httpx
 
@@ -25,6 +25,7 @@ from kubeserve_sdk._transport import (
     auth_headers,
     decode,
     error_of,
+    resolve,
     should_retry,
     store_tokens,
     transport_error,
@@ -32,6 +33,7 @@ from kubeserve_sdk._transport import (
 from kubeserve_sdk.arrays import decode_outputs, decode_predictions
 
 T = TypeVar("T")
+Sleep = TypeVar("Sleep")
 TERMINAL_VERSION = {"Ready", "Failed"}
 TERMINAL_DEPLOYMENT = {"Running", "Failed", "Stopped"}
 PAGE = 100
@@ -106,13 +108,33 @@ def stream_error(response: httpx.Response) -> APIError:
     return error_of(response.status_code, body, response.text, response.reason_phrase)
 
 
-class Operations:
-    """What both clients do; they add the transport (`_drive`, `_http`) and streams."""
+class Operations(Generic[Sleep]):
+    """What both clients do; they add the transport (`_open`, `_drive`, `_http`) and streams."""
 
-    base_url: str
-    credentials: Credentials
-    retry: RetryPolicy
-    upload_timeout: float
+    def __init__(
+        self,
+        base_url: str | None = None,
+        credentials: Credentials | None = None,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        upload_timeout: float = 3600.0,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        """Credentials: `credentials` or `api_key`, else `KUBESERVE_API_KEY`, else what
+        `kubeserve login` saved; the URL: `base_url`, else `KUBESERVE_URL`, else the saved one,
+        else http://127.0.0.1:8080. Idempotent calls (reads, deletes, predictions) are retried
+        on 503 honouring Retry-After (`retry=RetryPolicy(retries=0)` turns that off); `sleep`
+        waits before a retry (default `time.sleep`, or `asyncio.sleep` for `AsyncClient`)."""
+        self.base_url, self.credentials = resolve(base_url, credentials, api_key)
+        self.upload_timeout = upload_timeout
+        self.retry = retry or RetryPolicy()
+        self._open(timeout, sleep)
+
+    def _open(self, timeout: float, sleep: Sleep | None) -> None:
+        """Make the HTTP client (the transport's part of `__init__`)."""
+        raise NotImplementedError
 
     # -- plumbing ----------------------------------------------------------------------------
     @operation

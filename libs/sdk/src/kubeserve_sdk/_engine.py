@@ -6,11 +6,12 @@ method that returns the result on `Client` and a coroutine on `AsyncClient`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import inspect
 import time
 import types
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -42,26 +43,48 @@ Step = Send | Pause
 Flow = Generator[Step, Any, T]
 
 
+@dataclass(frozen=True)
+class _Done(Generic[T]):
+    value: T
+
+
+@dataclass
+class _Answer(Generic[T]):
+    """What the driver hands back to the operation: the reply to its last step, or the
+    transport error to throw into it."""
+
+    reply: Any = None
+    error: httpx.TransportError | None = None
+
+    def resume(self, flow: Flow[T]) -> Step | _Done[T]:
+        """The operation's next step, or its result once it returned."""
+        try:
+            return flow.send(self.reply) if self.error is None else flow.throw(self.error)
+        except StopIteration as done:
+            return _Done(done.value)
+
+    @contextlib.contextmanager
+    def catching(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.TransportError as exc:
+            self.error = exc
+
+
 class SyncDriver:
     _http: httpx.Client
     _sleep: Callable[[float], None]
 
     def _drive(self, flow: Flow[T]) -> T:
-        reply: Any = None
-        error: httpx.TransportError | None = None
-        while True:
-            try:
-                step = flow.send(reply) if error is None else flow.throw(error)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            reply, error = None, None
+        answer = _Answer[T]()
+        while not isinstance(step := answer.resume(flow), _Done):
+            answer = _Answer()
             if isinstance(step, Pause):
                 (self._sleep if step.retry else time.sleep)(step.seconds)
                 continue
-            try:
-                reply = self._http.request(step.method, step.url, **step.kwargs)
-            except httpx.TransportError as exc:
-                error = exc
+            with answer.catching():
+                answer.reply = self._http.request(step.method, step.url, **step.kwargs)
+        return step.value
 
 
 class AsyncDriver:
@@ -69,21 +92,15 @@ class AsyncDriver:
     _sleep: Callable[[float], Awaitable[None]]
 
     async def _drive(self, flow: Flow[T]) -> T:
-        reply: Any = None
-        error: httpx.TransportError | None = None
-        while True:
-            try:
-                step = flow.send(reply) if error is None else flow.throw(error)
-            except StopIteration as done:
-                return done.value  # type: ignore[no-any-return]
-            reply, error = None, None
+        answer = _Answer[T]()
+        while not isinstance(step := answer.resume(flow), _Done):
+            answer = _Answer()
             if isinstance(step, Pause):
                 await (self._sleep if step.retry else asyncio.sleep)(step.seconds)
                 continue
-            try:
-                reply = await self._http.request(step.method, step.url, **step.kwargs)
-            except httpx.TransportError as exc:
-                error = exc
+            with answer.catching():
+                answer.reply = await self._http.request(step.method, step.url, **step.kwargs)
+        return step.value
 
 
 class operation(Generic[P, T]):

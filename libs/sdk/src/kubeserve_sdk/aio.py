@@ -12,31 +12,14 @@ from kubeserve_sdk import models as m
 from kubeserve_sdk._api import PAGE, LogStream, Operations, stream_error
 from kubeserve_sdk._calls import LogEntry
 from kubeserve_sdk._engine import AsyncDriver
-from kubeserve_sdk._transport import Credentials, RetryPolicy, resolve, transport_error
+from kubeserve_sdk._transport import transport_error
 
 
-class AsyncClient(Operations, AsyncDriver):
-    """`Client`'s methods, awaitable (`logs` and `iter_models` are async iterators).
-    Credentials: `credentials` or `api_key`, else `KUBESERVE_API_KEY`, else what `kubeserve
-    login` saved; the URL: `base_url`, else `KUBESERVE_URL`, else the saved one, else
-    http://127.0.0.1:8080. Idempotent calls (reads, deletes, predictions) are retried on 503
-    honouring Retry-After (`retry=RetryPolicy(retries=0)` turns that off)."""
+class AsyncClient(Operations[Callable[[float], Awaitable[None]]], AsyncDriver):
+    """`Client`'s methods, awaitable (`logs` and `iter_models` are async iterators)."""
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        credentials: Credentials | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        upload_timeout: float = 3600.0,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-    ) -> None:
-        self.base_url, self.credentials = resolve(base_url, credentials, api_key)
-        self.upload_timeout = upload_timeout
-        self.retry = retry or RetryPolicy()
-        self._sleep = sleep
+    def _open(self, timeout: float, sleep: Callable[[float], Awaitable[None]] | None) -> None:
+        self._sleep = sleep or asyncio.sleep
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
     async def close(self) -> None:

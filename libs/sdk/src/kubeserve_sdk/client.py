@@ -12,30 +12,14 @@ from kubeserve_sdk import models as m
 from kubeserve_sdk._api import PAGE, LogStream, Operations, stream_error
 from kubeserve_sdk._calls import LogEntry
 from kubeserve_sdk._engine import SyncDriver
-from kubeserve_sdk._transport import Credentials, RetryPolicy, resolve, transport_error
+from kubeserve_sdk._transport import transport_error
 
 
-class Client(Operations, SyncDriver):
-    """Credentials: `credentials` or `api_key`, else `KUBESERVE_API_KEY`, else what `kubeserve
-    login` saved; the URL: `base_url`, else `KUBESERVE_URL`, else the saved one, else
-    http://127.0.0.1:8080. Idempotent calls (reads, deletes, predictions) are retried on 503
-    honouring Retry-After (`retry=RetryPolicy(retries=0)` turns that off)."""
+class Client(Operations[Callable[[float], None]], SyncDriver):
+    """The synchronous client (see `__init__` for credentials, URL and retries)."""
 
-    def __init__(
-        self,
-        base_url: str | None = None,
-        credentials: Credentials | None = None,
-        *,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        upload_timeout: float = 3600.0,
-        retry: RetryPolicy | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.base_url, self.credentials = resolve(base_url, credentials, api_key)
-        self.upload_timeout = upload_timeout
-        self.retry = retry or RetryPolicy()
-        self._sleep = sleep
+    def _open(self, timeout: float, sleep: Callable[[float], None] | None) -> None:
+        self._sleep = sleep or time.sleep
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
 
     def close(self) -> None:

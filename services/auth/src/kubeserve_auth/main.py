@@ -6,9 +6,10 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Unpack
 
 from fastapi import APIRouter, FastAPI
-from kubeserve_common.web.app import create_service_app
+from kubeserve_common.web.app import Hosting, create_service_app
 
 from kubeserve_auth.api import admin, api_keys, sessions
 from kubeserve_auth.bootstrap import bootstrap
@@ -35,12 +36,7 @@ def _warm_up(container: AuthContainer) -> APIRouter:
     return APIRouter(lifespan=lifespan)
 
 
-def create_app(
-    container: AuthContainer | None = None,
-    *,
-    consume: bool = True,
-    manage_container: bool = True,
-) -> FastAPI:
+def create_app(container: AuthContainer | None = None, **hosting: Unpack[Hosting]) -> FastAPI:
     container = container or bootstrap()
     return create_service_app(
         container,
@@ -53,7 +49,6 @@ def create_app(
             _warm_up(container),
         ],
         title="KubeServe auth",
-        consume=consume,
-        manage_container=manage_container,
         max_body_bytes=container.settings.max_body_bytes,
+        **hosting,
     )

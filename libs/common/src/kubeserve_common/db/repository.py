@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 from sqlalchemy import Select, select
@@ -16,6 +16,14 @@ class Repository(Generic[T]):
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+    async def one_or_none(self, stmt: Select[Any], *, for_update: bool = False) -> T | None:
+        """The one row `stmt` selects, or None; `for_update` locks it until the transaction
+        ends."""
+        if for_update:
+            stmt = stmt.with_for_update()
+        found: T | None = (await self.session.execute(stmt)).scalar_one_or_none()
+        return found
 
     async def add(self, obj: T) -> T:
         self.session.add(obj)
@@ -34,4 +42,4 @@ class OwnedRepository(Repository[T]):
 
     async def get_owned(self, owner_id: UUID, object_id: UUID) -> T | None:
         stmt = self.for_owner(owner_id).where(self.model.id == object_id)  # type: ignore[attr-defined]
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return await self.one_or_none(stmt)

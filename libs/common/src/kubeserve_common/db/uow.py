@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from types import TracebackType
 
 from sqlalchemy import func, insert, select
@@ -97,18 +98,13 @@ class UnitOfWork:
         return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+@dataclass(frozen=True, eq=False)  # compared by identity
 class UnitOfWorkFactory:
     """What services receive: a callable making a fresh UnitOfWork per use case."""
 
-    def __init__(
-        self,
-        session_factory: async_sessionmaker[AsyncSession],
-        on_commit: Callable[[], None] | None = None,
-        notify: str | None = None,
-    ) -> None:
-        self.session_factory = session_factory
-        self.on_commit = on_commit
-        self.notify = notify  # PostgreSQL NOTIFY channel of the service's outbox relays
+    session_factory: async_sessionmaker[AsyncSession]
+    on_commit: Callable[[], None] | None = None
+    notify: str | None = None  # PostgreSQL NOTIFY channel of the service's outbox relays
 
     def __call__(self) -> UnitOfWork:
         return UnitOfWork(self.session_factory, self.on_commit, self.notify)

@@ -2,6 +2,8 @@
 
 A payload class names its CloudEvents type in `__event_type__`. Adding a field to a published
 payload means a new `.v2` class published beside the `.v1` one until every consumer moved.
+An event about one model version or one deployment derives from `_VersionEvent` or
+`_DeploymentEvent`, which declare the ids every such event carries (first, in that order).
 """
 
 from __future__ import annotations
@@ -42,6 +44,22 @@ def payload_class(event_type: str) -> type[EventPayload]:
 
 def catalog() -> dict[str, type[EventPayload]]:
     return dict(_CATALOG)
+
+
+class _VersionEvent(EventPayload):
+    """What every event about one model version carries (registry and builder)."""
+
+    model_id: UUID
+    version_id: UUID
+    version_tag: str
+    owner_id: UUID
+
+
+class _DeploymentEvent(EventPayload):
+    """What every event about one deployment carries (deployer)."""
+
+    deployment_id: UUID
+    owner_id: UUID
 
 
 @_register
@@ -90,12 +108,8 @@ class ModelCreated(EventPayload):
 
 
 @_register
-class VersionUploaded(EventPayload):
+class VersionUploaded(_VersionEvent):
     __event_type__ = "io.kubeserve.version.uploaded.v1"
-    model_id: UUID
-    version_id: UUID
-    version_tag: str
-    owner_id: UUID
     framework: str
     artifact_uri: str
     filename: str
@@ -105,12 +119,8 @@ class VersionUploaded(EventPayload):
 
 
 @_register
-class VersionBuilt(EventPayload):
+class VersionBuilt(_VersionEvent):
     __event_type__ = "io.kubeserve.version.built.v1"
-    model_id: UUID
-    version_id: UUID
-    version_tag: str
-    owner_id: UUID
     signature: dict[str, Any]
     dependency_plan: dict[str, Any]
     predicted_cold_start_ms: float = Field(ge=0)
@@ -119,22 +129,16 @@ class VersionBuilt(EventPayload):
 
 
 @_register
-class VersionBuildFailed(EventPayload):
+class VersionBuildFailed(_VersionEvent):
     __event_type__ = "io.kubeserve.version.build_failed.v1"
-    model_id: UUID
-    version_id: UUID
-    version_tag: str
-    owner_id: UUID
     stage: str
     reason: str
     report_uri: str | None = None
 
 
 @_register
-class DeployRequested(EventPayload):
+class DeployRequested(_DeploymentEvent):
     __event_type__ = "io.kubeserve.deployment.requested.v1"
-    deployment_id: UUID
-    owner_id: UUID
     model_id: UUID
     version_id: UUID
     revision: int = Field(ge=1)
@@ -144,10 +148,8 @@ class DeployRequested(EventPayload):
 
 
 @_register
-class DeploymentReady(EventPayload):
+class DeploymentReady(_DeploymentEvent):
     __event_type__ = "io.kubeserve.deployment.ready.v1"
-    deployment_id: UUID
-    owner_id: UUID
     revision: int = Field(ge=1)
     url: str
     endpoints: list[str]
@@ -156,30 +158,24 @@ class DeploymentReady(EventPayload):
 
 
 @_register
-class DeploymentFailed(EventPayload):
+class DeploymentFailed(_DeploymentEvent):
     __event_type__ = "io.kubeserve.deployment.failed.v1"
-    deployment_id: UUID
-    owner_id: UUID
     revision: int = Field(ge=1)
     reason: str
 
 
 @_register
-class DeploymentScaled(EventPayload):
+class DeploymentScaled(_DeploymentEvent):
     __event_type__ = "io.kubeserve.deployment.scaled.v1"
-    deployment_id: UUID
-    owner_id: UUID
     replicas: int = Field(ge=1)
 
 
 @_register
-class DeploymentAutoscaled(EventPayload):
+class DeploymentAutoscaled(_DeploymentEvent):
     """The deployer's concurrency autoscaler changed a deployment's replica count (issue 12);
     `replicas` may be 0 (scaled to zero)."""
 
     __event_type__ = "io.kubeserve.deployment.autoscaled.v1"
-    deployment_id: UUID
-    owner_id: UUID
     previous_replicas: int = Field(ge=0)
     replicas: int = Field(ge=0)
     in_flight: float = Field(ge=0, description="Requests in flight the decision was based on.")
@@ -189,14 +185,10 @@ class DeploymentAutoscaled(EventPayload):
 
 
 @_register
-class UndeployRequested(EventPayload):
+class UndeployRequested(_DeploymentEvent):
     __event_type__ = "io.kubeserve.deployment.undeploy_requested.v1"
-    deployment_id: UUID
-    owner_id: UUID
 
 
 @_register
-class DeploymentDeleted(EventPayload):
+class DeploymentDeleted(_DeploymentEvent):
     __event_type__ = "io.kubeserve.deployment.deleted.v1"
-    deployment_id: UUID
-    owner_id: UUID

@@ -221,17 +221,8 @@ class RabbitMQBus(EventBus):
             else:
                 assert self._dlx is not None
                 exchange, routing_key = self._dlx, sub.queue
-            out = aio_pika.Message(
-                body=message.body,
-                content_type=message.content_type,
-                message_id=message.message_id,
-                type=message.type,
-                app_id=message.app_id,
-                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                headers={
-                    ATTEMPT_HEADER: attempt + 1,
-                    REASON_HEADER: verdict.reason[:1000],
-                },
+            out = _persistent_copy(
+                message, {ATTEMPT_HEADER: attempt + 1, REASON_HEADER: verdict.reason[:1000]}
             )
             await self._confirmed(exchange, out, routing_key)
             await message.ack()
@@ -280,16 +271,7 @@ class RabbitMQBus(EventBus):
                     for k, v in (msg.headers or {}).items()
                     if k not in (ATTEMPT_HEADER, REASON_HEADER, "x-death")
                 }
-                copy = aio_pika.Message(
-                    body=msg.body,
-                    headers=headers,
-                    content_type=msg.content_type,
-                    message_id=msg.message_id,
-                    type=msg.type,
-                    timestamp=msg.timestamp,
-                    app_id=msg.app_id,
-                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-                )
+                copy = _persistent_copy(msg, headers)
                 try:
                     await self._confirmed(default, copy, queue)
                 except BaseException:
@@ -329,3 +311,18 @@ def _int(value: Any, default: int) -> int:
         return int(value)
     except (TypeError, ValueError):
         return default
+
+
+def _persistent_copy(message: AbstractIncomingMessage, headers: dict[str, Any]) -> aio_pika.Message:
+    """The message again, body and properties, with `headers` and persistent: what a retry, a
+    dead letter and a replay publish."""
+    return aio_pika.Message(
+        body=message.body,
+        headers=headers,
+        content_type=message.content_type,
+        message_id=message.message_id,
+        type=message.type,
+        timestamp=message.timestamp,
+        app_id=message.app_id,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )

@@ -181,19 +181,28 @@ def verify_access_token(
     key = keys.get(kid)
     if key is None:
         raise InvalidToken("unknown key id")
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            dict(key),
-            algorithms=ACCESS_ALGORITHMS,
-            audience=audience,
-            issuer=issuer,
-            options=_REQUIRED,
-        )
-    except JOSEError as exc:
-        raise InvalidToken(str(exc) or "invalid token") from exc
+    claims = _decoded(token, dict(key), ACCESS_ALGORITHMS, audience, issuer, "invalid token")
     if claims.get("typ") != ACCESS_TYP:
         raise InvalidToken("not an access token")
+    return claims
+
+
+def _decoded(
+    token: str,
+    key: str | dict[str, str],
+    algorithms: list[str],
+    audience: str,
+    issuer: str,
+    invalid: str,
+) -> dict[str, Any]:
+    """The claims of a token signed by `key` for `audience` by `issuer`, every required claim
+    present; `InvalidToken` with jose's reason (or `invalid`) otherwise."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token, key, algorithms=algorithms, audience=audience, issuer=issuer, options=_REQUIRED
+        )
+    except JOSEError as exc:
+        raise InvalidToken(str(exc) or invalid) from exc
     return claims
 
 
@@ -218,17 +227,14 @@ def issue_internal_token(
 
 
 def verify_internal_token(secret: str, token: str) -> dict[str, Any]:
-    try:
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            secret,
-            algorithms=INTERNAL_ALGORITHMS,
-            audience=INTERNAL_AUDIENCE,
-            issuer=INTERNAL_ISSUER,
-            options=_REQUIRED,
-        )
-    except JOSEError as exc:
-        raise InvalidToken(str(exc) or "invalid internal token") from exc
+    claims = _decoded(
+        token,
+        secret,
+        INTERNAL_ALGORITHMS,
+        INTERNAL_AUDIENCE,
+        INTERNAL_ISSUER,
+        "invalid internal token",
+    )
     if claims.get("typ") != INTERNAL_TYP:
         raise InvalidToken("not an internal token")
     return claims

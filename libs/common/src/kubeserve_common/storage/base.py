@@ -10,6 +10,7 @@ version row commits) and are moved into place inside the committing transaction.
 from __future__ import annotations
 
 import abc
+import hashlib
 import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
@@ -77,6 +78,24 @@ def staging_key(user_id: UUID, filename: str) -> str:
     return f"{STAGING_ROOT}{user_id}/{uuid.uuid4().hex}/{filename}"
 
 
+class _Meter:
+    """Counts and hashes the chunks of one write as they pass; `ArtifactTooLarge` once more
+    than `max_bytes` went by."""
+
+    def __init__(self, max_bytes: int | None) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self.digest = hashlib.sha256()
+
+    async def count(self, chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
+        async for chunk in chunks:
+            self.size += len(chunk)
+            if self.max_bytes is not None and self.size > self.max_bytes:
+                raise ArtifactTooLarge(f"artifact exceeds the limit of {self.max_bytes} bytes")
+            self.digest.update(chunk)
+            yield chunk
+
+
 class ArtifactStore(abc.ABC):
     """Port for artifact bytes. Every method is bounded in time by the adapter's timeouts."""
 
@@ -86,7 +105,6 @@ class ArtifactStore(abc.ABC):
     async def ensure_bucket(self) -> None:
         """Create the bucket (or root directory) when it is missing; idempotent."""
 
-    @abc.abstractmethod
     async def put_stream(
         self,
         key: str,
@@ -101,6 +119,14 @@ class ArtifactStore(abc.ABC):
         `max_bytes` arrived. On any failure - including the chunk iterator raising, e.g. a client
         that disconnected, or cancellation - nothing is left under `key` (or anywhere else).
         """
+        meter = _Meter(max_bytes)
+        uri = await self._write(key, meter.count(chunks), content_type=content_type)
+        return StoredObject(key=key, uri=uri, size=meter.size, sha256=meter.digest.hexdigest())
+
+    @abc.abstractmethod
+    async def _write(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str) -> str:
+        """Store the chunks under `key` and return its URI; `put_stream`'s contract on failure
+        (nothing left behind), the chunks already counted, hashed and limited."""
 
     async def put_bytes(
         self, key: str, data: bytes, *, content_type: str = "application/octet-stream"

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
@@ -24,9 +23,7 @@ from kubeserve_common.storage.base import (
     STAGING_ROOT,
     ArtifactNotFound,
     ArtifactStore,
-    ArtifactTooLarge,
     ObjectInfo,
-    StoredObject,
     validate_key,
 )
 
@@ -69,27 +66,14 @@ class LocalArtifactStore(ArtifactStore):
         if removed:
             log.info("removed stale temporary and staged files", extra={"files": removed})
 
-    async def put_stream(
-        self,
-        key: str,
-        chunks: AsyncIterable[bytes],
-        *,
-        max_bytes: int | None = None,
-        content_type: str = "application/octet-stream",
-    ) -> StoredObject:
+    async def _write(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str) -> str:
         final = self._path(key)
         await self.ensure_bucket()
         tmp = self.root / _TMP / f"{uuid.uuid4().hex}.part"
-        digest = hashlib.sha256()
-        size = 0
         buffer = bytearray()
         fh: BinaryIO = await asyncio.to_thread(open, tmp, "xb")
         try:
             async for chunk in chunks:
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise ArtifactTooLarge(f"artifact exceeds the limit of {max_bytes} bytes")
-                digest.update(chunk)
                 buffer += chunk
                 if len(buffer) >= _WRITE_BUFFER:
                     await asyncio.to_thread(fh.write, bytes(buffer))
@@ -104,7 +88,7 @@ class LocalArtifactStore(ArtifactStore):
             raise
         else:
             await asyncio.to_thread(fh.close)
-        return StoredObject(key=key, uri=final.as_uri(), size=size, sha256=digest.hexdigest())
+        return final.as_uri()
 
     async def move(self, src: str, dst: str) -> str:
         source, target = self._path(src), self._path(dst)

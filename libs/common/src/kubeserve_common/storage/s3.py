@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -24,10 +23,8 @@ from kubeserve_common.storage.base import (
     STAGING_ROOT,
     ArtifactNotFound,
     ArtifactStore,
-    ArtifactTooLarge,
     ObjectInfo,
     StorageError,
-    StoredObject,
     validate_key,
 )
 
@@ -206,19 +203,10 @@ class S3ArtifactStore(ArtifactStore):
             await client.head_bucket(Bucket=self.bucket)
 
     # -- writes --------------------------------------------------------------------------------
-    async def put_stream(
-        self,
-        key: str,
-        chunks: AsyncIterable[bytes],
-        *,
-        max_bytes: int | None = None,
-        content_type: str = "application/octet-stream",
-    ) -> StoredObject:
+    async def _write(self, key: str, chunks: AsyncIterator[bytes], *, content_type: str) -> str:
         full = self._key(key)
         await self.ensure_bucket()
         client = await self._s3()
-        digest = hashlib.sha256()
-        size = 0
         pending: list[bytes] = []
         pending_size = 0
         upload_id: str | None = None
@@ -255,10 +243,6 @@ class S3ArtifactStore(ArtifactStore):
 
         try:
             async for chunk in chunks:
-                size += len(chunk)
-                if max_bytes is not None and size > max_bytes:
-                    raise ArtifactTooLarge(f"artifact exceeds the limit of {max_bytes} bytes")
-                digest.update(chunk)
                 # Pieces are joined once per part, into exactly one part-sized allocation;
                 # only the piece straddling the boundary is split (a small copy).
                 pending.append(chunk)
@@ -301,7 +285,7 @@ class S3ArtifactStore(ArtifactStore):
                 # Shielded so that a cancelled request still aborts its upload (no orphan parts).
                 await asyncio.shield(self._abort(full, upload_id, list(in_flight)))
             raise
-        return StoredObject(key=key, uri=self.uri_for(key), size=size, sha256=digest.hexdigest())
+        return self.uri_for(key)
 
     async def _abort(self, full: str, upload_id: str, tasks: list[asyncio.Task[None]]) -> None:
         # Let cancelled part uploads settle first: a part finishing after the abort could linger.

@@ -13,7 +13,8 @@ import os
 import shutil
 import subprocess
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import aio_pika
@@ -52,13 +53,22 @@ def _missing(what: str, hint: str) -> None:
 # -- PostgreSQL ------------------------------------------------------------------------------
 
 
-async def _pg_ok(dsn: str) -> bool:
+async def _answers(
+    connect: Callable[[], Awaitable[Any]], refused: type[Exception] | tuple[type[Exception], ...]
+) -> bool:
+    """Whether a server takes a connection (closed again at once); `refused`: the errors
+    that mean it does not."""
     try:
-        conn = await asyncpg.connect(dsn, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
+        conn = await connect()
+    except refused:
         return False
     await conn.close()
     return True
+
+
+async def _pg_ok(dsn: str) -> bool:
+    refused = (OSError, asyncpg.PostgresError, TimeoutError)
+    return await _answers(lambda: asyncpg.connect(dsn, timeout=5), refused)
 
 
 @pytest.fixture(scope="session")
@@ -131,12 +141,7 @@ def pg_url_via(url: str, proxy: TcpProxy) -> str:
 
 
 async def _amqp_ok(url: str) -> bool:
-    try:
-        conn = await aio_pika.connect(url, timeout=5)
-    except Exception:
-        return False
-    await conn.close()
-    return True
+    return await _answers(lambda: aio_pika.connect(url, timeout=5), Exception)
 
 
 @pytest.fixture(scope="session")

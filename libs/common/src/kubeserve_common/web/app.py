@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TypedDict, Unpack
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -48,16 +49,25 @@ def health_router() -> APIRouter:
     return router
 
 
+class Hosting(TypedDict, total=False):
+    """How an app runs its container, the keywords every service's `create_app` passes on:
+    `manage_container=False` when something else (the embedded runner, a test) starts it;
+    `consume=False` to start it without consuming events. Both default to True."""
+
+    manage_container: bool
+    consume: bool
+
+
 def create_service_app(
     container: ServiceContainer,
     routers: Sequence[APIRouter] = (),
     *,
     title: str | None = None,
     max_body_bytes: int = 1024 * 1024,
-    manage_container: bool = True,
-    consume: bool = True,
+    **hosting: Unpack[Hosting],
 ) -> FastAPI:
-    """`manage_container=False` when something else (the embedded runner) starts it."""
+    manage_container = hosting.get("manage_container", True)
+    consume = hosting.get("consume", True)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

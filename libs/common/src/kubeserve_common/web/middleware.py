@@ -10,6 +10,7 @@ import logging
 import os
 import re
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,16 +29,34 @@ ROUTE_LABEL_SCOPE_KEY = "kubeserve.route_label"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
-class RequestContextMiddleware:
+class _HTTPMiddleware:
+    """What the middlewares below share: other scopes (lifespan, websockets) pass straight
+    through; `handle` sees each HTTP request."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+@dataclass(eq=False)
+class RequestContextMiddleware(_HTTPMiddleware):
     """Adopt a well-formed incoming `X-Request-ID` or make one; echo it; record metrics."""
 
-    def __init__(self, app: ASGIApp, service: str) -> None:
-        self.app = app
-        self.service = service
-        # (method, route, status) -> the metric children: `labels()` validates and locks on
-        # every call, a dict lookup does not. Bounded: route labels are templates, but methods
-        # and statuses come from outside.
-        self._metrics: Lru[tuple[str, str, str], tuple[Any, Any]] = Lru(4096)
+    app: ASGIApp
+    service: str
+    # (method, route, status) -> the metric children: `labels()` validates and locks on every
+    # call, a dict lookup does not. Bounded: route labels are templates, but methods and
+    # statuses come from outside.
+    _metrics: Lru[tuple[str, str, str], tuple[Any, Any]] = field(
+        default_factory=lambda: Lru(4096), init=False
+    )
 
     def _children(self, method: str, route: str, status: str) -> tuple[Any, Any]:
         key = (method, route, status)
@@ -50,10 +69,7 @@ class RequestContextMiddleware:
             self._metrics.put(key, children)
         return children
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         incoming = _header(scope, b"x-request-id")
         # 128 random bits as 32 hex digits (what uuid4().hex gave, without building a UUID).
         request_id = incoming if incoming and _SAFE_ID.match(incoming) else os.urandom(16).hex()
@@ -83,20 +99,17 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-class UnexpectedErrorMiddleware:
+@dataclass(eq=False)
+class UnexpectedErrorMiddleware(_HTTPMiddleware):
     """Turn an unhandled exception into the JSON 500 body, logged once - or, when it says a
     dependency is unreachable (database, broker, object store, another service), into a 503
     with `Retry-After` and a code naming it, logged once per outage. Unlike Starlette's
     outermost error middleware it does not re-raise, so the server keeps the connection."""
 
-    def __init__(self, app: ASGIApp, service: str | None = None) -> None:
-        self.app = app
-        self.service = service
+    app: ASGIApp
+    service: str | None = None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def send_wrapper(message: Message) -> None:
@@ -130,18 +143,15 @@ class UnexpectedErrorMiddleware:
                 )
 
 
-class BodySizeLimitMiddleware:
+@dataclass(eq=False)
+class BodySizeLimitMiddleware(_HTTPMiddleware):
     """Refuse bodies over `max_bytes` with 413, by Content-Length up front and by counting a
     streamed body, so an oversized upload is never buffered."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
+    app: ASGIApp
+    max_bytes: int
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = _header(scope, b"content-length")
         if declared is not None:
             if not declared.isdigit():

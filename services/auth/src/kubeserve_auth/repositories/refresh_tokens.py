@@ -17,11 +17,9 @@ class RefreshTokenRepository(Repository[RefreshToken]):
     async def get_by_hash(
         self, token_hash: str, *, for_update: bool = False
     ) -> RefreshToken | None:
+        # Locked: of two concurrent refreshes with one token the second waits, then sees it rotated.
         stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash)
-        if for_update:
-            # Two concurrent refreshes with one token: the second waits, then sees it rotated.
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return await self.one_or_none(stmt, for_update=for_update)
 
     async def mark_rotated(self, token_id: uuid.UUID, now: datetime) -> bool:
         """Rotate a live token; False when someone else rotated or revoked it first (the

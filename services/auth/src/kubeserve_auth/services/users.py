@@ -113,10 +113,7 @@ class UserService:
             raise CannotDisableSelf()
         async with self.uow() as uow:
             users = UserRepository(uow.session)
-            await _active_admin(users, principal)
-            user = await users.get(user_id)
-            if user is None:
-                raise UserNotFound()
+            user = await _target_of_admin(users, principal, user_id)
             if user.disabled != disabled:
                 stamp = now()
                 user.disabled = disabled
@@ -142,10 +139,7 @@ class UserService:
             raise CannotDeleteSelf()
         async with self.uow() as uow:
             users = UserRepository(uow.session)
-            await _active_admin(users, principal)
-            user = await users.get(user_id)
-            if user is None:
-                raise UserNotFound()
+            user = await _target_of_admin(users, principal, user_id)
             await RefreshTokenRepository(uow.session).delete_all_of_user(user.id)
             await ApiKeyRepository(uow.session).delete_all_of_owner(user.id)
             await users.delete(user)
@@ -177,6 +171,15 @@ def _user_event(payload: UserDisabled | UserDeleted) -> CloudEvent:
         subject=f"users/{payload.user_id}",
         tenant_id=str(payload.user_id),
     )
+
+
+async def _target_of_admin(users: UserRepository, principal: Principal, user_id: uuid.UUID) -> User:
+    """The account an (active) administrator acts on; `UserNotFound` when there is none."""
+    await _active_admin(users, principal)
+    user = await users.get(user_id)
+    if user is None:
+        raise UserNotFound()
+    return user
 
 
 async def _active_admin(users: UserRepository, principal: Principal) -> None:

@@ -33,6 +33,17 @@ COMPRESSED = {
 _PROTO0_STARTS = b"(cdI]}NSVLFJK\x88\x89)"
 
 
+# Formats whose files start with a fixed magic number (zlib's header is a checksum, see below).
+_MAGIC = (
+    (b"PK\x03\x04", Format.ZIP),
+    (b"\x1f\x8b", Format.JOBLIB_GZIP),
+    (b"BZh", Format.JOBLIB_BZ2),
+    (b"\xfd7zXZ\x00", Format.JOBLIB_XZ),
+    (b"\x5d\x00\x00", Format.JOBLIB_LZMA),
+    (b"\x04\x22\x4d\x18", Format.JOBLIB_LZ4),
+)
+
+
 @dataclass(frozen=True)
 class Detected:
     format: Format
@@ -45,18 +56,9 @@ def detect(head: bytes) -> Detected | None:
         return None
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
         return Detected(Format.PICKLE, head[1])
-    if head.startswith(b"PK\x03\x04"):
-        return Detected(Format.ZIP)
-    if head.startswith(b"\x1f\x8b"):
-        return Detected(Format.JOBLIB_GZIP)
-    if head.startswith(b"BZh"):
-        return Detected(Format.JOBLIB_BZ2)
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return Detected(Format.JOBLIB_XZ)
-    if head.startswith(b"\x5d\x00\x00"):
-        return Detected(Format.JOBLIB_LZMA)
-    if head.startswith(b"\x04\x22\x4d\x18"):
-        return Detected(Format.JOBLIB_LZ4)
+    for magic, known in _MAGIC:
+        if head.startswith(magic):
+            return Detected(known)
     if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
         return Detected(Format.JOBLIB_ZLIB)
     if head.startswith(b"tree\n") or head.startswith(b"tree\r\n"):

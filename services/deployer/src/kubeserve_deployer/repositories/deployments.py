@@ -29,10 +29,7 @@ class DeploymentRepository(OwnedRepository[DeploymentRecord]):
         self, owner_id: UUID, deployment_id: UUID
     ) -> DeploymentRecord | None:
         stmt = self.for_owner(owner_id).where(DeploymentRecord.id == deployment_id)
-        found: DeploymentRecord | None = (
-            await self.session.execute(stmt.with_for_update())
-        ).scalar_one_or_none()
-        return found
+        return await self.one_or_none(stmt, for_update=True)
 
     async def page(
         self, owner_id: UUID, limit: int, offset: int, *, only: Sequence[UUID] | None = None
@@ -83,9 +80,7 @@ class DeploymentRepository(OwnedRepository[DeploymentRecord]):
         stmt = select(DeploymentRecord).where(
             DeploymentRecord.id == deployment_id, DeploymentRecord.deleted_at.is_(None)
         )
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return await self.one_or_none(stmt, for_update=for_update)
 
     async def live(self) -> list[DeploymentRecord]:
         stmt = select(DeploymentRecord).where(DeploymentRecord.deleted_at.is_(None))

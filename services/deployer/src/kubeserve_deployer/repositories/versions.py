@@ -22,7 +22,7 @@ class VersionRepository(OwnedRepository[VersionProjection]):
     async def get_for_update(self, version_id: UUID) -> VersionProjection | None:
         """By id alone: only the event consumers use it, scoped by the event's owner."""
         stmt = select(VersionProjection).where(VersionProjection.id == version_id)
-        return (await self.session.execute(stmt.with_for_update())).scalar_one_or_none()
+        return await self.one_or_none(stmt, for_update=True)
 
 
 class ModelRepository(Repository[ModelProjection]):

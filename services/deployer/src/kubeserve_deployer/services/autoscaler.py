@@ -16,7 +16,6 @@ on Kubernetes the HPA rendered from the same settings does (backends/kubernetes/
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,7 +24,7 @@ from uuid import UUID
 from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWorkFactory
 from kubeserve_common.events.catalog import DeploymentAutoscaled
-from kubeserve_common.waiting import Backoff
+from kubeserve_common.waiting import Backoff, Pace, cancel_and_wait, run_loop
 from kubeserve_common.web.outages import log_loop_failure
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -151,28 +150,18 @@ class AutoscalerService:
         self._wake.set()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         # Ticks every `interval` while an autoscaled deployment exists (its windows need the
         # samples); with none it backs off to `idle_max`. Load where there was none wakes it.
         idle = Backoff(self.config.interval, IDLE_MAX)
-        while True:
-            self._wake.clear()
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log_loop_failure(log, "autoscaler tick failed", exc)
-                self._watching = True  # retry at the normal pace
-            if self._watching:
-                idle.reset()
-            await idle.wait(self._wake)
+        await run_loop(self._pass, idle, self._wake, on_failure=_tick_failed)
+
+    async def _pass(self) -> Pace:
+        await self.tick()
+        return Pace(busy=self._watching)
 
     async def tick(self) -> list[tuple[UUID, Decision]]:
         """Observe every autoscaled deployment once and apply the decisions that change its
@@ -260,3 +249,8 @@ class AutoscalerService:
             await uow.commit()
         log.info("autoscaled", extra={"deployment_id": str(deployment_id), "replicas": desired})
         return True
+
+
+def _tick_failed(exc: Exception) -> Pace:
+    log_loop_failure(log, "autoscaler tick failed", exc)
+    return Pace(busy=True)  # retry at the normal pace

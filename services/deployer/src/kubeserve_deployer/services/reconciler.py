@@ -12,7 +12,6 @@ re-adopts the replicas it finds).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +20,7 @@ from uuid import UUID
 from kubeserve_common.db.base import utcnow
 from kubeserve_common.db.uow import UnitOfWork, UnitOfWorkFactory
 from kubeserve_common.events.catalog import DeploymentDeleted, DeploymentFailed, DeploymentReady
-from kubeserve_common.waiting import Backoff
+from kubeserve_common.waiting import Backoff, Pace, cancel_and_wait, run_loop
 from kubeserve_common.web.outages import log_loop_failure
 
 from kubeserve_deployer.adapters.runtime_backend import RuntimeBackend
@@ -81,35 +80,32 @@ class ReconcileService:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="reconciler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         await self.backend.close()
 
     async def _run(self) -> None:
         # The periodic pass repairs a missed wake; with nothing to watch it backs off from
         # `idle_interval` to `idle_max` (a wake, a change or a replica to watch resets it).
         idle = Backoff(self.config.idle_interval, self.config.idle_max)
-        while True:
-            self._wake.clear()
-            try:
-                await self.pass_once()
-                # Sooner than the idle poll while a replica starts, a restart is due or a
-                # health check comes up: that is a deadline, not idleness.
-                due = self.backend.next_pass_in(idle.delay)
-                if self._live:
-                    # Live deployments to keep converged (a backend without change hooks, as
-                    # Kubernetes, sees drift only by passing): the idle poll stays short.
-                    due = min(due, self.config.idle_interval)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # A database or backend hiccup: log it and try again on the next pass.
-                log_loop_failure(log, "reconcile pass failed", exc)
-                due = self.config.idle_interval
-            await idle.wait(self._wake, at_most=due)
+
+        async def one_pass() -> Pace:
+            await self.pass_once()
+            # Sooner than the idle poll while a replica starts, a restart is due or a health
+            # check comes up: that is a deadline, not idleness.
+            due = self.backend.next_pass_in(idle.delay)
+            if self._live:
+                # Live deployments to keep converged (a backend without change hooks, as
+                # Kubernetes, sees drift only by passing): the idle poll stays short.
+                due = min(due, self.config.idle_interval)
+            return Pace(at_most=due)
+
+        def failed(exc: Exception) -> Pace:
+            # A database or backend hiccup: log it and try again on the next pass.
+            log_loop_failure(log, "reconcile pass failed", exc)
+            return Pace(at_most=self.config.idle_interval)
+
+        await run_loop(one_pass, idle, self._wake, on_failure=failed)
 
     # -- one pass ------------------------------------------------------------------------------
     async def pass_once(self) -> None:

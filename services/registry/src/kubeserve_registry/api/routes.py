@@ -4,13 +4,14 @@ tenant's model or version is a 404, never a 403."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse, StreamingResponse
 from kubeserve_common.errors import BadRequest, PayloadTooLarge
 from kubeserve_common.security.principal import Principal, get_current_principal
+from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 
 from kubeserve_registry.api.deps import container, model_service, version_service
@@ -37,46 +38,21 @@ Limit = Annotated[int, Query(ge=1, le=100, description="Page size.")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="Items to skip.")]
 
 
+def _declared(view: ModelView | VersionView, schema: type[BaseModel]) -> dict[str, Any]:
+    """The view's values of the fields `schema` declares under the same name; the mapping
+    functions below add the ones shaped differently."""
+    return {name: getattr(view, name) for name in schema.model_fields if hasattr(view, name)}
+
+
 def to_model_read(m: ModelView) -> ModelRead:
     latest = m.latest
-    return ModelRead(
-        id=m.id,
-        name=m.name,
-        framework=m.framework,
-        description=m.description,
-        created_at=m.created_at,
-        updated_at=m.updated_at,
-        latest_version=VersionSummary(
-            id=latest.id,
-            version_tag=latest.version_tag,
-            status=latest.status,
-            created_at=latest.created_at,
-        )
-        if latest is not None
-        else None,
-    )
+    summary = None if latest is None else VersionSummary(**_declared(latest, VersionSummary))
+    return ModelRead(**_declared(m, ModelRead), latest_version=summary)
 
 
 def to_version_read(v: VersionView) -> VersionRead:
-    return VersionRead(
-        id=v.id,
-        model_id=v.model_id,
-        version_tag=v.version_tag,
-        number=v.number,
-        status=v.status,
-        artifact=ArtifactRead(
-            filename=v.filename, size=v.size, sha256=v.sha256, uri=v.artifact_uri
-        ),
-        requirements=v.requirements,
-        failure_stage=v.failure_stage,
-        failure_reason=v.failure_reason,
-        signature=v.signature,
-        dependency_plan=v.dependency_plan,
-        predicted_cold_start_ms=v.predicted_cold_start_ms,
-        created_at=v.created_at,
-        updated_at=v.updated_at,
-        built_at=v.built_at,
-    )
+    artifact = ArtifactRead(filename=v.filename, size=v.size, sha256=v.sha256, uri=v.artifact_uri)
+    return VersionRead(**_declared(v, VersionRead), artifact=artifact)
 
 
 # -- models ------------------------------------------------------------------------------------

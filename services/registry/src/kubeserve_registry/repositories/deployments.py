@@ -17,9 +17,7 @@ class DeploymentRepository(Repository[DeploymentRecord]):
         self, deployment_id: UUID, *, for_update: bool = False
     ) -> DeploymentRecord | None:
         stmt = select(DeploymentRecord).where(DeploymentRecord.deployment_id == deployment_id)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return await self.one_or_none(stmt, for_update=for_update)
 
     async def version_is_deployed(self, owner_id: UUID, version_id: UUID) -> bool:
         return await self._any(

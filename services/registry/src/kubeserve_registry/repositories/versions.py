@@ -28,9 +28,7 @@ class VersionRepository(OwnedRepository[VersionRecord]):
             stmt = stmt.where(VersionRecord.number == ref)
         else:
             stmt = stmt.where(VersionRecord.id == ref)
-        if for_update:
-            stmt = stmt.with_for_update()
-        return (await self.session.execute(stmt)).scalar_one_or_none()
+        return await self.one_or_none(stmt, for_update=for_update)
 
     async def page(
         self, owner_id: UUID, model_id: UUID, *, limit: int, offset: int, sort: VersionSort

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -84,6 +85,16 @@ def object_path(obj: dict[str, Any]) -> str:
     return kind_path(kind, meta.get("namespace"), meta["name"])
 
 
+@dataclass(frozen=True)
+class PodLogRequest:
+    """Which log lines of a pod to read (the `pods/log` parameters we use)."""
+
+    container: str
+    follow: bool = False
+    since_seconds: int | None = None  # whole seconds back from now
+    tail_lines: int | None = None
+
+
 class KubernetesPort(Protocol):
     async def start(self) -> None:
         """Load the cluster configuration (in-cluster or kubeconfig)."""
@@ -115,16 +126,7 @@ class KubernetesPort(Protocol):
     async def list_warning_events(self, namespace: str, name_prefix: str) -> list[ClusterEvent]:
         """Warning events about objects whose name starts with `name_prefix`."""
 
-    def pod_logs(
-        self,
-        namespace: str,
-        pod: str,
-        *,
-        container: str,
-        follow: bool,
-        since_seconds: int | None,
-        tail_lines: int | None,
-    ) -> AsyncIterator[str]:
+    def pod_logs(self, namespace: str, pod: str, request: PodLogRequest) -> AsyncIterator[str]:
         """The container's log lines (without line breaks); with `follow`, until the pod's
         container stops or the caller stops reading."""
 
@@ -397,24 +399,14 @@ class KubernetesAsyncioCluster:
         ]
 
     async def pod_logs(
-        self,
-        namespace: str,
-        pod: str,
-        *,
-        container: str,
-        follow: bool,
-        since_seconds: int | None,
-        tail_lines: int | None,
+        self, namespace: str, pod: str, request: PodLogRequest
     ) -> AsyncIterator[str]:
         import aiohttp
         from kubernetes_asyncio import client
 
         core = client.CoreV1Api(self._require())
-        options: dict[str, Any] = {"container": container, "follow": follow}
-        if since_seconds is not None:
-            options["since_seconds"] = since_seconds
-        if tail_lines is not None:
-            options["tail_lines"] = tail_lines
+        options = {k: v for k, v in asdict(request).items() if v is not None}
+        follow = request.follow
         # Connecting is bounded; a followed stream may then stay quiet for as long as the pod is.
         timeout = aiohttp.ClientTimeout(
             total=None if follow else self.timeout * 3,

@@ -12,7 +12,11 @@ from uuid import UUID
 from kubeserve_common.errors import ServiceUnavailable
 
 from kubeserve_deployer.adapters.logs import merge
-from kubeserve_deployer.backends.kubernetes.cluster import ClusterError, KubernetesPort
+from kubeserve_deployer.backends.kubernetes.cluster import (
+    ClusterError,
+    KubernetesPort,
+    PodLogRequest,
+)
 from kubeserve_deployer.backends.kubernetes.release import release_name
 from kubeserve_deployer.backends.kubernetes.tenancy import namespace_for
 from kubeserve_deployer.domain.logs import LogLine, LogQuery
@@ -59,14 +63,8 @@ class KubernetesLogSource:
     async def _lines(
         self, namespace: str, pod: str, replica: int, query: LogQuery, since_seconds: int | None
     ) -> AsyncIterator[LogLine]:
-        lines = self.kube.pod_logs(
-            namespace,
-            pod,
-            container=RUNTIME_CONTAINER,
-            follow=query.follow,
-            since_seconds=since_seconds,
-            tail_lines=query.tail,
-        )
+        request = PodLogRequest(RUNTIME_CONTAINER, query.follow, since_seconds, query.tail)
+        lines = self.kube.pod_logs(namespace, pod, request)
         try:
             async for text in lines:
                 yield LogLine(replica=replica, text=text, pod=pod)
