@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import httptools
+from kubeserve_common.caching import Lru
 
 from kubeserve_gateway.domain.errors import (
     BadGateway,
@@ -270,16 +271,14 @@ class ReplicaPool:
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._idle_count = 0
         self._host_headers: dict[tuple[str, int], bytes] = {}
-        self._targets: dict[str, tuple[tuple[str, int], bytes]] = {}
+        self._targets: Lru[str, tuple[tuple[str, int], bytes]] = Lru(10_000)
 
     def _target(self, url: str) -> tuple[tuple[str, int], bytes]:
         """(host, port) and the request target of an http:// URL (cached per URL)."""
         cached = self._targets.get(url)
         if cached is None and url.startswith("unix:"):
             cached = _unix_target(url)
-            if len(self._targets) >= 10_000:
-                self._targets.clear()
-            self._targets[url] = cached
+            self._targets.put(url, cached)
             self._host_headers[cached[0]] = b"localhost"
         if cached is None:
             parts = urlsplit(url)
@@ -288,9 +287,7 @@ class ReplicaPool:
             key = (parts.hostname, parts.port or 80)
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             cached = (key, target.encode("latin-1"))
-            if len(self._targets) >= 10_000:
-                self._targets.clear()
-            self._targets[url] = cached
+            self._targets.put(url, cached)
             self._host_headers[key] = (
                 parts.hostname if key[1] == 80 else f"{parts.hostname}:{key[1]}"
             ).encode("latin-1")

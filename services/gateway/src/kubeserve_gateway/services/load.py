@@ -16,13 +16,12 @@ for a deployment scaled to zero while a replica starts.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from kubeserve_common.waiting import wait_for_wake
+from kubeserve_common.waiting import cancel_and_wait, wait_for_wake
 
 from kubeserve_gateway.domain.errors import NoReadyReplica, UpstreamUnavailable
 
@@ -223,11 +222,8 @@ class LoadReporter:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="load-reporter")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:
