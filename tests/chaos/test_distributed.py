@@ -445,7 +445,7 @@ def _count_rows(
                 versions,
             )
             unsent = 0
-            for schema in ("auth", "registry", "builder", "deployer", "gateway"):
+            for schema in ("auth", "registry", "builder", "deployer"):  # the gateway publishes none
                 unsent += await conn.fetchval(
                     f"SELECT count(*) FROM {schema}.outbox WHERE sent_at IS NULL"
                 )
