@@ -77,7 +77,6 @@ class DeployerSettings(ArtifactStoreSettings):
     replica_memory_mib: int = Field(
         default=768, ge=64, description="Memory limit (MiB) of one replica (local: its cgroup)."
     )
-    page_size_max: int = Field(default=100, ge=1, le=1000)
     recent_events: int = Field(default=20, ge=1, le=200)
     # -- the reconcile loop (either backend) ---------------------------------------------------
     max_start_failures: int = Field(

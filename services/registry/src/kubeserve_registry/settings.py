@@ -22,7 +22,6 @@ class RegistrySettings(ArtifactStoreSettings):
     )
     # Multipart framing (boundaries, part headers) around the two files of an upload.
     multipart_overhead_bytes: int = Field(default=64 * 1024, ge=1024)
-    page_size_max: int = Field(default=100, ge=1, le=1000)
 
     @property
     def max_upload_body_bytes(self) -> int:

@@ -270,36 +270,33 @@ class ReplicaPool:
         self._slots = asyncio.Semaphore(max_connections)
         self._idle: dict[tuple[str, int], list[_Connection]] = {}
         self._idle_count = 0
-        self._host_headers: dict[tuple[str, int], bytes] = {}
-        self._targets: Lru[str, tuple[tuple[str, int], bytes]] = Lru(10_000)
+        # url -> ((host, port), request target, Host header), bounded like every cache.
+        self._targets: Lru[str, tuple[tuple[str, int], bytes, bytes]] = Lru(10_000)
 
-    def _target(self, url: str) -> tuple[tuple[str, int], bytes]:
-        """(host, port) and the request target of an http:// URL (cached per URL)."""
+    def _target(self, url: str) -> tuple[tuple[str, int], bytes, bytes]:
+        """(host, port), the request target and the Host header of a replica URL (cached)."""
         cached = self._targets.get(url)
-        if cached is None and url.startswith("unix:"):
-            cached = _unix_target(url)
-            self._targets.put(url, cached)
-            self._host_headers[cached[0]] = b"localhost"
-        if cached is None:
+        if cached is not None:
+            return cached
+        if url.startswith("unix:"):
+            key, target = _unix_target(url)
+            cached = (key, target, b"localhost")
+        else:
             parts = urlsplit(url)
             if parts.scheme != "http" or not parts.hostname:
                 raise ReplicaConnectError(f"unsupported replica URL: {url[:200]}")
             key = (parts.hostname, parts.port or 80)
-            target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            cached = (key, target.encode("latin-1"))
-            self._targets.put(url, cached)
-            self._host_headers[key] = (
-                parts.hostname if key[1] == 80 else f"{parts.hostname}:{key[1]}"
-            ).encode("latin-1")
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            host = parts.hostname if key[1] == 80 else f"{parts.hostname}:{key[1]}"
+            cached = (key, path.encode("latin-1"), host.encode("latin-1"))
+        self._targets.put(url, cached)
         return cached
 
     async def request(
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | None
     ) -> ReplicaResponse:
-        key, target = self._target(url)
-        head = [method.encode("latin-1"), b" ", target, b" HTTP/1.1\r\nhost: "]
-        head.append(self._host_headers[key])
-        head.append(b"\r\n")
+        key, target, host = self._target(url)
+        head = [method.encode("latin-1"), b" ", target, b" HTTP/1.1\r\nhost: ", host, b"\r\n"]
         for name, value in headers:
             encoded = name.encode("latin-1")
             if encoded in _BODYLESS:
