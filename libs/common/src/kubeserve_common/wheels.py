@@ -22,12 +22,19 @@ from installer.sources import WheelFile
 _BAD_WHEEL = (InstallerError, InvalidRecordEntry, ValueError, KeyError, OSError, zipfile.BadZipFile)
 
 
+# What a wheelhouse may unpack to, for the builder's trial and for the replicas alike: one
+# limit, so a version the builder accepted is never refused at deploy time.
+MAX_INSTALLED_BYTES = 4 * 1024**3
+
+
 class WheelRefused(ValueError):
     """A wheel that cannot be installed (unreadable, malformed, escaping, too large); the
     message names it."""
 
 
-def install_wheels(wheels: list[Path], dest: Path, *, max_bytes: int, by: str) -> Path:
+def install_wheels(
+    wheels: list[Path], dest: Path, *, by: str, max_bytes: int = MAX_INSTALLED_BYTES
+) -> Path:
     """Install `wheels` into `dest`; `by` is written to each INSTALLER file. Refused before
     anything is written when the wheels declare more than `max_bytes` unpacked."""
     total = 0

@@ -6,18 +6,14 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from kubeserve_common.wheels import WheelRefused
+from kubeserve_common.wheels import MAX_INSTALLED_BYTES, WheelRefused
 from kubeserve_common.wheels import install_wheels as install_wheelhouse
 from packaging.utils import parse_wheel_filename
 
 from kubeserve_builder.domain.models import BuildFailure, Stage
 
-MAX_INSTALLED_WHEELS = 4 * 1024**3
 
-
-def install_wheels(
-    wheels: list[Path], dest: Path, *, max_bytes: int = MAX_INSTALLED_WHEELS
-) -> Path:
+def install_wheels(wheels: list[Path], dest: Path, *, max_bytes: int = MAX_INSTALLED_BYTES) -> Path:
     """The trial's import path: the wheelhouse installed into `dest`
     (`kubeserve_common.wheels`); a wheel that cannot be installed fails the trial stage."""
     try:

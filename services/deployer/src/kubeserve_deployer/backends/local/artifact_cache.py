@@ -140,11 +140,7 @@ class ArtifactCache:
                 files.append(local)
             try:
                 await asyncio.to_thread(
-                    install_wheels,
-                    files,
-                    staging / "site",
-                    max_bytes=MAX_UNPACKED_BYTES,
-                    by="kubeserve-deployer",
+                    install_wheels, files, staging / "site", by="kubeserve-deployer"
                 )
             except WheelRefused as exc:
                 raise ArtifactUnusable(f"wheelhouse {uri}: {exc}") from None
@@ -187,9 +183,6 @@ class ArtifactCache:
         # Atomic: a concurrent reader sees either no file or the whole verified file.
         await asyncio.to_thread(os.replace, tmp, path)
         await asyncio.to_thread(os.chmod, path.parent, 0o555)
-
-
-MAX_UNPACKED_BYTES = 2 * 1024**3
 
 
 def _make_read_only(root: Path) -> None:
