@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from kubeserve_common.errors import ServiceUnavailable
 from kubeserve_common.security.principal import Principal
 from kubeserve_common.security.tokens import SigningKey, jwks
 from kubeserve_common.testing.servers import serve_app
 from kubeserve_gateway.adapters.auth import AuthUnavailable
 from kubeserve_gateway.services.authenticator import ApiKeyCache, JwksCache
+from kubeserve_gateway.testing import FakeDeployer
 
 
 def replica_app(name: str) -> FastAPI:
@@ -32,46 +32,9 @@ def replica_app(name: str) -> FastAPI:
     return app
 
 
-class FlakyDeployer:
-    """Answers the internal route lookup from `routes`; `down` makes it answer what the real
-    deployer answers while its database is cut."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, dict[str, Any]] = {}
-        self.down = False
-        self.lookups = 0
-        self.app = FastAPI()
-
-        @self.app.get("/internal/deployments/{deployment_id}/route")
-        async def route(deployment_id: str) -> JSONResponse:
-            self.lookups += 1
-            if self.down:
-                return JSONResponse(
-                    {"error": {"code": "database_unavailable", "message": "away"}},
-                    status_code=503,
-                    headers={"Retry-After": "2"},
-                )
-            found = self.routes.get(deployment_id)
-            if found is None:
-                return JSONResponse({"error": {"code": "not_found"}}, status_code=404)
-            return JSONResponse(found)
-
-    def add(self, owner: str, endpoints: list[str]) -> str:
-        deployment_id = str(uuid.uuid4())
-        self.routes[deployment_id] = {
-            "deployment_id": deployment_id,
-            "owner_id": owner,
-            "status": "Running",
-            "revision": 1,
-            "ready_replicas": len(endpoints),
-            "endpoints": endpoints,
-        }
-        return deployment_id
-
-
 @pytest.fixture
-def flaky() -> Iterator[tuple[FlakyDeployer, str]]:
-    fake = FlakyDeployer()
+def flaky() -> Iterator[tuple[FakeDeployer, str]]:
+    fake = FakeDeployer()
     with serve_app(fake.app) as url:
         yield fake, url
 
@@ -83,7 +46,7 @@ def replica() -> Iterator[str]:
 
 
 async def test_predictions_keep_flowing_while_the_deployer_cannot_answer(
-    make_stack: Any, flaky: tuple[FlakyDeployer, str], replica: str
+    make_stack: Any, flaky: tuple[FakeDeployer, str], replica: str
 ) -> None:
     fake, url = flaky
     async with make_stack(deployer_url=url, predict_route_ttl=0.05) as stack:
@@ -120,7 +83,7 @@ async def test_predictions_keep_flowing_while_the_deployer_cannot_answer(
 
 
 async def test_without_staleness_the_outage_is_a_503(
-    make_stack: Any, flaky: tuple[FlakyDeployer, str], replica: str
+    make_stack: Any, flaky: tuple[FakeDeployer, str], replica: str
 ) -> None:
     fake, url = flaky
     async with make_stack(
@@ -216,7 +179,7 @@ async def _dropping_replica(received: list[bytes]) -> tuple[asyncio.AbstractServ
 
 
 async def test_a_replica_dying_mid_request_is_retried_once_on_another(
-    make_stack: Any, flaky: tuple[FlakyDeployer, str], replica: str
+    make_stack: Any, flaky: tuple[FakeDeployer, str], replica: str
 ) -> None:
     fake, url = flaky
     received: list[bytes] = []
@@ -238,7 +201,7 @@ async def test_a_replica_dying_mid_request_is_retried_once_on_another(
 
 
 async def test_a_request_that_kills_replicas_is_retried_only_once(
-    make_stack: Any, flaky: tuple[FlakyDeployer, str]
+    make_stack: Any, flaky: tuple[FakeDeployer, str]
 ) -> None:
     fake, url = flaky
     received: list[bytes] = []

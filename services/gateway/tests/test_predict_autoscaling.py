@@ -16,8 +16,9 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from kubeserve_common.testing.servers import serve_app
+from kubeserve_gateway.testing import FakeDeployer
 
-from services.gateway.tests.test_predict_routing import FakeDeployer, add_route, replica_app
+from services.gateway.tests.test_predict_routing import replica_app
 
 
 class LoadDeployer(FakeDeployer):
@@ -67,7 +68,7 @@ async def test_least_in_flight_wins_over_rotation(
     gate, arrived = threading.Event(), threading.Event()
     with serve_app(stuck_app(gate, arrived)) as stuck, serve_app(replica_app("free")) as free:
         async with make_stack(deployer_url=url) as stack:
-            deployment = add_route(fake, stack.user_id, [stuck, free])
+            deployment = fake.add(stack.user_id, [stuck, free])
 
             async def call() -> Any:
                 return await stack.client.post(
@@ -111,7 +112,7 @@ async def test_a_deployment_at_zero_holds_the_request_until_a_replica_is_ready(
     fake, url = load_deployer
     with serve_app(replica_app("woken")) as replica:
         async with make_stack(deployer_url=url) as stack:
-            deployment = add_route(fake, stack.user_id, [])
+            deployment = fake.add(stack.user_id, [])
             fake.routes[deployment]["scaled_to_zero"] = True
             fake.wake_to[deployment] = [replica]
             response = await stack.client.post(
@@ -128,7 +129,7 @@ async def test_the_hold_ends_in_a_503_with_retry_after(
 ) -> None:
     fake, url = load_deployer
     async with make_stack(deployer_url=url, predict_hold_timeout=0.5) as stack:
-        deployment = add_route(fake, stack.user_id, [])
+        deployment = fake.add(stack.user_id, [])
         fake.routes[deployment]["scaled_to_zero"] = True  # and it never wakes
         response = await stack.client.post(
             f"/api/v1/predict/{deployment}", json={"instances": [[1]]}, headers=stack.bearer()
@@ -152,7 +153,7 @@ async def test_a_wake_the_quota_cannot_hold_is_refused_at_once(
     fake, url = load_deployer
     # A long hold timeout: the answer must not wait for it.
     async with make_stack(deployer_url=url, predict_hold_timeout=60) as stack:
-        deployment = add_route(fake, stack.user_id, [])
+        deployment = fake.add(stack.user_id, [])
         fake.routes[deployment]["scaled_to_zero"] = True
         fake.routes[deployment]["wake_blocked"] = (
             f"deployment {deployment} is scaled to zero and cannot wake: your other "

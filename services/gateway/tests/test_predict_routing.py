@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from kubeserve_common.net import free_port
 from kubeserve_common.testing.servers import serve_app
+from kubeserve_gateway.testing import FakeDeployer
 
 
 def replica_app(name: str) -> FastAPI:
@@ -24,25 +24,6 @@ def replica_app(name: str) -> FastAPI:
         return {"replica": name, "path": "/" + path, "body": (await request.body()).decode()}
 
     return app
-
-
-class FakeDeployer:
-    """Answers `GET /internal/deployments/{id}/route` from a table the test fills."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, dict[str, Any]] = {}
-        self.lookups = 0
-        self.app = FastAPI()
-
-        @self.app.get("/internal/deployments/{deployment_id}/route")
-        async def route(deployment_id: str, request: Request) -> JSONResponse:
-            self.lookups += 1
-            if not request.headers.get("authorization", "").startswith("Bearer "):
-                return JSONResponse({"error": {"code": "unauthorized"}}, status_code=401)
-            found = self.routes.get(deployment_id)
-            if found is None:
-                return JSONResponse({"error": {"code": "not_found"}}, status_code=404)
-            return JSONResponse(found)
 
 
 @pytest.fixture
@@ -58,25 +39,12 @@ def deployer() -> Iterator[tuple[FakeDeployer, str]]:
         yield fake, url
 
 
-def add_route(fake: FakeDeployer, owner: str, endpoints: list[str], status: str = "Running") -> str:
-    deployment_id = str(uuid.uuid4())
-    fake.routes[deployment_id] = {
-        "deployment_id": deployment_id,
-        "owner_id": owner,
-        "status": status,
-        "revision": 1,
-        "ready_replicas": len(endpoints),
-        "endpoints": endpoints,
-    }
-    return deployment_id
-
-
 async def test_predictions_reach_the_replicas_round_robin(
     make_stack: Any, deployer: tuple[FakeDeployer, str], replicas: list[str]
 ) -> None:
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
-        deployment = add_route(fake, stack.user_id, replicas)
+        deployment = fake.add(stack.user_id, replicas)
         seen = set()
         for _ in range(4):
             response = await stack.client.post(
@@ -108,7 +76,7 @@ async def test_a_replica_refusing_connections_is_skipped(
     fake, url = deployer
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     async with make_stack(deployer_url=url) as stack:
-        deployment = add_route(fake, stack.user_id, [dead, replicas[0]])
+        deployment = fake.add(stack.user_id, [dead, replicas[0]])
         for _ in range(4):
             response = await stack.client.post(
                 f"/api/v1/predict/{deployment}", json={"instances": [[1]]}, headers=stack.bearer()
@@ -122,14 +90,14 @@ async def test_no_ready_replica_is_503_with_retry_after(
 ) -> None:
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
-        deployment = add_route(fake, stack.user_id, [], status="Deploying")
+        deployment = fake.add(stack.user_id, [], status="Deploying")
         response = await stack.client.post(
             f"/api/v1/predict/{deployment}", json={"instances": [[1]]}, headers=stack.bearer()
         )
         assert response.status_code == 503
         assert response.headers["retry-after"]
         assert "no ready replica" in response.json()["error"]["message"]
-        dead = add_route(fake, stack.user_id, [f"http://127.0.0.1:{free_port()}"])
+        dead = fake.add(stack.user_id, [f"http://127.0.0.1:{free_port()}"])
         response = await stack.client.post(
             f"/api/v1/predict/{dead}", json={"instances": [[1]]}, headers=stack.bearer()
         )
@@ -142,7 +110,7 @@ async def test_other_tenants_and_unknown_deployments_are_404(
 ) -> None:
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
-        theirs = add_route(fake, str(uuid.uuid4()), replicas)
+        theirs = fake.add(str(uuid.uuid4()), replicas)
         for deployment in (theirs, str(uuid.uuid4()), "not-a-uuid"):
             response = await stack.client.post(
                 f"/api/v1/predict/{deployment}", json={"instances": [[1]]}, headers=stack.bearer()
@@ -158,8 +126,8 @@ async def test_scoped_api_keys_only_call_their_deployments(
 ) -> None:
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
-        mine = add_route(fake, stack.user_id, replicas)
-        other = add_route(fake, stack.user_id, replicas)
+        mine = fake.add(stack.user_id, replicas)
+        other = fake.add(stack.user_id, replicas)
         key = "ks_" + uuid.uuid4().hex
         stack.auth.api_keys[key] = {
             "user_id": stack.user_id,
@@ -186,9 +154,9 @@ async def test_ingress_auth_answers_nginx_only_what_it_can_pass_on(
     exactly like a missing one."""
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
-        mine = add_route(fake, stack.user_id, replicas)
-        starting = add_route(fake, stack.user_id, [], status="Deploying")
-        theirs = add_route(fake, str(uuid.uuid4()), replicas)
+        mine = fake.add(stack.user_id, replicas)
+        starting = fake.add(stack.user_id, [], status="Deploying")
+        theirs = fake.add(str(uuid.uuid4()), replicas)
 
         async def check(uri: str | None, headers: dict[str, str], method: str = "POST") -> Any:
             sent = {"x-original-method": method, **headers}
@@ -286,7 +254,7 @@ async def test_ingress_auth_turns_a_rate_limit_into_a_403(
     async with make_stack(
         deployer_url=url, rate_limit_principal_burst=1, rate_limit_principal_rps=0.001
     ) as stack:
-        mine = add_route(fake, stack.user_id, replicas)
+        mine = fake.add(stack.user_id, replicas)
         headers = {"x-original-uri": f"/api/v1/predict/{mine}", **stack.bearer()}
         first = await stack.client.get("/internal/auth/predict", headers=headers)
         assert first.status_code == 204
@@ -301,7 +269,7 @@ async def test_the_gateway_routes_the_kserve_v1_paths_too(
 ) -> None:
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
-        deployment = add_route(fake, stack.user_id, replicas[:1])
+        deployment = fake.add(stack.user_id, replicas[:1])
         response = await stack.client.post(
             f"/api/v1/predict/{deployment}/v1/models/iris:predict",
             json={"instances": [[1]]},
@@ -318,7 +286,7 @@ async def test_predictions_take_the_fast_path_and_keep_the_route_label(
 
     fake, url = deployer
     async with make_stack(deployer_url=url) as stack:
-        deployment = add_route(fake, stack.user_id, replicas[:1])
+        deployment = fake.add(stack.user_id, replicas[:1])
         # The route label is the public route template (never the deployment id).
         labels = ("gateway", "POST", "/api/v1/predict/{deployment_id}", "200")
         before = HTTP_REQUESTS.labels(*labels)._value.get()

@@ -6,7 +6,6 @@ names). The deployer is a fake answering the route lookup; auth is the echo's Fa
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +13,9 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
 from kserve import InferenceRESTClient, InferInput, InferRequest, RESTConfig
 from kubeserve_common.testing.servers import serve_app
+from kubeserve_gateway.testing import FakeDeployer
 from kubeserve_runtime import create_app, load_model
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
@@ -25,33 +23,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from tritonclient import http as triton
 from tritonclient.utils import InferenceServerException
-
-
-class FakeDeployer:
-    """Answers `GET /internal/deployments/{id}/route` from a table the test fills."""
-
-    def __init__(self) -> None:
-        self.routes: dict[str, dict[str, Any]] = {}
-        self.app = FastAPI()
-
-        @self.app.get("/internal/deployments/{deployment_id}/route")
-        async def route(deployment_id: str, request: Request) -> JSONResponse:
-            found = self.routes.get(deployment_id)
-            if found is None:
-                return JSONResponse({"error": {"code": "not_found"}}, status_code=404)
-            return JSONResponse(found)
-
-    def add(self, owner: str, endpoint: str) -> str:
-        deployment_id = str(uuid.uuid4())
-        self.routes[deployment_id] = {
-            "deployment_id": deployment_id,
-            "owner_id": owner,
-            "status": "Running",
-            "revision": 1,
-            "ready_replicas": 1,
-            "endpoints": [endpoint],
-        }
-        return deployment_id
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +85,7 @@ async def test_tritonclient_through_the_gateway(
     rows = x[[0, 75, 120]].astype(np.float32)
     async with make_stack(deployer_url=url) as stack:
         headers = stack.bearer()
-        client = _triton(stack.url, fake.add(stack.user_id, runtimes["iris"]))
+        client = _triton(stack.url, fake.add(stack.user_id, [runtimes["iris"]]))
         assert client.is_server_live(headers=headers) and client.is_server_ready(headers=headers)
         assert "model_repository" in client.get_server_metadata(headers=headers)["extensions"]
         index = client.get_model_repository_index(headers=headers)
@@ -137,7 +108,7 @@ async def test_tritonclient_through_the_gateway(
             client.unload_model("iris", headers=headers)
 
         # The ONNX graph keeps its tensor names and single-precision outputs end to end.
-        onnx = _triton(stack.url, fake.add(stack.user_id, runtimes["onnx"]))
+        onnx = _triton(stack.url, fake.add(stack.user_id, [runtimes["onnx"]]))
         meta = onnx.get_model_metadata("onnx", headers=headers)
         assert meta["inputs"] == [{"name": "X", "datatype": "FP32", "shape": [-1, 4]}]
         assert [(o["name"], o["datatype"]) for o in meta["outputs"]] == [
@@ -160,7 +131,7 @@ async def test_kserve_client_v1_through_the_gateway(
     fake, url = deployer
     x, _ = iris
     async with make_stack(deployer_url=url) as stack:
-        base = f"{stack.url}/api/v1/predict/{fake.add(stack.user_id, runtimes['iris'])}"
+        base = f"{stack.url}/api/v1/predict/{fake.add(stack.user_id, [runtimes['iris']])}"
         headers = stack.bearer()
         client = InferenceRESTClient(RESTConfig(protocol="v1", timeout=30))
         try:
@@ -194,7 +165,7 @@ async def test_kserve_client_v2_through_the_gateway(
     x, _ = iris
     rows = x[[0, 75]].astype(np.float32)
     async with make_stack(deployer_url=url) as stack:
-        base = f"{stack.url}/api/v1/predict/{fake.add(stack.user_id, runtimes['onnx'])}"
+        base = f"{stack.url}/api/v1/predict/{fake.add(stack.user_id, [runtimes['onnx']])}"
         headers = stack.bearer()
         client = InferenceRESTClient(RESTConfig(protocol="v2", timeout=30))
         try:

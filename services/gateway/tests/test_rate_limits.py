@@ -17,14 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 from kubeserve_common.net import free_port
 from kubeserve_common.testing import TEST_INTERNAL_SECRET
 from kubeserve_common.testing.servers import serve_app, wait_until_ready
 from kubeserve_gateway.adapters.rate_store import PostgresBucketStore
 from kubeserve_gateway.domain.ratelimit import Limit
-from kubeserve_gateway.testing import FakeAuth
+from kubeserve_gateway.testing import FakeAuth, FakeDeployer
 
 
 def add_key(auth: FakeAuth, user_id: str, limit: tuple[float, int] | None = None) -> str:
@@ -112,30 +111,6 @@ async def test_the_ip_limit_guards_only_where_nobody_is_authenticated(make_stack
 # -- per deployment --------------------------------------------------------------------------
 
 
-class FakeDeployer:
-    """The deployer's internal route lookup, answering from `routes` (deployment -> owner)."""
-
-    def __init__(self, replica: str) -> None:
-        self.routes: dict[str, str] = {}
-        self.app = FastAPI()
-
-        @self.app.get("/internal/deployments/{deployment_id}/route")
-        async def route(deployment_id: str, request: Request) -> JSONResponse:
-            owner = self.routes.get(deployment_id)
-            if owner is None:
-                return JSONResponse({"error": {"code": "not_found"}}, status_code=404)
-            return JSONResponse(
-                {
-                    "deployment_id": deployment_id,
-                    "owner_id": owner,
-                    "status": "Running",
-                    "revision": 1,
-                    "ready_replicas": 1,
-                    "endpoints": [replica],
-                }
-            )
-
-
 def replica_app() -> FastAPI:
     app = FastAPI()
 
@@ -147,23 +122,23 @@ def replica_app() -> FastAPI:
 
 
 @pytest.fixture
-def deployer() -> Iterator[tuple[FakeDeployer, str]]:
+def deployer() -> Iterator[tuple[FakeDeployer, str, str]]:
     with serve_app(replica_app()) as replica:
-        fake = FakeDeployer(replica)
+        fake = FakeDeployer()
         with serve_app(fake.app) as url:
-            yield fake, url
+            yield fake, url, replica
 
 
 async def test_a_deployment_has_one_budget_for_all_its_callers(
-    make_stack: Any, deployer: tuple[FakeDeployer, str]
+    make_stack: Any, deployer: tuple[FakeDeployer, str, str]
 ) -> None:
-    fake, url = deployer
+    fake, url, replica = deployer
     async with make_stack(
         deployer_url=url, rate_limit_deployment_rps=0.001, rate_limit_deployment_burst=4
     ) as stack:
         mine, theirs = str(uuid.uuid4()), str(uuid.uuid4())
-        fake.routes[mine] = stack.user_id
-        fake.routes[theirs] = stack.user_id
+        fake.add(stack.user_id, [replica], deployment_id=mine)
+        fake.add(stack.user_id, [replica], deployment_id=theirs)
         stranger = add_key(stack.auth, str(uuid.uuid4()))
         # Another tenant hammering the id gets 404s and spends nothing of this budget.
         for _ in range(6):

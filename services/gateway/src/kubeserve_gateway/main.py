@@ -3,24 +3,18 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from kubeserve_common.web.app import create_service_app
+from kubeserve_common.web.app import ServiceApp, create_service_app
 from starlette.middleware import Middleware
+from starlette.types import ASGIApp
 
 from kubeserve_gateway.api.browser import browser_router
 from kubeserve_gateway.api.dashboard import Dashboard, dashboard_router, default_dashboard_dir
 from kubeserve_gateway.api.ingress_auth import ingress_auth_router
 from kubeserve_gateway.api.middleware import RouteBodyLimitMiddleware
-from kubeserve_gateway.api.prediction_stats import PredictionStatsMiddleware
+from kubeserve_gateway.api.predictions import PredictionEntry
 from kubeserve_gateway.api.prometheus import prometheus_router
-from kubeserve_gateway.api.routes import (
-    PROXY_PATH,
-    PredictionFastPath,
-    find_route,
-    public_router,
-    remove_default_docs,
-)
+from kubeserve_gateway.api.routes import public_router, remove_default_docs
 from kubeserve_gateway.api.session import BrowserSessionMiddleware
 from kubeserve_gateway.bootstrap import GatewayContainer, bootstrap
 from kubeserve_gateway.domain.routes import BodyLimit
@@ -31,7 +25,7 @@ def create_app(
     *,
     consume: bool = True,
     manage_container: bool = True,
-) -> FastAPI:
+) -> ServiceApp:
     container = container or bootstrap()
     components = container.gateway
     settings = components.settings
@@ -54,16 +48,13 @@ def create_app(
             Dashboard(settings.dashboard_dir or default_dashboard_dir(), settings.grafana_url)
         )
     )
+    body_limits = {
+        BodyLimit.DEFAULT: settings.gateway_max_body_bytes,
+        BodyLimit.UPLOAD: settings.gateway_max_upload_bytes,
+    }
     # Innermost (after the shared body limit): Starlette builds the stack from this list lazily.
     app.user_middleware.append(
-        Middleware(
-            RouteBodyLimitMiddleware,
-            routes=components.routes,
-            limits={
-                BodyLimit.DEFAULT: settings.gateway_max_body_bytes,
-                BodyLimit.UPLOAD: settings.gateway_max_upload_bytes,
-            },
-        )
+        Middleware(RouteBodyLimitMiddleware, routes=components.routes, limits=body_limits)
     )
     app.user_middleware.append(
         Middleware(
@@ -72,29 +63,36 @@ def create_app(
             secure=settings.session_cookie_secure,
         )
     )
-    app.user_middleware.append(
-        Middleware(PredictionStatsMiddleware, stats=components.browser.stats)
-    )
-    # Innermost: predictions skip FastAPI's routing (see PredictionFastPath).
-    app.user_middleware.append(
-        Middleware(PredictionFastPath, route=find_route(app.router.routes, PROXY_PATH))
-    )
+
+    def entry(stack: ASGIApp) -> ASGIApp:
+        # Predictions are answered before the stack (see PredictionEntry).
+        return PredictionEntry(
+            stack,
+            service=components.service,
+            stats=components.browser.stats,
+            body_limits=body_limits,
+            service_name=container.name,
+        )
+
+    app.wrap_outside(entry)
     if settings.cors_origins:
         wildcard = "*" in settings.cors_origins
-        app.add_middleware(  # outermost, so even error responses carry the CORS headers
-            CORSMiddleware,
-            allow_origins=settings.cors_origins,
-            allow_credentials=not wildcard,
-            allow_methods=["*"],
-            allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
-            expose_headers=[
-                "x-request-id",
-                "retry-after",
-                "www-authenticate",
-                "ratelimit-limit",
-                "ratelimit-remaining",
-                "ratelimit-reset",
-            ],
-            max_age=600,
+        app.wrap_outside(  # outermost, so every answer (errors, predictions) carries CORS headers
+            lambda inner: CORSMiddleware(
+                inner,
+                allow_origins=settings.cors_origins,
+                allow_credentials=not wildcard,
+                allow_methods=["*"],
+                allow_headers=["authorization", "content-type", "x-api-key", "x-request-id"],
+                expose_headers=[
+                    "x-request-id",
+                    "retry-after",
+                    "www-authenticate",
+                    "ratelimit-limit",
+                    "ratelimit-remaining",
+                    "ratelimit-reset",
+                ],
+                max_age=600,
+            )
         )
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -161,3 +162,51 @@ def echo_upstream_app(
         )
 
     return app
+
+
+class FakeDeployer:
+    """The deployer's internal route lookup (`GET /internal/deployments/{id}/route`), answered
+    from `routes`, which the test fills with `add`; `down` answers what the real deployer
+    answers while its database is cut."""
+
+    def __init__(self) -> None:
+        self.routes: dict[str, dict[str, Any]] = {}
+        self.down = False
+        self.lookups = 0
+        self.app = FastAPI()
+
+        @self.app.get("/internal/deployments/{deployment_id}/route")
+        async def route(deployment_id: str, request: Request) -> JSONResponse:
+            self.lookups += 1
+            if not request.headers.get("authorization", "").startswith("Bearer "):
+                return JSONResponse({"error": {"code": "unauthorized"}}, status_code=401)
+            if self.down:
+                return JSONResponse(
+                    {"error": {"code": "database_unavailable", "message": "away"}},
+                    status_code=503,
+                    headers={"Retry-After": "2"},
+                )
+            found = self.routes.get(deployment_id)
+            if found is None:
+                return JSONResponse({"error": {"code": "not_found"}}, status_code=404)
+            return JSONResponse(found)
+
+    def add(
+        self,
+        owner: str,
+        endpoints: list[str],
+        *,
+        status: str = "Running",
+        deployment_id: str | None = None,
+    ) -> str:
+        """A deployment of `owner` served by `endpoints`; its id."""
+        deployment_id = deployment_id or str(uuid.uuid4())
+        self.routes[deployment_id] = {
+            "deployment_id": deployment_id,
+            "owner_id": owner,
+            "status": status,
+            "revision": 1,
+            "ready_replicas": len(endpoints),
+            "endpoints": endpoints,
+        }
+        return deployment_id

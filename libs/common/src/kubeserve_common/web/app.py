@@ -3,12 +3,13 @@ stops its container, one error-handler set, request ids, metrics, `/healthz`, `/
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, Unpack
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
 
 from kubeserve_common.logging import service_var
 from kubeserve_common.metrics import render_latest
@@ -49,6 +50,27 @@ def health_router() -> APIRouter:
     return router
 
 
+class ServiceApp(FastAPI):
+    """A FastAPI app that can also be wrapped outside the framework's own middleware, for a
+    layer that must see requests first and answer some of them without the stack (the
+    gateway's prediction entry). Wrappers apply in order: the last one added is outermost."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._outside: list[Callable[[ASGIApp], ASGIApp]] = []
+
+    def wrap_outside(self, wrapper: Callable[[ASGIApp], ASGIApp]) -> None:
+        if self.middleware_stack is not None:
+            raise RuntimeError("cannot wrap an application that has already started")
+        self._outside.append(wrapper)
+
+    def build_middleware_stack(self) -> ASGIApp:
+        app = super().build_middleware_stack()
+        for wrap in self._outside:
+            app = wrap(app)
+        return app
+
+
 class Hosting(TypedDict, total=False):
     """How an app runs its container, the keywords every service's `create_app` passes on:
     `manage_container=False` when something else (the embedded runner, a test) starts it;
@@ -65,7 +87,7 @@ def create_service_app(
     title: str | None = None,
     max_body_bytes: int = 1024 * 1024,
     **hosting: Unpack[Hosting],
-) -> FastAPI:
+) -> ServiceApp:
     manage_container = hosting.get("manage_container", True)
     consume = hosting.get("consume", True)
 
@@ -81,7 +103,7 @@ def create_service_app(
                 await container.stop()
             service_var.reset(token)
 
-    app = FastAPI(
+    app = ServiceApp(
         title=title or f"KubeServe {container.name}",
         lifespan=lifespan,
         # Metrics are Prometheus (kubeserve_common.metrics). FastAPI's native OpenTelemetry hook

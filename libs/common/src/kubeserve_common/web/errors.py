@@ -52,14 +52,19 @@ def describe_validation_errors(errors: list[Any]) -> tuple[str, list[dict[str, A
     return "invalid request - " + "; ".join(parts), details
 
 
+def error_headers(exc: KubeServeError) -> dict[str, str]:
+    """The headers an error leaves with: its own, and on a 503 a `Retry-After` (every "try
+    again later" says when; clients back off on it)."""
+    headers = exc.headers
+    if exc.http_status == 503 and not any(k.lower() == "retry-after" for k in headers):
+        headers = {**headers, "Retry-After": str(RETRY_AFTER_SECONDS)}
+    return headers
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(KubeServeError)
     async def _kubeserve_error(_: Request, exc: KubeServeError) -> JSONResponse:
-        headers = exc.headers
-        if exc.http_status == 503 and not any(k.lower() == "retry-after" for k in headers):
-            # Every "try again later" says when (clients back off on it).
-            headers = {**headers, "Retry-After": str(RETRY_AFTER_SECONDS)}
-        return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=headers)
+        return JSONResponse(exc.to_body(), status_code=exc.http_status, headers=error_headers(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

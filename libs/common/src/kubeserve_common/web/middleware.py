@@ -16,9 +16,10 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kubeserve_common.caching import Lru
+from kubeserve_common.errors import BadRequest, KubeServeError, PayloadTooLarge
 from kubeserve_common.logging import request_id_var, service_var
 from kubeserve_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from kubeserve_common.web.outages import OUTAGE_LOG, RETRY_AFTER_SECONDS, classify
+from kubeserve_common.web.outages import OUTAGE_LOG, RETRY_AFTER_SECONDS, Outage, classify
 
 log = logging.getLogger(__name__)
 
@@ -45,34 +46,50 @@ class _HTTPMiddleware:
         raise NotImplementedError
 
 
+def request_id_for(scope: Scope) -> str:
+    """A well-formed incoming `X-Request-ID`, else 128 random bits as 32 hex digits (what
+    uuid4().hex gave, without building a UUID)."""
+    incoming = _header(scope, b"x-request-id")
+    return incoming if incoming and _SAFE_ID.match(incoming) else os.urandom(16).hex()
+
+
+@dataclass(eq=False)
+class RequestMetrics:
+    """The request counter and latency histogram of one service. The label children are kept:
+    `labels()` validates and locks on every call, a dict lookup does not. Bounded: route labels
+    are templates, but methods and statuses come from outside."""
+
+    service: str
+    _children: Lru[tuple[str, str, int], tuple[Any, Any]] = field(
+        default_factory=lambda: Lru(4096), init=False
+    )
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        key = (method, route, status)
+        children = self._children.get(key)
+        if children is None:
+            children = (
+                HTTP_REQUESTS.labels(self.service, method, route, str(status)),
+                HTTP_LATENCY.labels(self.service, method, route),
+            )
+            self._children.put(key, children)
+        children[0].inc()
+        children[1].observe(seconds)
+
+
 @dataclass(eq=False)
 class RequestContextMiddleware(_HTTPMiddleware):
     """Adopt a well-formed incoming `X-Request-ID` or make one; echo it; record metrics."""
 
     app: ASGIApp
     service: str
-    # (method, route, status) -> the metric children: `labels()` validates and locks on every
-    # call, a dict lookup does not. Bounded: route labels are templates, but methods and
-    # statuses come from outside.
-    _metrics: Lru[tuple[str, str, str], tuple[Any, Any]] = field(
-        default_factory=lambda: Lru(4096), init=False
-    )
+    _metrics: RequestMetrics = field(init=False)
 
-    def _children(self, method: str, route: str, status: str) -> tuple[Any, Any]:
-        key = (method, route, status)
-        children = self._metrics.get(key)
-        if children is None:
-            children = (
-                HTTP_REQUESTS.labels(self.service, method, route, status),
-                HTTP_LATENCY.labels(self.service, method, route),
-            )
-            self._metrics.put(key, children)
-        return children
+    def __post_init__(self) -> None:
+        self._metrics = RequestMetrics(self.service)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        incoming = _header(scope, b"x-request-id")
-        # 128 random bits as 32 hex digits (what uuid4().hex gave, without building a UUID).
-        request_id = incoming if incoming and _SAFE_ID.match(incoming) else os.urandom(16).hex()
+        request_id = request_id_for(scope)
         token = request_id_var.set(request_id)
         status = 500
         started = time.perf_counter()
@@ -93,9 +110,8 @@ class RequestContextMiddleware(_HTTPMiddleware):
             template = (
                 scope.get(ROUTE_LABEL_SCOPE_KEY) or getattr(route, "path", None) or "unmatched"
             )
-            requests, latency = self._children(scope.get("method", "GET"), template, str(status))
-            requests.inc()
-            latency.observe(time.perf_counter() - started)
+            method = scope.get("method", "GET")
+            self._metrics.observe(method, template, status, time.perf_counter() - started)
             request_id_var.reset(token)
 
 
@@ -121,26 +137,40 @@ class UnexpectedErrorMiddleware(_HTTPMiddleware):
         try:
             await self.app(scope, receive, send_wrapper)
         except Exception as exc:
-            outage = classify(exc)
-            if outage is None:
-                log.exception("unhandled error")
-            else:
-                OUTAGE_LOG.note(self.service or service_var.get() or "unknown", outage, exc)
             if started:
+                note_unexpected(exc, self.service)
                 raise
-            if outage is None:
-                await _send_error(
-                    send, 500, "internal", "internal error; see the server logs", close=False
-                )
-            else:
-                await _send_error(
-                    send,
-                    503,
-                    outage.code,
-                    outage.message,
-                    close=False,
-                    extra_headers=[(b"retry-after", str(RETRY_AFTER_SECONDS).encode())],
-                )
+            await send_unexpected(send, exc, self.service)
+
+
+def note_unexpected(exc: Exception, service: str | None) -> Outage | None:
+    """Log an unexpected exception once - or, when it says a dependency is unreachable, once
+    per outage - and return that outage (None for a plain bug)."""
+    outage = classify(exc)
+    if outage is None:
+        log.exception("unhandled error", exc_info=exc)
+    else:
+        OUTAGE_LOG.note(service or service_var.get() or "unknown", outage, exc)
+    return outage
+
+
+async def send_unexpected(
+    send: Send,
+    exc: Exception,
+    service: str | None,
+    extra_headers: list[tuple[bytes, bytes]] | None = None,
+) -> int:
+    """Answer an unexpected exception (logged by `note_unexpected`): the JSON 500, or a 503
+    with `Retry-After` naming the dependency that is away. Returns the status sent."""
+    outage = note_unexpected(exc, service)
+    extra = list(extra_headers or [])
+    if outage is None:
+        status, code, message = 500, "internal", "internal error; see the server logs"
+    else:
+        status, code, message = 503, outage.code, outage.message
+        extra.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+    await send_error(send, status, code, message, close=False, extra_headers=extra)
+    return status
 
 
 @dataclass(eq=False)
@@ -152,19 +182,11 @@ class BodySizeLimitMiddleware(_HTTPMiddleware):
     max_bytes: int
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = _header(scope, b"content-length")
-        if declared is not None:
-            if not declared.isdigit():
-                await _send_error(send, 400, "bad_request", "invalid Content-Length header")
-                return
-            if int(declared) > self.max_bytes:
-                if int(declared) <= DRAIN_LIMIT:
-                    # Read the body first: the server's receive() ends once a response is
-                    # complete, and closing with unread data resets the connection, so the
-                    # client (or a proxy in front of us) would never see this 413.
-                    await _drain(receive)
-                await _send_error(send, 413, "payload_too_large", self._too_large())
-                return
+        try:
+            await _check_declared_length(scope, receive, self.max_bytes)
+        except KubeServeError as refusal:
+            await send_error(send, refusal.http_status, refusal.code, refusal.message)
+            return
         seen = 0
         started = False
         refused = False
@@ -189,7 +211,7 @@ class BodySizeLimitMiddleware(_HTTPMiddleware):
                     if not started:
                         if message.get("more_body", False):
                             await _drain(receive)  # see above: before answering, not after
-                        await _send_error(send, 413, "payload_too_large", self._too_large())
+                        await send_error(send, 413, "payload_too_large", too_large(self.max_bytes))
                     refused = True
                     return {"type": "http.disconnect"}
             return message
@@ -198,11 +220,57 @@ class BodySizeLimitMiddleware(_HTTPMiddleware):
         if refused:
             await _drain(receive)
 
-    def _too_large(self) -> str:
-        return f"request body exceeds the limit of {self.max_bytes} bytes"
-
 
 DRAIN_LIMIT = 8 * 1024 * 1024
+_CLOSE = {"Connection": "close"}
+
+
+def too_large(max_bytes: int) -> str:
+    return f"request body exceeds the limit of {max_bytes} bytes"
+
+
+async def _check_declared_length(scope: Scope, receive: Receive, max_bytes: int) -> int | None:
+    """The declared Content-Length (None without one); BadRequest when it is not a number,
+    PayloadTooLarge when it is over `max_bytes`. Both close the connection."""
+    declared = _header(scope, b"content-length")
+    if declared is None:
+        return None
+    if not declared.isdigit():
+        raise BadRequest("invalid Content-Length header", headers=_CLOSE)
+    length = int(declared)
+    if length > max_bytes:
+        if length <= DRAIN_LIMIT:
+            # Read the body first: the server's receive() ends once a response is complete,
+            # and closing with unread data resets the connection, so the client (or a proxy
+            # in front of us) would never see this 413.
+            await _drain(receive)
+        raise PayloadTooLarge(too_large(max_bytes), headers=_CLOSE)
+    return length
+
+
+async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes | None:
+    """The whole request body, for a handler that needs it at once (None when the request
+    declares none), refused as BodySizeLimitMiddleware refuses: BadRequest for an invalid
+    Content-Length or a client that left mid-body, PayloadTooLarge over `max_bytes`."""
+    declared = await _check_declared_length(scope, receive, max_bytes)
+    if declared == 0 or (declared is None and _header(scope, b"transfer-encoding") is None):
+        return None
+    parts: list[bytes] = []
+    seen = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise BadRequest("the client disconnected during the request body")
+        chunk: bytes = message.get("body", b"")
+        seen += len(chunk)
+        more = message.get("more_body", False)
+        if seen > max_bytes:
+            if more:
+                await _drain(receive)
+            raise PayloadTooLarge(too_large(max_bytes), headers=_CLOSE)
+        parts.append(chunk)
+        if not more:
+            return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 async def _drain(receive: Receive) -> None:
@@ -227,7 +295,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_error(
+async def send_error(
     send: Send,
     status: int,
     code: str,
@@ -236,7 +304,15 @@ async def _send_error(
     close: bool = True,
     extra_headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    body: dict[str, Any] = {"error": {"code": code, "message": message}}
+    headers = [(b"connection", b"close")] if close else []
+    headers += extra_headers or []
+    await send_json(send, status, {"error": {"code": code, "message": message}}, headers)
+
+
+async def send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]
+) -> None:
+    """A whole JSON response in two ASGI messages; `headers` besides its type and length."""
     payload = json.dumps(body).encode()
     await send(
         {
@@ -245,8 +321,7 @@ async def _send_error(
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
-                *([(b"connection", b"close")] if close else []),
-                *(extra_headers or []),
+                *headers,
             ],
         }
     )

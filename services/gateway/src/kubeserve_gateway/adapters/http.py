@@ -143,7 +143,7 @@ class UpstreamClient:
         method: str,
         url: str,
         headers: Headers,
-        body: AsyncIterable[bytes] | None,
+        body: AsyncIterable[bytes] | bytes | None,
     ) -> UpstreamResponse:
         request = self.client.build_request(method, url, headers=headers, content=body)
         attempts = 2 if body is None and method in _IDEMPOTENT else 1

@@ -45,7 +45,8 @@ class IncomingRequest:
     path: str
     query: str
     headers: list[tuple[str, str]]
-    body: AsyncIterable[bytes] | None
+    # Streamed, or already read (predictions: the entry reads them whole, within its limit).
+    body: AsyncIterable[bytes] | bytes | None
     peer: str | None
     scheme: str = "http"
     request_id: str | None = None
@@ -396,9 +397,9 @@ _BUCKET_NAMES = {
 }
 
 
-async def _buffer(body: AsyncIterable[bytes] | None) -> bytes | None:
-    if body is None:
-        return None
+async def _buffer(body: AsyncIterable[bytes] | bytes | None) -> bytes | None:
+    if body is None or isinstance(body, bytes):
+        return body
     return b"".join([chunk async for chunk in body])
 
 
