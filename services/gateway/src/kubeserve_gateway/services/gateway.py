@@ -111,11 +111,22 @@ class RateLimits:
     principal: Limit = field(default_factory=lambda: Limit(1000.0, 2000))
     deployment: Limit = field(default_factory=lambda: Limit(2000.0, 4000))
 
+    _buckets: Lru[tuple[object, ...], tuple[str, Limit]] = field(
+        default_factory=lambda: Lru(_PRINCIPAL_CACHE_SIZE), init=False, repr=False
+    )
+
     def for_principal(self, principal: Principal) -> tuple[str, Limit]:
-        if principal.api_key_id is not None:
-            own = principal.rate_limit
-            return f"key:{principal.api_key_id}", Limit(*own) if own else self.principal
-        return f"user:{principal.user_id}", self.principal
+        """The bucket of `principal` and its limit (kept: asked on every request)."""
+        key = (principal.user_id, principal.api_key_id, principal.rate_limit)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            if principal.api_key_id is not None:
+                own = principal.rate_limit
+                bucket = f"key:{principal.api_key_id}", Limit(*own) if own else self.principal
+            else:
+                bucket = f"user:{principal.user_id}", self.principal
+            self._buckets.put(key, bucket)
+        return bucket
 
 
 class GatewayService:

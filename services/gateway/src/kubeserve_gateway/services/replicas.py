@@ -130,16 +130,16 @@ class ReplicaResolver:
         self._store(deployment_id, route, confirmed=now, fresh_until=now + self.ttl)
 
     async def _route(self, deployment_id: str) -> DeploymentRoute | None:
-        try:
-            UUID(deployment_id)
-        except ValueError:
-            return None
         now = self._clock()
-        cached = self._routes.get(deployment_id)
+        cached = self._routes.get(deployment_id)  # only ids that were valid are ever kept
         if cached is not None and cached[0] > now:
             if cached[0] - now < self.ttl / 4 and deployment_id not in self._inflight:
                 self._lookup(deployment_id).add_done_callback(_consume)  # refresh ahead
             return cached[1]
+        try:
+            UUID(deployment_id)
+        except ValueError:
+            return None
         known = self._known.get(deployment_id)
         if self._degraded and known is not None and now - known[0] <= self.max_stale:
             # The deployer has been failing: do not make requests wait for a lookup that is
