@@ -1,18 +1,21 @@
-"""Settings refuse default secrets outside dev mode; every app answers errors in one JSON shape."""
+"""Settings refuse default secrets outside dev mode; every app answers errors in one JSON shape;
+`read_body` refuses bodies as the body-limit middleware does."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import APIRouter
-from kubeserve_common.errors import Conflict
+from kubeserve_common.errors import BadRequest, Conflict, PayloadTooLarge
 from kubeserve_common.messaging.memory import InMemoryBus
 from kubeserve_common.service import build_container
 from kubeserve_common.settings import CommonSettings
 from kubeserve_common.testing.servers import serve_app
 from kubeserve_common.web.app import create_service_app
+from kubeserve_common.web.middleware import read_body
 from pydantic import BaseModel, SecretStr, ValidationError
 
 MIGRATIONS = Path(__file__).resolve().parents[3] / "services" / "gateway" / "migrations"
@@ -131,3 +134,51 @@ async def test_errors_share_one_json_shape(app) -> None:  # type: ignore[no-unty
             assert echoed.headers["x-request-id"] == "abc-123"
             hostile = await client.get("/healthz", headers={"x-request-id": "bad id\twith spaces"})
             assert hostile.headers["x-request-id"] != "bad id\twith spaces"
+
+
+def _asgi_request(headers: list[tuple[bytes, bytes]], messages: list[dict[str, Any]]) -> Any:
+    """An ASGI scope and a receive() that hands out `messages`, as a server would."""
+    scope = {"type": "http", "method": "POST", "path": "/x", "headers": headers}
+    pending = list(messages)
+
+    async def receive() -> dict[str, Any]:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    return scope, receive, pending
+
+
+async def test_read_body_reads_and_refuses_as_the_body_limit_does() -> None:
+    """`read_body` (the gateway's prediction entry reads bodies with it): the body whole, None
+    without one, the same refusals as the middleware - and an early 413 reads what is left, so
+    the client gets the answer instead of a reset connection."""
+    chunks = [
+        {"type": "http.request", "body": b"ab", "more_body": True},
+        {"type": "http.request", "body": b"cd"},
+    ]
+    scope, receive, _ = _asgi_request([(b"transfer-encoding", b"chunked")], chunks)
+    assert await read_body(scope, receive, 4) == b"abcd"
+    scope, receive, _ = _asgi_request([(b"content-length", b"0")], [])
+    assert await read_body(scope, receive, 4) is None
+    scope, receive, _ = _asgi_request([], [])
+    assert await read_body(scope, receive, 4) is None
+
+    scope, receive, _ = _asgi_request([(b"content-length", b"12abc")], [])
+    with pytest.raises(BadRequest, match="invalid Content-Length"):
+        await read_body(scope, receive, 4)
+    over = [{"type": "http.request", "body": b"x" * 3, "more_body": True}] * 2 + [
+        {"type": "http.request", "body": b"x"}
+    ]
+    scope, receive, left = _asgi_request([(b"content-length", b"7")], list(over))
+    with pytest.raises(PayloadTooLarge, match="limit of 4 bytes") as refused:
+        await read_body(scope, receive, 4)
+    assert refused.value.headers == {"Connection": "close"}
+    assert left == []  # drained before the refusal
+    scope, receive, left = _asgi_request([(b"transfer-encoding", b"chunked")], list(over))
+    with pytest.raises(PayloadTooLarge):
+        await read_body(scope, receive, 4)
+    assert left == []
+    scope, receive, _ = _asgi_request(
+        [(b"content-length", b"4")], [{"type": "http.request", "body": b"ab", "more_body": True}]
+    )
+    with pytest.raises(BadRequest, match="disconnected"):
+        await read_body(scope, receive, 4)
